@@ -1,0 +1,3 @@
+from nmkit.cli.app import main
+
+main()

@@ -1,0 +1,97 @@
+"""The ``nmkit`` entry point: one subcommand per capability, plus ``run`` and ``recipes``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import nmkit
+from nmkit.cli import hamming
+from nmkit.cli.common import (
+    COMMANDS,
+    DebugOpt,
+    ForceOpt,
+    JsonOpt,
+    OutOpt,
+    QuietOpt,
+    RunOptions,
+    SetOpt,
+    config_layers,
+    error_boundary,
+    run_config,
+)
+from nmkit.core.errors import InputError
+from nmkit.core.recipe import build_config, read_recipe
+
+app = typer.Typer(
+    name="nmkit",
+    help="Numerical-ML research methods as command-line tools, driven by YAML recipes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("hamming", help=hamming.COMMAND.help)(hamming.hamming)
+
+SHIPPED_RECIPES = Path(__file__).resolve().parents[3] / "recipes"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nmkit {nmkit.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Numerical-ML research methods as command-line tools, driven by YAML recipes."""
+
+
+@app.command("run")
+def run(
+    recipes: Annotated[list[Path], typer.Argument(help="Recipe files; each names its command with `command:`.")],
+    sets: SetOpt = None,
+    out: OutOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Run recipes. With several recipes and --out, each writes to OUT/<recipe name>."""
+    for recipe in recipes:
+        with error_boundary(debug):
+            command_name = read_recipe(recipe).get("command")
+            if command_name not in COMMANDS:
+                known = ", ".join(sorted(COMMANDS))
+                raise InputError(f"recipe {recipe}: field 'command' must name one of: {known}; found {command_name!r}")
+            command = COMMANDS[command_name]
+            config = build_config(command.schema, config_layers(command, recipe, {}, sets))
+            target = out / recipe.stem if out is not None and len(recipes) > 1 else out
+            run_config(command, config, RunOptions(target, json_out, quiet, debug, force))
+
+
+@app.command("recipes")
+def recipes(
+    folder: Annotated[Path | None, typer.Argument(help="Folder to list (default: the shipped recipes).")] = None,
+) -> None:
+    """List recipes with their command and one-line description."""
+    with error_boundary(debug=False):
+        folder = folder or (Path("recipes") if Path("recipes").is_dir() else SHIPPED_RECIPES)
+        if not folder.is_dir():
+            raise InputError(f"{folder}: no such folder of recipes")
+        table = Table("recipe", "command", "description", title=f"recipes in {folder}")
+        for path in sorted(folder.glob("*.yaml")):
+            data = read_recipe(path)
+            table.add_row(str(path), str(data.get("command", "?")), str(data.get("description", "")))
+        Console().print(table)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,197 @@
+"""What every subcommand shares: run options, config layering, the error boundary, output.
+
+A subcommand module defines a :class:`Command` (its schema and a ``run(config, ctx)`` that calls
+core and returns an :class:`Outcome`) and a thin typer function that hands its flags to
+:func:`execute`. ``nmkit run`` reaches the same ``Command`` through :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from nmkit.core import io
+from nmkit.core.errors import InputError, NmkitError
+from nmkit.core.recipe import META_KEYS, build_config, parse_set_items, read_recipe, to_plain
+from nmkit.core.report import jsonable, package_versions
+
+RUN_PANEL = "Run options"
+
+RecipeOpt = Annotated[
+    Path | None, typer.Option("--recipe", help="YAML recipe with this command's fields.", rich_help_panel=RUN_PANEL)
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", metavar="KEY=VALUE", help="Override a field (dotted key, YAML value); repeatable.",
+                 rich_help_panel=RUN_PANEL),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Folder for result.json, recipe.yaml and artifacts.", rich_help_panel=RUN_PANEL),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.", rich_help_panel=RUN_PANEL)]
+DeviceOpt = Annotated[
+    str | None, typer.Option("--device", metavar="auto|cpu|cuda", help="Where to compute.", rich_help_panel=RUN_PANEL)
+]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed.", rich_help_panel=RUN_PANEL)]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.", rich_help_panel=RUN_PANEL)]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.", rich_help_panel=RUN_PANEL)]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Write into a non-empty --out folder.", rich_help_panel=RUN_PANEL)
+]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run and report, as opposed to what to compute (the config)."""
+
+    out: Path | None = None
+    json: bool = False
+    quiet: bool = False
+    debug: bool = False
+    force: bool = False
+
+
+@dataclass
+class Outcome:
+    """What a command's ``run`` hands back: JSON-able summary, tables for people, files written."""
+
+    summary: dict
+    tables: list[Table] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunContext:
+    """What ``run`` may use besides its config: the output folder, the device, progress bars."""
+
+    out_dir: Path | None
+    device: str
+    show_progress: bool
+
+    @contextlib.contextmanager
+    def progress(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        """Yield ``advance(n)``; draws a rich bar on stderr when allowed."""
+        if not self.show_progress:
+            yield lambda n: None
+            return
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n: bar.advance(task, n)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    schema: type
+    run: Callable[[Any, RunContext], Outcome]
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def register(command: Command) -> Command:
+    COMMANDS[command.name] = command
+    return command
+
+
+def config_layers(command: Command, recipe: Path | None, flags: dict, sets: list[str] | None) -> list:
+    """Layers in precedence order: recipe < flags < --set (defaults live in the schema)."""
+    layers = []
+    if recipe is not None:
+        raw = read_recipe(recipe)
+        named = raw.get("command", command.name)
+        if named != command.name:
+            raise InputError(f"recipe {recipe}: is for 'nmkit {named}', not 'nmkit {command.name}'")
+        body = {k: v for k, v in raw.items() if k not in META_KEYS}
+        layers.append((f"recipe {recipe}", body, Path(recipe).resolve().parent))
+    given = {k: v for k, v in flags.items() if v is not None}
+    layers.append(("flags", given, Path.cwd()))
+    layers.append(("--set", parse_set_items(sets or []), Path.cwd()))
+    return layers
+
+
+def execute(command: Command, *, recipe: Path | None, flags: dict, sets: list[str] | None,
+            options: RunOptions) -> None:
+    """Build the config, run, report; every error ends here as one line and an exit code."""
+    with error_boundary(options.debug):
+        config = build_config(command.schema, config_layers(command, recipe, flags, sets))
+        run_config(command, config, options)
+
+
+def run_config(command: Command, config, options: RunOptions) -> dict:
+    device = resolve_device(config.device)
+    out_dir = io.prepare_out_dir(options.out, force=options.force) if options.out else None
+    ctx = RunContext(out_dir, device, show_progress=not options.quiet and sys.stderr.isatty())
+    start = time.perf_counter()
+    outcome = command.run(config, ctx)
+    record = {
+        "command": command.name,
+        "result": jsonable(outcome.summary),
+        "seconds": round(time.perf_counter() - start, 6),
+        "seed": config.seed,
+        "device": device,
+        "versions": package_versions(),
+        "config": to_plain(config),
+    }
+    if out_dir is not None:
+        recipe_text = yaml.safe_dump({"command": command.name, **to_plain(config)}, sort_keys=False)
+        io.write_text(out_dir / "recipe.yaml", recipe_text)
+        io.write_json(out_dir / "result.json", record)
+    if options.json:
+        sys.stdout.write(json.dumps(record, indent=2) + "\n")
+    else:
+        console = Console()
+        for table in outcome.tables:
+            console.print(table)
+        if out_dir is not None:
+            files = ", ".join(["result.json", "recipe.yaml", *outcome.artifacts])
+            Console(stderr=True).print(f"wrote {files} to {out_dir}", highlight=False)
+    return record
+
+
+def resolve_device(requested: str) -> str:
+    import torch
+
+    has_cuda = torch.cuda.is_available()
+    if requested == "cuda" and not has_cuda:
+        raise InputError("--device cuda: no CUDA device is available here; use --device cpu or auto")
+    return "cuda" if requested == "auto" and has_cuda else ("cpu" if requested == "auto" else requested)
+
+
+@contextlib.contextmanager
+def error_boundary(debug: bool) -> Iterator[None]:
+    """Turn errors into one line on stderr and an exit code (2 bad input, 1 failure, 130 Ctrl-C)."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except NmkitError as exc:
+        if debug:
+            raise
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        if debug:
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"error: {message}\n")
+    raise typer.Exit(code)

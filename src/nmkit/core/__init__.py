@@ -1,0 +1,1 @@
+"""nmkit's library: importable without typer or rich; never prints or exits."""

@@ -1,0 +1,119 @@
+"""Shared readers and writers: atomic writes, output folders, safe array loading."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from nmkit.core.errors import InputError
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Write through ``write(fileobj)`` into a temp file beside ``path``, then rename over it."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def write_json(path: Path, data) -> Path:
+    return write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_npy(path: Path, array: np.ndarray) -> Path:
+    return atomic_write(path, lambda fh: np.save(fh, np.asarray(array), allow_pickle=False))
+
+
+def prepare_out_dir(path: Path, *, force: bool) -> Path:
+    """Create the output folder; refuse a non-empty one unless ``force``."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--out {path}: exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise InputError(f"--out {path}: folder is not empty; pass --force to write into it anyway")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_npy(path: Path, *, mmap: bool = False) -> np.ndarray:
+    """Load a ``.npy`` array without ever unpickling objects."""
+    try:
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (ValueError, OSError) as exc:
+        raise InputError(f"{path}: not a readable .npy array without pickles ({exc})") from None
+
+
+class NpyStreamWriter:
+    """Append 1-D chunks to a ``.npy`` file whose final length is unknown up front.
+
+    The data goes to a temp file after a header slot sized for the largest possible length; on
+    ``close()`` the real header is written into that slot (padded with spaces, which the format
+    allows) and the file is renamed into place. Nothing appears at ``path`` unless the stream ends
+    cleanly.
+    """
+
+    def __init__(self, path: Path, dtype) -> None:
+        self.path = Path(path)
+        self.dtype = np.dtype(dtype)
+        self.length = 0
+        self._slot = len(self._header(2**63 - 1))
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        self._file = os.fdopen(fd, "wb")
+        self._file.write(b"\0" * self._slot)
+
+    def _header(self, length: int, pad_to: int = 0) -> bytes:
+        head = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (length,)}
+        text = repr(head)
+        body_len = max(pad_to - 10, len(text) + 1)
+        body_len += -(10 + body_len) % 64  # header + preamble aligned to 64 bytes
+        body = (text.ljust(body_len - 1) + "\n").encode("latin1")
+        return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body
+
+    def write(self, chunk: np.ndarray) -> None:
+        self._file.write(np.ascontiguousarray(chunk, dtype=self.dtype).tobytes())
+        self.length += len(chunk)
+
+    def close(self) -> Path:
+        self._file.seek(0)
+        header = self._header(self.length, pad_to=self._slot)
+        assert len(header) == self._slot and ast.literal_eval(header[10:].decode("latin1"))
+        self._file.write(header)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        self._file.close()
+        Path(self._tmp).unlink(missing_ok=True)
+
+    def __enter__(self) -> NpyStreamWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
