@@ -34,7 +34,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.command("hamming", help=hamming.COMMAND.help)(hamming.hamming)
+app.command("hamming")(hamming.hamming)
 
 SHIPPED_RECIPES = Path(__file__).resolve().parents[3] / "recipes"
 

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nmkit.core import io
+from nmkit.core.device import resolve_device
 from nmkit.core.errors import InputError, NmkitError
 from nmkit.core.recipe import META_KEYS, build_config, parse_set_items, read_recipe, to_plain
 from nmkit.core.report import jsonable, package_versions
@@ -162,15 +163,6 @@ def run_config(command: Command, config, options: RunOptions) -> dict:
             files = ", ".join(["result.json", "recipe.yaml", *outcome.artifacts])
             Console(stderr=True).print(f"wrote {files} to {out_dir}", highlight=False)
     return record
-
-
-def resolve_device(requested: str) -> str:
-    import torch
-
-    has_cuda = torch.cuda.is_available()
-    if requested == "cuda" and not has_cuda:
-        raise InputError("--device cuda: no CUDA device is available here; use --device cpu or auto")
-    return "cuda" if requested == "auto" and has_cuda else ("cpu" if requested == "auto" else requested)
 
 
 @contextlib.contextmanager

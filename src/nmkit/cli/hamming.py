@@ -1,0 +1,156 @@
+"""``nmkit hamming``: flags -> HammingConfig -> core scan -> tables, JSON, distances.npy."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from nmkit.cli.common import (
+    Command,
+    DebugOpt,
+    DeviceOpt,
+    ForceOpt,
+    JsonOpt,
+    Outcome,
+    OutOpt,
+    QuietOpt,
+    RecipeOpt,
+    RunContext,
+    RunOptions,
+    SeedOpt,
+    SetOpt,
+    execute,
+    register,
+)
+from nmkit.core import io
+from nmkit.core.hamming import HammingConfig, HammingResult, scan
+from nmkit.core.hamming.config import ALGORITHM_HELP
+from nmkit.core.report import jsonable
+
+INPUT = "Input"
+MODE = "Mode"
+
+
+def run(config: HammingConfig, ctx: RunContext) -> Outcome:
+    artifacts = []
+    with contextlib.ExitStack() as stack:
+        sink = None
+        if ctx.out_dir is not None:
+            dtype = "float32" if config.mode == "approx" else "int32"
+            writer = stack.enter_context(io.NpyStreamWriter(ctx.out_dir / "distances.npy", dtype))
+            sink = writer.write
+            artifacts.append("distances.npy")
+        advance = stack.enter_context(ctx.progress("hamming", None if config.synthetic else _total(config)))
+        result = scan(config, sink=sink, advance=advance)
+    if ctx.out_dir is not None and result.hits is not None:
+        rows = "".join(f"{a.position},{a.distance}\n" for a in result.hits)
+        io.write_text(ctx.out_dir / "hits.csv", "position,distance\n" + rows)
+        artifacts.append("hits.csv")
+    return Outcome(summary=jsonable(result), tables=[_summary_table(result), _best_table(result)], artifacts=artifacts)
+
+
+def _total(config: HammingConfig) -> int | None:
+    path = config.text_file
+    if path is not None and str(path) != "-" and path.suffix != ".npy" and not config.tokens and path.exists():
+        return path.stat().st_size
+    return None
+
+
+def _summary_table(result: HammingResult) -> Table:
+    table = Table("", "", title="hamming", show_header=False)
+    rows = [
+        ("mode", result.mode),
+        ("algorithm", result.algorithm),
+        ("text length n", f"{result.text_length:,}"),
+        ("pattern length m", f"{result.pattern_length:,}"),
+        ("distinct pattern symbols", str(result.pattern_symbols)),
+        ("alignments", f"{result.alignments:,}"),
+        ("seconds", f"{result.seconds:.3f}"),
+        ("symbol comparisons / s", f"{result.alignments * result.pattern_length / max(result.seconds, 1e-9):.3g}"),
+    ]
+    if result.hits is not None:
+        rows.append(("alignments within k", f"{len(result.hits):,}"))
+    if result.samples is not None:
+        rows += [("samples per alignment", f"{result.samples:,}"), ("exact recounts", f"{result.exact_recounts:,}"),
+                 ("failure probability", str(result.failure_probability))]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def _best_table(result: HammingResult) -> Table:
+    planted = {p["position"]: p["mismatches"] for p in result.planted}
+    table = Table("rank", "position", "distance", title="best alignments")
+    if planted:
+        table.add_column("planted here")
+    for rank, alignment in enumerate(result.best, 1):
+        row = [str(rank), f"{alignment.position:,}", str(alignment.distance)]
+        if planted:
+            row.append(f"yes ({planted[alignment.position]} mutations)" if alignment.position in planted else "")
+        table.add_row(*row)
+    return table
+
+
+COMMAND = register(Command(
+    name="hamming",
+    help="Text-to-pattern Hamming distances: exact, k-mismatch, approximate, with wildcards.",
+    schema=HammingConfig,
+    run=run,
+))
+
+
+def hamming(
+    text: Annotated[str | None, typer.Option(help="The text, inline.", rich_help_panel=INPUT)] = None,
+    text_file: Annotated[Path | None, typer.Option(
+        help="Text file: bytes (default), tokens with --tokens, or a .npy integer array; - reads stdin.",
+        rich_help_panel=INPUT)] = None,
+    pattern: Annotated[str | None, typer.Option(help="The pattern, inline.", rich_help_panel=INPUT)] = None,
+    pattern_file: Annotated[Path | None, typer.Option(help="Pattern file, same formats as the text.",
+                                                      rich_help_panel=INPUT)] = None,
+    tokens: Annotated[bool | None, typer.Option("--tokens/--bytes",
+                                                help="Whitespace-separated tokens instead of bytes.",
+                                                rich_help_panel=INPUT)] = None,
+    max_mismatches: Annotated[int | None, typer.Option("--max-mismatches", "-k",
+                                                       help="k-mismatch: only alignments with <= k mismatches.",
+                                                       rich_help_panel=MODE)] = None,
+    approx: Annotated[float | None, typer.Option(metavar="EPS", help="Approximate: (1 +/- EPS) estimates.",
+                                                 rich_help_panel=MODE)] = None,
+    failure_probability: Annotated[float | None, typer.Option(
+        help="Approximate: chance that any estimate misses its bound (default 0.01).", rich_help_panel=MODE)] = None,
+    wildcard: Annotated[str | None, typer.Option(help="A symbol that matches anything (exact mode).",
+                                                 rich_help_panel=MODE)] = None,
+    algorithm: Annotated[str | None, typer.Option(
+        metavar="|".join(ALGORITHM_HELP), help="How to compute (default auto); see the list below.",
+        rich_help_panel=MODE)] = None,
+    top: Annotated[int | None, typer.Option(help="How many best alignments to list (default 10).")] = None,
+    chunk_size: Annotated[int | None, typer.Option(
+        help="Text symbols per chunk (default 4194304); memory stays O(chunk + m).")] = None,
+    recipe: RecipeOpt = None,
+    sets: SetOpt = None,
+    out: OutOpt = None,
+    json_out: JsonOpt = False,
+    device: DeviceOpt = None,
+    seed: SeedOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Hamming distance of the pattern at every alignment of the text; lists the best alignments.
+
+    With --out DIR: distances.npy (all n-m+1 values; k-mismatch stores k+1 for "more than k"), hits.csv
+    (k-mismatch), result.json and recipe.yaml.
+    """  # the algorithm list is appended below, from ALGORITHM_HELP
+    flags = dict(text=text, text_file=text_file, pattern=pattern, pattern_file=pattern_file, tokens=tokens,
+                 max_mismatches=max_mismatches, approx=approx, failure_probability=failure_probability,
+                 wildcard=wildcard, algorithm=algorithm, top=top, chunk_size=chunk_size, device=device, seed=seed)
+    execute(COMMAND, recipe=recipe, flags=flags, sets=sets,
+            options=RunOptions(out=out, json=json_out, quiet=quiet, debug=debug, force=force))
+
+
+hamming.__doc__ = "\n\n".join([inspect.cleandoc(hamming.__doc__), "Algorithms:",
+                                *(f"{k}: {v}." for k, v in ALGORITHM_HELP.items())])

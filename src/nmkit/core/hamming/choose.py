@@ -1,0 +1,55 @@
+"""The automatic algorithm choice: a cost model in seconds, with constants measured on a 2-core
+AVX-512 machine (benchmarks/hamming.py re-measures them). ``--algorithm`` overrides it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from nmkit.core.hamming import abrahamson
+
+SIMD_SECONDS_PER_COMPARE = 1.1e-11  # per thread
+KANGAROO_SECONDS_PER_POSITION = 3.5e-8  # hashing + filter, mostly sequential
+EXACT_ALGORITHMS = ("simd", "fft", "abrahamson", "bitpacked")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the costs depend on, read off the first window of text."""
+
+    n: int
+    m: int
+    pattern_symbols: int
+    wildcard: bool
+    device: str
+
+
+def exact_costs(shape: Shape, text: np.ndarray, pattern: np.ndarray, alphabet_size: int) -> dict[str, float]:
+    alignments = shape.n - shape.m + 1
+    threads = numba.get_num_threads()
+    per_symbol = abrahamson.FFT_SECONDS_PER_SYMBOL_AND_POSITION * shape.n
+    costs = {
+        "simd": alignments * shape.m * SIMD_SECONDS_PER_COMPARE / threads,
+        "fft": (shape.pattern_symbols + 2) * per_symbol,
+    }
+    if not shape.wildcard:
+        rare = abrahamson.split_symbols(text, pattern, alphabet_size)
+        occ_text = np.bincount(text, minlength=alphabet_size)[:alphabet_size]
+        occ_pattern = np.bincount(pattern, minlength=alphabet_size)[:alphabet_size]
+        pairs = float(np.sum(occ_text[rare].astype(np.float64) * occ_pattern[rare]))
+        costs["abrahamson"] = pairs * abrahamson.PAIR_SECONDS / threads + (np.sum(~rare & (occ_pattern > 0)) + 1) \
+            * per_symbol
+    return costs
+
+
+def choose_exact(shape: Shape, text: np.ndarray, pattern: np.ndarray, alphabet_size: int) -> str:
+    if shape.device == "cuda":
+        return "bitpacked"
+    costs = exact_costs(shape, text, pattern, alphabet_size)
+    return min(costs, key=costs.get)
+
+
+def kangaroo_pays(shape: Shape, exact_seconds: float) -> bool:
+    return shape.device != "cuda" and shape.n * KANGAROO_SECONDS_PER_POSITION < exact_seconds

@@ -1,0 +1,139 @@
+"""k-mismatch: every alignment with at most k mismatches, with its exact count.
+
+Two stages, both compiled with numba and parallel over the cores:
+
+1. Pigeonhole filter (Baeza-Yates and Perleberg 1992): cut P into k+1 disjoint pieces of length
+   l = floor(m / (k+1)). An alignment with <= k mismatches leaves at least one piece untouched, so
+   it is found by exact matching of the pieces (Karp-Rabin hashes of every text window of length l).
+2. Kangaroo verification (Landau and Vishkin 1986; Galil and Giancarlo 1986): from each candidate,
+   jump over equal stretches with longest-common-extension (LCE) queries and stop after k+1
+   mismatches. LCE compares a few symbols directly, then gallops with hash comparisons, so one
+   alignment costs O(k log m) even on periodic inputs.
+
+Hashes are pairs modulo two 31-bit primes with random bases (seeded): Monte Carlo, a collision can
+only skip a mismatch, with probability about (k+1) n log2(m) / 2**61 for a whole run.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+PRIMES = (2147483647, 2147483629)
+DIRECT = 8  # symbols compared one by one before galloping with hashes
+_JIT = {"cache": True, "nogil": True, "boundscheck": False}
+
+
+@nb.njit(**_JIT)
+def _prefix_hashes(seq, base, prime):
+    h = np.zeros(seq.shape[0] + 1, np.int64)
+    for i in range(seq.shape[0]):
+        h[i + 1] = (h[i] * base + np.int64(seq[i]) + 1) % prime
+    return h
+
+
+@nb.njit(**_JIT)
+def _powers(length, base, prime):
+    p = np.ones(length + 1, np.int64)
+    for i in range(length):
+        p[i + 1] = p[i] * base % prime
+    return p
+
+
+@nb.njit(**_JIT)
+def _window(h, pw, prime, start, length):
+    return (h[start + length] - h[start] * pw[length] % prime + prime) % prime
+
+
+@nb.njit(**_JIT)
+def _same(ht, hp, pw, prime, x, y, length):
+    return _window(ht[0], pw[0], prime[0], x, length) == _window(hp[0], pw[0], prime[0], y, length) and \
+        _window(ht[1], pw[1], prime[1], x, length) == _window(hp[1], pw[1], prime[1], y, length)
+
+
+@nb.njit(**_JIT)
+def _lce(text, pattern, ht, hp, pw, prime, x, y, limit):
+    """Length of the longest common prefix of text[x:] and pattern[y:], at most ``limit``."""
+    direct = min(limit, DIRECT)
+    for l in range(direct):
+        if text[x + l] != pattern[y + l]:
+            return l
+    if direct == limit:
+        return limit
+    lo, step = direct, DIRECT  # text[x:x+lo] == pattern[y:y+lo] is known
+    hi = limit + 1  # first length known (or assumed) to differ
+    while lo + step < hi:
+        if _same(ht, hp, pw, prime, x, y, lo + step):
+            lo += step
+            step *= 2
+        else:
+            hi = lo + step
+            break
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _same(ht, hp, pw, prime, x, y, mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(parallel=True, **_JIT)
+def _verify(text, pattern, ht, hp, pw, prime, candidates, k, out):
+    m = pattern.shape[0]
+    for c in nb.prange(candidates.shape[0]):
+        i = candidates[c]
+        pos = 0
+        mismatches = 0
+        while True:
+            pos += _lce(text, pattern, ht, hp, pw, prime, i + pos, pos, m - pos)
+            if pos >= m:
+                break
+            mismatches += 1
+            if mismatches > k:
+                break
+            pos += 1
+        out[i] = mismatches
+    return out
+
+
+@nb.njit(parallel=True, **_JIT)
+def _mark_candidates(ht, pw, prime, piece_keys, piece_offsets, piece_len, count, marks):
+    """marks[a] = True where some piece occurs exactly at text position a + its offset."""
+    windows = ht[0].shape[0] - piece_len
+    for i in nb.prange(windows):
+        key = _window(ht[0], pw[0], prime[0], i, piece_len) * PRIMES[1] + \
+            _window(ht[1], pw[1], prime[1], i, piece_len)
+        at = np.searchsorted(piece_keys, key)
+        while at < piece_keys.shape[0] and piece_keys[at] == key:
+            a = i - piece_offsets[at]
+            if 0 <= a < count:
+                marks[a] = True
+            at += 1
+    return marks
+
+
+def bounded_distances(text: np.ndarray, pattern: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """HD[i] where HD[i] <= k, and k + 1 (meaning "more than k") elsewhere."""
+    m = len(pattern)
+    count = len(text) - m + 1
+    rng = np.random.default_rng(seed)
+    prime = np.array(PRIMES, np.int64)
+    bases = [int(rng.integers(1 << 16, p - 1)) for p in PRIMES]
+    ht = [_prefix_hashes(text, b, p) for b, p in zip(bases, PRIMES, strict=True)]
+    hp = [_prefix_hashes(pattern, b, p) for b, p in zip(bases, PRIMES, strict=True)]
+    pw = [_powers(m, b, p) for b, p in zip(bases, PRIMES, strict=True)]
+    ht_, hp_, pw_ = np.stack(ht), np.stack(hp), np.stack(pw)
+    piece_len = m // (k + 1)
+    if piece_len >= 1:
+        offsets = np.arange(k + 1, dtype=np.int64) * piece_len
+        keys = np.array([_window(hp_[0], pw_[0], PRIMES[0], o, piece_len) * PRIMES[1]
+                         + _window(hp_[1], pw_[1], PRIMES[1], o, piece_len) for o in offsets], np.int64)
+        order = np.argsort(keys, kind="stable")
+        marks = _mark_candidates(ht_, pw_, prime, keys[order], offsets[order], piece_len, count,
+                                 np.zeros(count, np.bool_))
+        candidates = np.flatnonzero(marks)
+    else:  # more allowed mismatches than symbols: every alignment qualifies
+        candidates = np.arange(count)
+    out = np.full(count, k + 1, np.int32)
+    return _verify(text, pattern, ht_, hp_, pw_, prime, candidates.astype(np.int64), k, out)
