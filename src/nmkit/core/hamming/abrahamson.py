@@ -37,13 +37,16 @@ def _pair_matches(text, starts, occurrences, rare, count, m, out):
     return out
 
 
-def split_symbols(text: np.ndarray, pattern: np.ndarray, alphabet_size: int) -> np.ndarray:
+def split_by_cost(occ_text: np.ndarray, occ_pattern: np.ndarray, n: int) -> np.ndarray:
     """Boolean per code: True where enumerating pairs is cheaper than an FFT (the rare side)."""
-    occ_text = np.bincount(text, minlength=alphabet_size)[:alphabet_size].astype(np.float64)
-    occ_pattern = np.bincount(pattern, minlength=alphabet_size)[:alphabet_size].astype(np.float64)
-    pair_cost = occ_text * occ_pattern * PAIR_SECONDS
-    fft_cost = FFT_SECONDS_PER_SYMBOL_AND_POSITION * len(text)
-    return (pair_cost <= fft_cost) & (occ_pattern > 0)
+    pair_cost = occ_text.astype(np.float64) * occ_pattern * PAIR_SECONDS
+    return (pair_cost <= FFT_SECONDS_PER_SYMBOL_AND_POSITION * n) & (occ_pattern > 0)
+
+
+def split_symbols(text: np.ndarray, pattern: np.ndarray, alphabet_size: int) -> np.ndarray:
+    occ_text = np.bincount(text, minlength=alphabet_size)[:alphabet_size]
+    occ_pattern = np.bincount(pattern, minlength=alphabet_size)[:alphabet_size]
+    return split_by_cost(occ_text, occ_pattern, len(text))
 
 
 def distances(text: np.ndarray, pattern: np.ndarray, alphabet_size: int) -> np.ndarray:

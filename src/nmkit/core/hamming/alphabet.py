@@ -45,7 +45,7 @@ class Alphabet:
 
     def encode(self, raw: np.ndarray) -> np.ndarray:
         if raw.dtype == np.uint8 and self.symbols.dtype == np.uint8:
-            return self._lookup_table()[raw]
+            return np.take(self._lookup_table(), raw)
         if len(self.symbols) == 0:
             codes = np.full(len(raw), self.other, self.dtype)
         else:

@@ -11,6 +11,7 @@ import numpy as np
 from nmkit.core.hamming import abrahamson
 
 SIMD_SECONDS_PER_COMPARE = 1.1e-11  # per thread
+SAMPLE = 1 << 16  # text symbols whose histogram stands for the whole window
 KANGAROO_SECONDS_PER_POSITION = 3.5e-8  # hashing + filter, mostly sequential
 EXACT_ALGORITHMS = ("simd", "fft", "abrahamson", "bitpacked")
 
@@ -35,20 +36,23 @@ def exact_costs(shape: Shape, text: np.ndarray, pattern: np.ndarray, alphabet_si
         "fft": (shape.pattern_symbols + 2) * per_symbol,
     }
     if not shape.wildcard:
-        rare = abrahamson.split_symbols(text, pattern, alphabet_size)
-        occ_text = np.bincount(text, minlength=alphabet_size)[:alphabet_size]
+        scale = len(text) / min(len(text), SAMPLE)
+        occ_text = np.bincount(text[:SAMPLE], minlength=alphabet_size)[:alphabet_size] * scale
         occ_pattern = np.bincount(pattern, minlength=alphabet_size)[:alphabet_size]
-        pairs = float(np.sum(occ_text[rare].astype(np.float64) * occ_pattern[rare]))
-        costs["abrahamson"] = pairs * abrahamson.PAIR_SECONDS / threads + (np.sum(~rare & (occ_pattern > 0)) + 1) \
-            * per_symbol
+        rare = abrahamson.split_by_cost(occ_text, occ_pattern, len(text))
+        pairs = float(np.sum(occ_text[rare] * occ_pattern[rare]))
+        frequent = np.sum(~rare & (occ_pattern > 0))
+        costs["abrahamson"] = pairs * abrahamson.PAIR_SECONDS / threads + (frequent + 1) * per_symbol
     return costs
 
 
-def choose_exact(shape: Shape, text: np.ndarray, pattern: np.ndarray, alphabet_size: int) -> str:
+def choose_exact(shape: Shape, text: np.ndarray, pattern: np.ndarray, alphabet_size: int) -> tuple[str, float]:
+    """The cheapest exact algorithm and its estimated seconds (CUDA: the bit-packed kernel)."""
     if shape.device == "cuda":
-        return "bitpacked"
+        return "bitpacked", 0.0
     costs = exact_costs(shape, text, pattern, alphabet_size)
-    return min(costs, key=costs.get)
+    best = min(costs, key=costs.get)
+    return best, costs[best]
 
 
 def kangaroo_pays(shape: Shape, exact_seconds: float) -> bool:

@@ -41,7 +41,8 @@ class HammingResult:
     failure_probability: float | None = None
     planted: list[dict] = field(default_factory=list)
     chunks: int = 0
-    seconds: float = 0.0
+    compute_seconds: float = 0.0  # in the distance computation itself
+    seconds: float = 0.0  # in all, reading and encoding included
 
 
 Sink = Callable[[np.ndarray], None]
@@ -60,13 +61,16 @@ def scan(config: HammingConfig, *, sink: Sink | None = None, advance: Callable[[
     best = _Best(config.top)
     hits: list[Alignment] | None = [] if config.mode == "k-mismatch" else None
     method: _Method | None = None
-    carry, offset, text_length, chunks = pattern[:0], 0, 0, 0
+    carry, offset, text_length, chunks, compute_seconds = pattern[:0], 0, 0, 0, 0.0
     for raw in inputs.text.chunks:
         text_length += len(raw)
-        window = np.concatenate([carry, alphabet.encode(raw)])
+        codes = alphabet.encode(raw)
+        window = np.concatenate([carry, codes]) if len(carry) else codes
         if len(window) >= m:
             method = method or _plan(config, window, pattern, alphabet, device)
+            tick = time.perf_counter()
             distances = method.run(window, chunks, rng)
+            compute_seconds += time.perf_counter() - tick
             if sink is not None:
                 sink(distances)
             best.update(distances, offset)
@@ -86,7 +90,8 @@ def scan(config: HammingConfig, *, sink: Sink | None = None, advance: Callable[[
         pattern_symbols=alphabet.size, alignments=offset, best=best.alignments(config.max_mismatches), hits=hits,
         samples=method.samples, exact_recounts=method.recounts if method.samples else None,
         failure_probability=config.failure_probability if method.samples else None,
-        planted=inputs.planted, chunks=chunks, seconds=time.perf_counter() - start,
+        planted=inputs.planted, chunks=chunks, compute_seconds=compute_seconds,
+        seconds=time.perf_counter() - start,
     )
 
 
@@ -169,27 +174,20 @@ def _plan(config: HammingConfig, window: np.ndarray, pattern: np.ndarray, alphab
           device: str) -> _Method:
     """Pick the method for this run from the first window of text (see ``choose``)."""
     shape = choose.Shape(len(window), len(pattern), alphabet.size, alphabet.wildcard is not None, device)
-    exact_name = config.algorithm if config.algorithm != "auto" else None
-    if exact_name is None or exact_name == "kangaroo":
-        exact_name = choose.choose_exact(shape, window, pattern, alphabet.size)
+    exact_name, exact_seconds = choose.choose_exact(shape, window, pattern, alphabet.size)
+    if config.algorithm not in ("auto", "kangaroo"):
+        exact_name = config.algorithm
     exact = _exact(exact_name, pattern, alphabet, device)
     if config.mode == "exact":
         return _Method(exact_name, lambda text, chunk, rng: exact(text))
     if config.mode == "k-mismatch":
-        return _bounded(config, shape, window, pattern, alphabet, exact_name, exact)
+        auto = config.algorithm == "auto"
+        if config.algorithm == "kangaroo" or (auto and choose.kangaroo_pays(shape, exact_seconds)):
+            k, seed = config.max_mismatches, config.seed
+            return _Method("kangaroo", lambda text, chunk, rng: kangaroo.bounded_distances(text, pattern, k,
+                                                                                            seed + chunk))
+        return _Method(exact_name, lambda text, chunk, rng: np.minimum(exact(text), config.max_mismatches + 1))
     return _approximate(config, pattern, exact_name, exact)
-
-
-def _bounded(config, shape, window, pattern, alphabet, exact_name, exact) -> _Method:
-    k = config.max_mismatches
-    use_kangaroo = config.algorithm == "kangaroo"
-    if config.algorithm == "auto":
-        exact_seconds = choose.exact_costs(shape, window, pattern, alphabet.size).get(exact_name, np.inf)
-        use_kangaroo = choose.kangaroo_pays(shape, exact_seconds)
-    if use_kangaroo:
-        return _Method("kangaroo", lambda text, chunk, rng: kangaroo.bounded_distances(text, pattern, k,
-                                                                                        config.seed + chunk))
-    return _Method(exact_name, lambda text, chunk, rng: np.minimum(exact(text), k + 1))
 
 
 def _approximate(config, pattern, exact_name, exact) -> _Method:

@@ -1,0 +1,11 @@
+"""``python -m benchmarks [name ...]`` runs the named benchmarks (default: all)."""
+
+import importlib
+import sys
+
+BENCHMARKS = ["hamming"]
+
+for name in sys.argv[1:] or BENCHMARKS:
+    if name not in BENCHMARKS:
+        sys.exit(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+    importlib.import_module(f"benchmarks.{name}").main([])

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from nmkit.core import io
+from nmkit.core.errors import InputError
+
+
+@pytest.mark.parametrize("dtype", ["int32", "float32", "uint8"])
+@pytest.mark.parametrize("sizes", [[], [0], [5], [3, 0, 1000, 7]])
+def test_npy_stream_writer_round_trips(tmp_path, dtype, sizes):
+    rng = np.random.default_rng(0)
+    chunks = [rng.integers(0, 100, size).astype(dtype) for size in sizes]
+    path = tmp_path / "d.npy"
+    with io.NpyStreamWriter(path, dtype) as writer:
+        for chunk in chunks:
+            writer.write(chunk)
+    expected = np.concatenate(chunks) if chunks else np.empty(0, dtype)
+    loaded = np.load(path, allow_pickle=False)
+    assert loaded.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(loaded, expected)
+    assert [p.name for p in tmp_path.iterdir()] == ["d.npy"]
+
+
+def test_npy_stream_writer_leaves_nothing_on_error(tmp_path):
+    with pytest.raises(RuntimeError), io.NpyStreamWriter(tmp_path / "d.npy", "int32") as writer:
+        writer.write(np.arange(3))
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    target = tmp_path / "r.json"
+    target.write_text("old")
+    io.write_json(target, {"a": 1})
+    assert target.read_text() == '{\n  "a": 1\n}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_out_dir_refuses_non_empty_unless_forced(tmp_path):
+    (tmp_path / "keep.txt").write_text("x")
+    with pytest.raises(InputError, match="not empty; pass --force"):
+        io.prepare_out_dir(tmp_path, force=False)
+    assert io.prepare_out_dir(tmp_path, force=True) == tmp_path
+    assert (tmp_path / "keep.txt").read_text() == "x"
+
+
+def test_load_npy_refuses_pickled_objects(tmp_path):
+    path = tmp_path / "obj.npy"
+    np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(InputError, match="without pickles"):
+        io.load_npy(path)

@@ -1,0 +1,32 @@
+"""Every shipped recipe validates and runs end to end (at reduced size where it is large)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from nmkit.cli.app import app
+from nmkit.cli.common import COMMANDS, config_layers
+from nmkit.core.recipe import build_config
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipe_validates(recipe):
+    data = yaml.safe_load(recipe.read_text())
+    assert data.get("description"), "each recipe needs a one-line description"
+    command = COMMANDS[data["command"]]
+    build_config(command.schema, config_layers(command, recipe, {}, []))
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipe_runs_and_finds_its_plants(recipe):
+    result = CliRunner().invoke(app, ["run", str(recipe), "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)["result"]
+    planted = {p["position"]: p["mismatches"] for p in found["planted"]}
+    best = {b["position"]: b["distance"] for b in found["best"]}
+    assert all(best.get(position) == mismatches for position, mismatches in planted.items())
