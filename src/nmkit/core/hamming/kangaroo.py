@@ -55,9 +55,9 @@ def _same(ht, hp, pw, prime, x, y, length):
 def _lce(text, pattern, ht, hp, pw, prime, x, y, limit):
     """Length of the longest common prefix of text[x:] and pattern[y:], at most ``limit``."""
     direct = min(limit, DIRECT)
-    for l in range(direct):
-        if text[x + l] != pattern[y + l]:
-            return l
+    for step in range(direct):
+        if text[x + step] != pattern[y + step]:
+            return step
     if direct == limit:
         return limit
     lo, step = direct, DIRECT  # text[x:x+lo] == pattern[y:y+lo] is known
