@@ -42,7 +42,8 @@ def exact_costs(shape: Shape, text: np.ndarray, pattern: np.ndarray, alphabet_si
         rare = abrahamson.split_by_cost(occ_text, occ_pattern, len(text))
         pairs = float(np.sum(occ_text[rare] * occ_pattern[rare]))
         frequent = np.sum(~rare & (occ_pattern > 0))
-        costs["abrahamson"] = pairs * abrahamson.PAIR_SECONDS / threads + (frequent + 1) * per_symbol
+        if rare.any():  # with no rare symbol the split is just the FFT method
+            costs["abrahamson"] = pairs * abrahamson.PAIR_SECONDS / threads + (frequent + 1) * per_symbol
     return costs
 
 
