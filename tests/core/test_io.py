@@ -49,3 +49,16 @@ def test_load_npy_refuses_pickled_objects(tmp_path):
     np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(InputError, match="without pickles"):
         io.load_npy(path)
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        io.write_text(tmp_path / "a.txt", "x")
+        with io.NpyStreamWriter(tmp_path / "b.npy", "int32") as writer:
+            writer.write(np.arange(2))
+    finally:
+        os.umask(old)
+    assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {"0o644"}

@@ -15,10 +15,19 @@ import numpy as np
 from nmkit.core.errors import InputError
 
 
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A temp file next to ``path`` with the permissions a plain ``open()`` would give (umask)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    return fd, tmp
+
+
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
     """Write through ``write(fileobj)`` into a temp file beside ``path``, then rename over it."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -78,7 +87,7 @@ class NpyStreamWriter:
         self.dtype = np.dtype(dtype)
         self.length = 0
         self._slot = len(self._header(2**63 - 1))
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, self._tmp = _temp_beside(self.path)
         self._file = os.fdopen(fd, "wb")
         self._file.write(b"\0" * self._slot)
 

@@ -17,7 +17,7 @@ from nmkit.core.errors import InputError
 from nmkit.core.hamming import abrahamson, choose, fft, kangaroo, sampling, simd
 from nmkit.core.hamming.alphabet import Alphabet, parse_wildcard
 from nmkit.core.hamming.config import HammingConfig
-from nmkit.core.hamming.sources import Inputs, TextSource, open_inputs
+from nmkit.core.hamming.sources import Inputs, TextSource, open_inputs, slices
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ def scan(config: HammingConfig, *, sink: Sink | None = None, advance: Callable[[
     """Run ``nmkit hamming``; ``sink`` receives the distance array chunk by chunk."""
     start = time.perf_counter()
     inputs = inputs or open_inputs(config)
+    if len(inputs.pattern) == 0:
+        raise InputError("pattern is empty; give at least one symbol")
     alphabet = Alphabet.from_pattern(inputs.pattern, parse_wildcard(config.wildcard, inputs.kind))
     pattern = alphabet.encode(inputs.pattern)
     m = len(pattern)
@@ -106,10 +108,7 @@ def hamming_distances(text, pattern, **options) -> np.ndarray:
     if kind != pattern_kind:
         raise InputError(f"text holds {kind} but the pattern holds {pattern_kind}")
     config = HammingConfig(text="", pattern="", top=0, **options)
-    if len(pattern_raw) == 0:
-        raise InputError("pattern is empty; give at least one symbol")
-    chunks = (text_raw[i : i + config.chunk_size] for i in range(0, len(text_raw), config.chunk_size))
-    inputs = Inputs(TextSource(kind, chunks, len(text_raw), "text"), pattern_raw, kind)
+    inputs = Inputs(TextSource(kind, slices(text_raw, config.chunk_size), len(text_raw), "text"), pattern_raw, kind)
     parts: list[np.ndarray] = []
     scan(config, sink=parts.append, inputs=inputs)
     return np.concatenate(parts)
@@ -123,8 +122,6 @@ def _raw(value) -> tuple[str, np.ndarray]:
     if isinstance(value, list | tuple):
         return "tokens", np.array([str(v) for v in value])
     array = np.asarray(value)
-    if array.dtype == np.uint8:
-        return "bytes", array
     if np.issubdtype(array.dtype, np.integer):
         return "integers", array
     if array.dtype.kind == "U":

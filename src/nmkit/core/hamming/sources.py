@@ -40,17 +40,13 @@ class Inputs:
 def open_inputs(config: HammingConfig) -> Inputs:
     if config.synthetic is not None:
         text, pattern, planted = synthesize(config.synthetic, config.seed)
-        source = TextSource("bytes", _slices(text, config.chunk_size), len(text), "synthetic")
+        source = TextSource("bytes", slices(text, config.chunk_size), len(text), "synthetic")
         return Inputs(source, pattern, "bytes", planted)
     pattern = _read_pattern(config)
     text = _open_text(config)
     if text.kind != _kind_of_pattern(config):
         raise InputError(f"{text.name} holds {text.kind} but the pattern holds {_kind_of_pattern(config)}; "
                          "give both as .npy, or both as text")
-    if len(pattern) == 0:
-        raise InputError("pattern is empty; give at least one symbol")
-    if text.length is not None and len(pattern) > text.length:
-        raise InputError(f"pattern (length {len(pattern)}) is longer than the text (length {text.length})")
     return Inputs(text, pattern, text.kind)
 
 
@@ -110,11 +106,11 @@ def _open_text(config: HammingConfig) -> TextSource:
     size = config.chunk_size
     if config.text is not None:
         raw = _parse_inline(config.text, config.tokens)
-        return TextSource("tokens" if config.tokens else "bytes", _slices(raw, size), len(raw), "text")
+        return TextSource("tokens" if config.tokens else "bytes", slices(raw, size), len(raw), "text")
     path = config.text_file
     if path.suffix == ".npy":
         array = _integers(io.load_npy(path, mmap=True), path)
-        return TextSource("integers", _slices(array, size), len(array), str(path))
+        return TextSource("integers", slices(array, size), len(array), str(path))
     if str(path) == "-":
         stream, length, name = sys.stdin.buffer, None, "stdin"
     else:
@@ -127,7 +123,8 @@ def _open_text(config: HammingConfig) -> TextSource:
     return TextSource("bytes", _byte_chunks(stream, size, name), length, name)
 
 
-def _slices(array: np.ndarray, size: int) -> Iterator[np.ndarray]:
+def slices(array: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    """Consecutive pieces of at most ``size`` symbols (memory-mapped arrays are read piece by piece)."""
     for start in range(0, len(array), size):
         yield np.asarray(array[start : start + size])
 
