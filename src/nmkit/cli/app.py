@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 import nmkit
-from nmkit.cli import hamming
+from nmkit.cli import hamming, optimal_transport
 from nmkit.cli.common import (
     COMMANDS,
     DebugOpt,
@@ -35,6 +35,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("hamming")(hamming.hamming)
+app.command("optimal-transport")(optimal_transport.optimal_transport)
 
 SHIPPED_RECIPES = Path(__file__).resolve().parents[3] / "recipes"
 

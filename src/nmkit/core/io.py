@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 import json
 import os
+import struct
 import tempfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -126,3 +128,21 @@ class NpyStreamWriter:
             self.close()
         else:
             self.abort()
+
+
+def write_png(path: Path, image: np.ndarray) -> Path:
+    """Write an RGB image ([h, w, 3], floats in [0, 1] or uint8) as an 8-bit PNG (zlib, no extra deps)."""
+    pixels = np.asarray(image)
+    if pixels.dtype != np.uint8:
+        pixels = np.clip(np.rint(pixels * 255), 0, 255).astype(np.uint8)
+    height, width, _ = pixels.shape
+    rows = np.concatenate([np.zeros((height, 1), np.uint8), pixels.reshape(height, width * 3)], axis=1)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + \
+        chunk(b"IEND", b"")
+    return atomic_write(path, lambda fh: fh.write(png))

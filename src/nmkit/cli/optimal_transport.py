@@ -1,0 +1,157 @@
+"""``nmkit optimal-transport``: flags -> OTConfig -> core transport -> table, JSON, plan.npz, images."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import scipy.sparse
+import typer
+from rich.table import Table
+
+from nmkit.cli.common import (
+    Command,
+    DebugOpt,
+    DeviceOpt,
+    ForceOpt,
+    JsonOpt,
+    Outcome,
+    OutOpt,
+    QuietOpt,
+    RecipeOpt,
+    RunContext,
+    RunOptions,
+    SeedOpt,
+    SetOpt,
+    execute,
+    register,
+)
+from nmkit.core import io
+from nmkit.core.ot import OTConfig, TransportResult, transport
+from nmkit.core.ot.config import PROBLEM_HELP, REG_HELP
+from nmkit.core.ot.problems import recolor
+from nmkit.core.report import jsonable
+
+INPUT = "Input"
+METHOD = "Method"
+
+
+def run(config: OTConfig, ctx: RunContext) -> Outcome:
+    result = transport(config)
+    artifacts = []
+    if ctx.out_dir is not None:
+        artifacts += _write_plans(result, ctx.out_dir)
+        if result.problem.images:
+            artifacts += _write_images(result, ctx.out_dir)
+    return Outcome(summary=jsonable(result.summary()), tables=[_table(result)], artifacts=artifacts)
+
+
+def _write_plans(result: TransportResult, out: Path) -> list[str]:
+    plans = result.plans
+    if result.batch == 1:  # scipy.sparse.load_npz reads it back
+        io.atomic_write(out / "plan.npz", lambda fh: scipy.sparse.save_npz(fh, plans.matrix(0)))
+    else:
+        io.atomic_write(out / "plan.npz", lambda fh: np.savez(fh, batch=plans.batch, row=plans.rows, col=plans.cols,
+                                                               value=plans.values, shape=np.array(plans.shape)))
+    return ["plan.npz"]
+
+
+def _write_images(result: TransportResult, out: Path) -> list[str]:
+    plans, images = result.plans, result.problem.images
+    io.write_png(out / "source.png", images["source"])
+    io.write_png(out / "target.png", images["target"])
+    io.write_png(out / "recolored.png", recolor(result.problem, plans.rows, plans.cols, plans.values))
+    return ["source.png", "target.png", "recolored.png"]
+
+
+def _table(result: TransportResult) -> Table:
+    table = Table("", "", title="optimal-transport", show_header=False)
+    method = result.reg + (f" (k = {result.k})" if result.k else "") + \
+        (f", {result.formulation}" if result.formulation else "")
+    size = f"{result.m} x {result.n}" + (f", batch of {result.batch}" if result.batch > 1 else "")
+    cost = result.cost[0] if result.batch == 1 else float(np.mean(result.cost))
+    rows = [
+        ("method", method),
+        ("sources x targets", size),
+        ("transport cost <T, C>" + (" (mean)" if result.batch > 1 else ""), f"{cost:.6g}"),
+        ("non-zeros / max per column", f"{result.nnz:,} / {result.max_nnz_per_column}"),
+        ("row / column marginal L1 error", f"{result.row_marginal_error:.3g} / {result.column_marginal_error:.3g}"),
+        ("iterations", f"{result.iterations}" + ("" if result.converged else f" (not converged: {result.message})")),
+        ("seconds", f"{result.seconds:.3f}"),
+    ]
+    if result.objective is not None:
+        rows.insert(3, ("dual objective (cost / max cost)", f"{np.mean(result.objective):.9g}"))
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+COMMAND = register(Command(name="optimal-transport", schema=OTConfig, run=run,
+                           help="Sparsity-constrained optimal transport (at most k non-zeros per column)."))
+
+
+def optimal_transport(
+    source: Annotated[Path | None, typer.Option(help="Source points, .npy [m, d].", rich_help_panel=INPUT)] = None,
+    target: Annotated[Path | None, typer.Option(help="Target points, .npy [n, d].", rich_help_panel=INPUT)] = None,
+    cost: Annotated[Path | None, typer.Option(help="Cost matrix .npy [m, n] or [batch, m, n], instead of points.",
+                                              rich_help_panel=INPUT)] = None,
+    source_weights: Annotated[Path | None, typer.Option(help="Source weights .npy [m] (default uniform).",
+                                                        rich_help_panel=INPUT)] = None,
+    target_weights: Annotated[Path | None, typer.Option(help="Target weights .npy [n] (default uniform).",
+                                                        rich_help_panel=INPUT)] = None,
+    problem: Annotated[str | None, typer.Option(metavar="|".join(PROBLEM_HELP),
+                                                help="A built-in problem instead of files (listed below).",
+                                                rich_help_panel=INPUT)] = None,
+    size: Annotated[int | None, typer.Option(help="Built-in problems: points, colours or tokens (default 500).",
+                                             rich_help_panel=INPUT)] = None,
+    experts: Annotated[int | None, typer.Option(help="moe-routing: experts (default 8).", rich_help_panel=INPUT)] = None,
+    groups: Annotated[int | None, typer.Option(help="moe-routing: problems solved as one batch (default 1).",
+                                               rich_help_panel=INPUT)] = None,
+    metric: Annotated[str | None, typer.Option(metavar="sqeuclidean|euclidean|cityblock",
+                                               help="Cost between points (default sqeuclidean).",
+                                               rich_help_panel=INPUT)] = None,
+    normalize: Annotated[bool | None, typer.Option("--normalize/--no-normalize",
+                                                   help="Rescale weights to sum to 1 (default) or require it.",
+                                                   rich_help_panel=INPUT)] = None,
+    reg: Annotated[str | None, typer.Option(metavar="|".join(REG_HELP), help="Regulariser (default sparsity).",
+                                            rich_help_panel=METHOD)] = None,
+    exact: Annotated[bool, typer.Option("--exact", help="Same as --reg exact.", rich_help_panel=METHOD)] = False,
+    k: Annotated[int | None, typer.Option("--k", "-k", help="At most k non-zeros per column (default 2).",
+                                          rich_help_panel=METHOD)] = None,
+    gamma: Annotated[float | None, typer.Option(help="Regularisation, relative to max(cost) (default 0.1).",
+                                                rich_help_panel=METHOD)] = None,
+    formulation: Annotated[str | None, typer.Option(metavar="semi-dual|dual",
+                                                    help="Problem L-BFGS maximises (default semi-dual).",
+                                                    rich_help_panel=METHOD)] = None,
+    tol: Annotated[float | None, typer.Option(help="Tolerance (default 1e-9, as POT).", rich_help_panel=METHOD)] = None,
+    max_iter: Annotated[int | None, typer.Option(help="Iteration cap (default 1000).", rich_help_panel=METHOD)] = None,
+    memory: Annotated[int | None, typer.Option(help="L-BFGS corrections kept (default 30).",
+                                               rich_help_panel=METHOD)] = None,
+    recipe: RecipeOpt = None,
+    sets: SetOpt = None,
+    out: OutOpt = None,
+    json_out: JsonOpt = False,
+    device: DeviceOpt = None,
+    seed: SeedOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Transport plan with at most k sources per target, beside quadratic, entropic and exact OT.
+
+    With --out DIR: plan.npz (scipy.sparse.load_npz for one problem; COO arrays batch/row/col/value/shape
+    for a batch), the colour-transfer images, result.json and recipe.yaml.
+    """
+    flags = dict(source=source, target=target, cost=cost, source_weights=source_weights, target_weights=target_weights,
+                 problem=problem, size=size, experts=experts, groups=groups, metric=metric, normalize=normalize,
+                 reg="exact" if exact else reg, k=k, gamma=gamma, formulation=formulation, tol=tol, max_iter=max_iter,
+                 memory=memory, device=device, seed=seed)
+    execute(COMMAND, recipe=recipe, flags=flags, sets=sets,
+            options=RunOptions(out=out, json=json_out, quiet=quiet, debug=debug, force=force))
+
+
+optimal_transport.__doc__ = "\n\n".join([
+    inspect.cleandoc(optimal_transport.__doc__), "Regularisers:", *(f"{k}: {v}." for k, v in REG_HELP.items()),
+    "Built-in problems:", *(f"{k}: {v}." for k, v in PROBLEM_HELP.items())])

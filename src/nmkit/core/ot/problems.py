@@ -1,0 +1,142 @@
+"""Transport problems: from files (points or a cost matrix, optional weights) or built in.
+
+Built-in problems are seeded and need no download: two Gaussian clouds; the colour palettes of two
+generated images (for colour transfer); and mixture-of-experts routing, where experts are the
+sources, tokens the targets (each token gets at most k experts) and both marginals are uniform, so
+expert load is balanced by construction (Liu, Puigcerver and Blondel 2023, Sec. 5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.cluster.vq
+import scipy.spatial.distance
+
+from nmkit.core import io
+from nmkit.core.errors import InputError
+from nmkit.core.ot.config import OTConfig
+
+
+@dataclass
+class Problem:
+    cost: np.ndarray  # [batch, m, n] float64
+    a: np.ndarray  # [batch, m]
+    b: np.ndarray  # [batch, n]
+    images: dict = field(default_factory=dict)  # colour transfer: what recolouring needs
+
+
+def build_problem(config: OTConfig) -> Problem:
+    rng = np.random.default_rng(config.seed)
+    if config.problem == "gaussians":
+        return _gaussians(config.size, config.metric, rng)
+    if config.problem == "color-transfer":
+        return color_transfer_problem(config.size, config.metric, rng)
+    if config.problem == "moe-routing":
+        return _moe_routing(config.size, config.experts, config.groups, rng)
+    return _from_files(config)
+
+
+def _gaussians(size: int, metric: str, rng: np.random.Generator) -> Problem:
+    source = rng.normal(0.0, 1.0, (size, 2))
+    target = rng.normal(0.0, 1.0, (size, 2)) @ np.array([[1.0, 0.6], [0.0, 0.5]]) + np.array([3.0, 1.0])
+    cost = scipy.spatial.distance.cdist(source, target, metric)
+    return Problem(cost[None], np.full((1, size), 1 / size), np.full((1, size), 1 / size))
+
+
+def _moe_routing(tokens: int, experts: int, groups: int, rng: np.random.Generator) -> Problem:
+    logits = rng.normal(0.0, 1.5, (groups, tokens, experts)) + rng.normal(0.0, 1.0, (1, 1, experts))
+    gates = np.exp(logits - logits.max(-1, keepdims=True))
+    gates /= gates.sum(-1, keepdims=True)
+    cost = -gates.transpose(0, 2, 1)  # [groups, experts, tokens]: cheap where the router likes the pair
+    return Problem(cost, np.full((groups, experts), 1 / experts), np.full((groups, tokens), 1 / tokens))
+
+
+def generated_images(rng: np.random.Generator, side: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """Two RGB images in [0, 1]: a warm scene of discs on a gradient, and a cool one of stripes."""
+    y, x = np.mgrid[0:side, 0:side] / (side - 1)
+    warm = np.stack([0.9 - 0.3 * y, 0.35 + 0.3 * x, 0.15 + 0.1 * x * y], axis=-1)
+    for _ in range(6):
+        cx, cy, r = rng.uniform(0.1, 0.9), rng.uniform(0.1, 0.9), rng.uniform(0.05, 0.2)
+        warm[(x - cx) ** 2 + (y - cy) ** 2 < r * r] = rng.uniform([0.6, 0.1, 0.0], [1.0, 0.6, 0.3])
+    cool = np.stack([0.1 + 0.2 * np.sin(8 * x) ** 2, 0.3 + 0.4 * y, 0.6 + 0.35 * np.cos(5 * (x + y)) ** 2],
+                    axis=-1)
+    noise = lambda: rng.normal(0, 0.02, (side, side, 3))  # noqa: E731
+    return np.clip(warm + noise(), 0, 1), np.clip(cool + noise(), 0, 1)
+
+
+def color_transfer_problem(colors: int, metric: str, rng: np.random.Generator) -> Problem:
+    source_image, target_image = generated_images(rng)
+    palettes = []
+    for image in (source_image, target_image):
+        pixels = image.reshape(-1, 3)
+        centroids, labels = scipy.cluster.vq.kmeans2(pixels, colors, minit="++", seed=rng, iter=20)
+        weights = np.bincount(labels, minlength=colors).astype(np.float64)
+        palettes.append((centroids, labels, weights / weights.sum()))
+    (source_colors, source_labels, a), (target_colors, _, b) = palettes
+    a, b = np.maximum(a, 1e-12), np.maximum(b, 1e-12)  # k-means may leave a cluster empty
+    cost = scipy.spatial.distance.cdist(source_colors, target_colors, metric)
+    images = {"source": source_image, "target": target_image, "source_labels": source_labels,
+              "target_colors": target_colors}
+    return Problem(cost[None], (a / a.sum())[None], (b / b.sum())[None], images)
+
+
+def recolor(problem: Problem, plan_rows: np.ndarray, plan_cols: np.ndarray, plan_values: np.ndarray) -> np.ndarray:
+    """Map each source colour to the plan's barycentre of its target colours (the nearest target colour
+    where the plan sends it nowhere) and repaint the source image."""
+    images = problem.images
+    m = problem.cost.shape[1]
+    mass = np.bincount(plan_rows, weights=plan_values, minlength=m)
+    mapped = np.zeros((m, 3))
+    np.add.at(mapped, plan_rows, plan_values[:, None] * images["target_colors"][plan_cols])
+    nearest = images["target_colors"][np.argmin(problem.cost[0], axis=1)]  # for colours the plan left unused
+    palette = np.where(mass[:, None] > 0, mapped / np.maximum(mass, 1e-300)[:, None], nearest)
+    return palette[images["source_labels"]].reshape(images["source"].shape)
+
+
+def _from_files(config: OTConfig) -> Problem:
+    if config.cost is not None:
+        cost = _finite(io.load_npy(config.cost), config.cost, "a cost matrix")
+        if cost.ndim == 2:
+            cost = cost[None]
+        if cost.ndim != 3:
+            raise InputError(f"{config.cost}: expected a [m, n] or [batch, m, n] cost matrix, found shape {cost.shape}")
+    else:
+        source = _finite(io.load_npy(config.source), config.source, "points")
+        target = _finite(io.load_npy(config.target), config.target, "points")
+        if source.ndim != 2 or target.ndim != 2 or source.shape[1] != target.shape[1]:
+            raise InputError(f"source {source.shape} and target {target.shape}: expected [m, d] and [n, d] points "
+                             "with the same d")
+        cost = scipy.spatial.distance.cdist(source, target, config.metric)[None]
+    batch, m, n = cost.shape
+    a = _weights(config.source_weights, m, "source_weights", config.normalize)
+    b = _weights(config.target_weights, n, "target_weights", config.normalize)
+    return Problem(cost.astype(np.float64), np.broadcast_to(a, (batch, m)).copy(), np.broadcast_to(b, (batch, n)).copy())
+
+
+def _weights(path: Path | None, size: int, name: str, normalize: bool) -> np.ndarray:
+    if path is None:
+        return np.full(size, 1 / size)
+    weights = _finite(io.load_npy(path), path, "weights").astype(np.float64)
+    if weights.shape != (size,):
+        raise InputError(f"{name} {path}: expected shape ({size},) to match the cost matrix, found {weights.shape}")
+    if np.any(weights < 0):
+        raise InputError(f"{name} {path}: weights must be non-negative")
+    total = weights.sum()
+    if normalize:
+        if total <= 0:
+            raise InputError(f"{name} {path}: weights sum to {total}; need a positive total")
+        return weights / total
+    if abs(total - 1) > 1e-9:
+        raise InputError(f"{name} {path}: weights sum to {total:.6g}, not 1 (drop --no-normalize to rescale them)")
+    return weights
+
+
+def _finite(array: np.ndarray, path: Path, what: str) -> np.ndarray:
+    if not np.issubdtype(array.dtype, np.number):
+        raise InputError(f"{path}: expected {what} as numbers, found dtype {array.dtype}")
+    if not np.all(np.isfinite(array)):
+        raise InputError(f"{path}: {what} contain NaN or infinite values")
+    return np.asarray(array, dtype=np.float64)
