@@ -113,7 +113,7 @@ def _from_files(config: OTConfig) -> Problem:
     batch, m, n = cost.shape
     a = _weights(config.source_weights, m, "source_weights", config.normalize)
     b = _weights(config.target_weights, n, "target_weights", config.normalize)
-    return Problem(cost.astype(np.float64), np.broadcast_to(a, (batch, m)).copy(), np.broadcast_to(b, (batch, n)).copy())
+    return Problem(cost, np.broadcast_to(a, (batch, m)).copy(), np.broadcast_to(b, (batch, n)).copy())
 
 
 def _weights(path: Path | None, size: int, name: str, normalize: bool) -> np.ndarray:
