@@ -43,7 +43,7 @@ def run(config: OTConfig, ctx: RunContext) -> Outcome:
     artifacts = []
     if ctx.out_dir is not None:
         artifacts += _write_plans(result, ctx.out_dir)
-        if result.problem.images:
+        if "source" in result.problem.extras:
             artifacts += _write_images(result, ctx.out_dir)
     return Outcome(summary=jsonable(result.summary()), tables=[_table(result)], artifacts=artifacts)
 
@@ -59,7 +59,7 @@ def _write_plans(result: TransportResult, out: Path) -> list[str]:
 
 
 def _write_images(result: TransportResult, out: Path) -> list[str]:
-    plans, images = result.plans, result.problem.images
+    plans, images = result.plans, result.problem.extras
     io.write_png(out / "source.png", images["source"])
     io.write_png(out / "target.png", images["target"])
     io.write_png(out / "recolored.png", recolor(result.problem, plans.rows, plans.cols, plans.values))
@@ -83,6 +83,12 @@ def _table(result: TransportResult) -> Table:
     ]
     if result.objective is not None:
         rows.insert(3, ("dual objective (cost / max cost)", f"{np.mean(result.objective):.9g}"))
+    if result.routing is not None:
+        r = result.routing
+        rows += [("tokens per expert: transport (capacity {:g})".format(r["capacity"]),
+                  "{} to {}".format(*r["transport_load_min_max"])),
+                 ("tokens per expert: greedy top-1", "{} to {}".format(*r["greedy_top1_load_min_max"])),
+                 ("tokens kept on their top-1 expert", f"{r['tokens_on_their_top1_expert']:.1%}")]
     for key, value in rows:
         table.add_row(key, value)
     return table

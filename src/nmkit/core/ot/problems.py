@@ -25,7 +25,7 @@ class Problem:
     cost: np.ndarray  # [batch, m, n] float64
     a: np.ndarray  # [batch, m]
     b: np.ndarray  # [batch, n]
-    images: dict = field(default_factory=dict)  # colour transfer: what recolouring needs
+    extras: dict = field(default_factory=dict)  # colour transfer: images and palettes; moe-routing: a flag
 
 
 def build_problem(config: OTConfig) -> Problem:
@@ -51,7 +51,26 @@ def _moe_routing(tokens: int, experts: int, groups: int, rng: np.random.Generato
     gates = np.exp(logits - logits.max(-1, keepdims=True))
     gates /= gates.sum(-1, keepdims=True)
     cost = -gates.transpose(0, 2, 1)  # [groups, experts, tokens]: cheap where the router likes the pair
-    return Problem(cost, np.full((groups, experts), 1 / experts), np.full((groups, tokens), 1 / tokens))
+    return Problem(cost, np.full((groups, experts), 1 / experts), np.full((groups, tokens), 1 / tokens),
+                   extras={"routing": True})
+
+
+def routing_report(problem: Problem, batch: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                   values: np.ndarray) -> dict:
+    """Expert load of the transport routing vs greedy top-1 routing (each token to its best expert)."""
+    groups, experts, tokens = problem.cost.shape
+    main = np.zeros((groups, tokens), np.int64)
+    weight = np.zeros((groups, tokens))
+    for g, e, t, v in zip(batch, rows, cols, values, strict=True):
+        if v > weight[g, t]:
+            main[g, t], weight[g, t] = e, v
+    greedy = np.argmin(problem.cost, axis=1)  # [groups, tokens]
+    load = lambda choice: np.stack([np.bincount(c, minlength=experts) for c in choice])  # noqa: E731
+    capacity = tokens / experts
+    return {"capacity": capacity,
+            "transport_load_min_max": [int(load(main).min()), int(load(main).max())],
+            "greedy_top1_load_min_max": [int(load(greedy).min()), int(load(greedy).max())],
+            "tokens_on_their_top1_expert": float(np.mean(main == greedy))}
 
 
 def generated_images(rng: np.random.Generator, side: int = 96) -> tuple[np.ndarray, np.ndarray]:
@@ -80,13 +99,13 @@ def color_transfer_problem(colors: int, metric: str, rng: np.random.Generator) -
     cost = scipy.spatial.distance.cdist(source_colors, target_colors, metric)
     images = {"source": source_image, "target": target_image, "source_labels": source_labels,
               "target_colors": target_colors}
-    return Problem(cost[None], (a / a.sum())[None], (b / b.sum())[None], images)
+    return Problem(cost[None], (a / a.sum())[None], (b / b.sum())[None], extras=images)
 
 
 def recolor(problem: Problem, plan_rows: np.ndarray, plan_cols: np.ndarray, plan_values: np.ndarray) -> np.ndarray:
     """Map each source colour to the plan's barycentre of its target colours (the nearest target colour
     where the plan sends it nowhere) and repaint the source image."""
-    images = problem.images
+    images = problem.extras
     m = problem.cost.shape[1]
     mass = np.bincount(plan_rows, weights=plan_values, minlength=m)
     mapped = np.zeros((m, 3))

@@ -12,7 +12,7 @@ from nmkit.core.device import resolve_device
 from nmkit.core.errors import InputError
 from nmkit.core.ot import solve
 from nmkit.core.ot.config import OTConfig
-from nmkit.core.ot.problems import Problem, build_problem
+from nmkit.core.ot.problems import Problem, build_problem, routing_report
 
 
 @dataclass
@@ -33,6 +33,7 @@ class TransportResult:
     converged: bool
     message: str
     seconds: float
+    routing: dict | None  # moe-routing: expert load vs greedy top-1 routing
     plans: solve.Plans = field(repr=False)
     problem: Problem = field(repr=False)
 
@@ -65,6 +66,8 @@ def transport(config: OTConfig, problem: Problem | None = None) -> TransportResu
         column_marginal_error=float(np.abs(dense_like[1] - problem.b).sum(-1).max()),
         iterations=solution.iterations, converged=solution.converged, message=solution.message,
         seconds=seconds, plans=plans, problem=problem,
+        routing=routing_report(problem, plans.batch, plans.rows, plans.cols, plans.values)
+        if problem.extras.get("routing") else None,
     )
 
 
