@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from nmkit.core.ot import OTConfig, Problem, transport
-from nmkit.core.ot import smooth
+from nmkit.core.ot import OTConfig, Problem, smooth, transport
 
 ot = pytest.importorskip("ot")  # POT: a dev dependency, the reference implementation we compare with
 
