@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ["hamming"]
+BENCHMARKS = ["hamming", "optimal_transport"]
 
 for name in sys.argv[1:] or BENCHMARKS:
     if name not in BENCHMARKS:

@@ -152,3 +152,18 @@ def test_a_batch_solves_like_its_problems_one_by_one():
         np.testing.assert_allclose(batch.objective[index], single.objective[0], rtol=1e-6)
     sparse = transport(OTConfig(cost="unused.npy", k=2), stacked)
     assert sparse.max_nnz_per_column <= 2 and sparse.column_marginal_error < 1e-12
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 16])
+def test_fused_cpu_semi_dual_equals_tensor_formulation(k):
+    rng = np.random.default_rng(k)
+    cost_t = torch.from_numpy(rng.uniform(0, 1, (3, 40, 30)))
+    a = torch.from_numpy(rng.dirichlet(np.ones(30), 3))
+    b = torch.from_numpy(rng.dirichlet(np.ones(40), 3))
+    alpha = torch.from_numpy(rng.normal(0, 0.3, (3, 30)))
+    fused = smooth.semi_dual(alpha, a, b, cost_t, 0.2, k)
+    tensors_ = smooth.semi_dual_tensors(alpha, a, b, cost_t, 0.2, k)
+    for ours, reference in zip(fused[:2], tensors_[:2], strict=True):
+        torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fused[2].indices, tensors_[2].indices, rtol=0, atol=0)
+    torch.testing.assert_close(fused[2].values, tensors_[2].values, rtol=1e-12, atol=1e-12)

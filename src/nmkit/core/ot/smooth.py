@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from nmkit.core.ot import semidual_cpu
 from nmkit.kernels.sparse_simplex import topk_sparse_simplex
 
 
@@ -35,7 +36,21 @@ class SparsePlan:
 
 def semi_dual(alpha: torch.Tensor, a: torch.Tensor, b: torch.Tensor, cost_t: torch.Tensor, gamma: float,
               k: int) -> tuple[torch.Tensor, torch.Tensor, SparsePlan]:
-    """Semi-dual objective [batch], its gradient in alpha [batch, m] and the plan at alpha."""
+    """Semi-dual objective [batch], its gradient in alpha [batch, m] and the plan at alpha.
+
+    On CPU with small k the fused one-pass loop of ``semidual_cpu`` does the work; elsewhere tensors.
+    """
+    if cost_t.device.type == "cpu" and k <= semidual_cpu.MAX_K:
+        objective, grad, values, indices = semidual_cpu.semi_dual(
+            *(t.numpy() for t in (alpha.contiguous(), a, b, cost_t)), gamma, k)
+        as_t = torch.from_numpy
+        return as_t(objective), as_t(grad), SparsePlan(as_t(values), as_t(indices))
+    return semi_dual_tensors(alpha, a, b, cost_t, gamma, k)
+
+
+def semi_dual_tensors(alpha: torch.Tensor, a: torch.Tensor, b: torch.Tensor, cost_t: torch.Tensor, gamma: float,
+                      k: int) -> tuple[torch.Tensor, torch.Tensor, SparsePlan]:
+    """The tensor formulation (any device; the Triton projection on CUDA)."""
     x = alpha.unsqueeze(-2) - cost_t  # [batch, n, m]
     y, indices = topk_sparse_simplex(x, gamma * b, k)
     chosen = torch.gather(x, -1, indices)
