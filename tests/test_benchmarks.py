@@ -7,3 +7,11 @@ def test_hamming_benchmark_runs_and_checks_outputs():
     rows = hamming.main(["--n", "20000", "--m", "50", "--sigma", "4", "300", "--repeats", "1", "--long-m", "3000"])
     assert [r["m"] for r in rows] == [50, 50, 3000]
     assert all(r["approx_max_rel_err"] <= 0.1 for r in rows)
+
+
+def test_optimal_transport_benchmark_runs_and_keeps_k():
+    from benchmarks import optimal_transport
+
+    rows = optimal_transport.main(["--n", "60", "--k", "1", "3", "--repeats", "1"])
+    assert [r["k"] for r in rows] == [1, 3]
+    assert all(r["nmkit_nnz"] <= r["k"] and r["nmkit500_nnz"] <= r["k"] for r in rows)
