@@ -1,0 +1,198 @@
+"""The relax-sor loop: for each system pick omega, solve, learn from the iteration count.
+
+Besides the learner, every instance can be solved with every grid omega ("baselines"): that gives each
+fixed omega's total, the best fixed omega in hindsight (the comparator of the regret), the per-instance
+best grid omega (an oracle), and, where a closed form exists, the asymptotically optimal omega*(A_t).
+The state (learner, random generator, records) is checkpointed so an interrupted run resumes exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nmkit.core import io
+from nmkit.core.errors import InputError
+from nmkit.core.sor import learners, sequences
+from nmkit.core.sor.config import SORConfig
+from nmkit.core.sor.solvers import System, check_system
+
+CONTEXT_RANGES = {("shifted-laplacian", "high"): (-0.15, 0.45), ("shifted-laplacian", "low"): (0.0, 1.0),
+                  "heat2d": (0.0, 10.0)}
+
+
+@dataclass
+class Records:
+    """Per-instance iteration counts (-1 where not computed)."""
+
+    arms: list[int] = field(default_factory=list)
+    learner: list[int] = field(default_factory=list)
+    grid: list[list[int]] = field(default_factory=list)  # [t][omega index]
+    optimal: list[int] = field(default_factory=list)  # at omega*(A_t)
+    capped: list[int] = field(default_factory=list)  # learner solves that hit max_iter
+    contexts: list[float] = field(default_factory=list)
+
+
+@dataclass
+class SORResult:
+    sequence: str
+    solver: str
+    learner: str
+    steps: int
+    grid: list[float]
+    learner_iterations: int
+    learner_capped: int
+    fixed_iterations: dict[str, int] | None
+    best_fixed_omega: float | None
+    best_fixed_iterations: int | None
+    gauss_seidel_iterations: int | None
+    oracle_iterations: int | None  # best grid omega per instance
+    instance_optimal_iterations: int | None  # omega*(A_t), SOR on closed-form instances
+    regret: float | None  # learner - best fixed, in iterations
+    seconds: float
+    records: Records = field(repr=False)
+
+    def summary(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "records"}
+
+
+def omega_grid(config: SORConfig) -> np.ndarray:
+    return np.linspace(config.omega_min, config.omega_max, config.omegas)
+
+
+def make_learner(config: SORConfig, arms: int, context_range: tuple[float, float]):
+    low, high = context_range
+    if config.learner == "chebcb":
+        return learners.ChebCB(arms, low, high)
+    if config.learner == "tsallis-inf-cb":
+        return learners.TsallisINFCB(arms, low, high)
+    return learners.TsallisINF(arms)
+
+
+def instances(config: SORConfig) -> tuple[Iterator[sequences.Instance], tuple[float, float]]:
+    rng = np.random.default_rng([config.seed, 1])  # the sequence's own stream: replayable on resume
+    if config.sequence == "shifted-laplacian":
+        return sequences.shifted_laplacian(config.steps, config.variance, rng), \
+            CONTEXT_RANGES[("shifted-laplacian", config.variance)]
+    if config.sequence == "heat2d":
+        return sequences.heat2d(config.steps, config.n, rng), CONTEXT_RANGES["heat2d"]
+    loaded = sequences.from_files(config.path)[: config.steps]
+    contexts = [i.context for i in loaded]
+    return iter(loaded), (min(contexts), max(contexts) if max(contexts) > min(contexts) else min(contexts) + 1)
+
+
+def run(config: SORConfig, *, state_file: Path | None = None, advance: Callable[[int], None] | None = None,
+        ) -> SORResult:
+    start = time.perf_counter()
+    grid = omega_grid(config)
+    stream, context_range = instances(config)
+    learner = make_learner(config, len(grid), context_range)
+    rng = np.random.default_rng([config.seed, 2])
+    records = Records()
+    if state_file is not None and state_file.exists():
+        records, rng = _resume(state_file, learner, config)
+    fixed_arm = int(np.argmin(np.abs(grid - config.omega))) if config.learner == "fixed" else None
+    for t, instance in enumerate(stream):
+        if t < len(records.learner):
+            continue  # replayed from the checkpoint
+        check_system(instance.a, instance.b, f"system {t}")
+        system = System.prepare(instance.a, instance.b)
+        p = learner.distribution(instance.context)
+        arm = fixed_arm if fixed_arm is not None else int(rng.choice(len(grid), p=p))
+        result = _solve(config, system, instance, grid[arm])
+        if fixed_arm is None:
+            learner.update(arm, instance.context, result.iterations)
+        _record(config, records, system, instance, grid, arm, result)
+        if state_file is not None and (t + 1) % config.checkpoint_every == 0:
+            _checkpoint(state_file, learner, rng, records, config)
+        if advance is not None:
+            advance(1)
+    if not records.learner:
+        raise InputError("the sequence is empty")
+    if state_file is not None:
+        _checkpoint(state_file, learner, rng, records, config)
+    return _summarise(config, grid, records, time.perf_counter() - start)
+
+
+def _solve(config: SORConfig, system: System, instance: sequences.Instance, omega: float):
+    return system.solve(config.solver, float(omega), rtol=config.rtol, max_iter=config.max_iter, x0=instance.x0)
+
+
+def _record(config, records: Records, system: System, instance, grid, arm, result) -> None:
+    records.arms.append(arm)
+    records.learner.append(result.iterations)
+    records.capped.append(int(not result.converged))
+    records.contexts.append(instance.context)
+    if config.baselines:
+        row = [result.iterations if i == arm else _solve(config, system, instance, w).iterations
+               for i, w in enumerate(grid)]
+        records.grid.append(row)
+        optimal = -1
+        if config.solver == "sor" and instance.omega_star is not None:
+            optimal = _solve(config, system, instance, min(instance.omega_star, 1.999)).iterations
+        records.optimal.append(optimal)
+
+
+def _summarise(config: SORConfig, grid: np.ndarray, records: Records, seconds: float) -> SORResult:
+    learner_total = int(np.sum(records.learner))
+    fixed = best_omega = best_total = gauss_seidel = oracle = optimal = regret = None
+    if config.baselines and records.grid:
+        table = np.array(records.grid)
+        totals = table.sum(0)
+        fixed = {f"{w:.4f}": int(v) for w, v in zip(grid, totals, strict=True)}
+        best = int(np.argmin(totals))
+        best_omega, best_total = float(grid[best]), int(totals[best])
+        oracle = int(table.min(1).sum())
+        regret = float(learner_total - best_total)
+        if np.isclose(grid[0], 1.0):
+            gauss_seidel = int(totals[0])
+        if records.optimal and min(records.optimal) >= 0:
+            optimal = int(np.sum(records.optimal))
+    return SORResult(config.sequence, config.solver, config.learner, len(records.learner),
+                     [round(float(w), 6) for w in grid], learner_total, int(np.sum(records.capped)), fixed, best_omega,
+                     best_total, gauss_seidel, oracle, optimal, regret, seconds, records)
+
+
+def regret_curve(result: SORResult) -> np.ndarray:
+    """Rows (t, cumulative learner, cumulative best fixed, cumulative oracle) for the CSV and the plot."""
+    records = result.records
+    table = np.array(records.grid)
+    best = table[:, result.grid.index(round(result.best_fixed_omega, 6))]
+    t = np.arange(1, len(records.learner) + 1)
+    return np.column_stack([t, np.cumsum(records.learner), np.cumsum(best), np.cumsum(table.min(1))])
+
+
+# -- checkpoints -----------------------------------------------------------------------------------
+
+
+def _checkpoint(path: Path, learner, rng: np.random.Generator, records: Records, config: SORConfig) -> None:
+    arrays = {f"learner.{k}": np.asarray(v) for k, v in learner.state().items()}
+    arrays.update({f"records.{k}": np.asarray(v) for k, v in records.__dict__.items()})
+    meta = {"rng": rng.bit_generator.state, "learner": config.learner, "sequence": config.sequence,
+            "seed": config.seed, "grid": [config.omega_min, config.omega_max, config.omegas]}
+    arrays["meta"] = np.array(json.dumps(meta))
+    io.atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def _resume(path: Path, learner, config: SORConfig) -> tuple[Records, np.random.Generator]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        meta = json.loads(str(arrays["meta"]))
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"state file {path}: not a relax-sor checkpoint ({exc})") from None
+    mine = {"learner": config.learner, "sequence": config.sequence, "seed": config.seed,
+            "grid": [config.omega_min, config.omega_max, config.omegas]}
+    for key, value in mine.items():
+        if meta[key] != value:
+            raise InputError(f"state file {path}: was written for {key} = {meta[key]!r}, this run has {value!r}")
+    learner.load({k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("learner.")})
+    records = Records(**{k.split(".", 1)[1]: v.tolist() for k, v in arrays.items() if k.startswith("records.")})
+    rng = np.random.default_rng()
+    rng.bit_generator.state = meta["rng"]
+    return records, rng
