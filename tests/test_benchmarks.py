@@ -15,3 +15,10 @@ def test_optimal_transport_benchmark_runs_and_keeps_k():
     rows = optimal_transport.main(["--n", "60", "--k", "1", "3", "--repeats", "1"])
     assert [r["k"] for r in rows] == [1, 3]
     assert all(r["nmkit_nnz"] <= r["k"] and r["nmkit500_nnz"] <= r["k"] for r in rows)
+
+
+def test_relax_sor_benchmark_runs_and_checks_sweeps_against_references():
+    from benchmarks import relax_sor
+
+    result = relax_sor.main(["--steps", "20", "--heat-n", "6", "--heat-steps", "10", "--sides", "8"])
+    assert result["throughput"][0]["side"] == 8 and len(result["rows"]) >= 10
