@@ -1,8 +1,8 @@
 """The paper's shifted-Laplacian experiment (T = 5000, high-variance context), one fixed seed.
 
-Measured on this sequence: best fixed omega 1.80 needs 517,006 iterations, omega*(A_t) per system
-279,199; Tsallis-INF 597,110 (+15.5%), Tsallis-INF-CB 493,793 (-4.5%), ChebCB 333,398 (-35.5%, +19%
-over omega*). The bounds below leave room for platform noise in the sampled arms, not for a worse method.
+Measured on this sequence (red-black SOR): best fixed omega 1.80 needs 527,545 iterations, omega*(A_t)
+per system 284,842; Tsallis-INF 614,096 (+16.4%), Tsallis-INF-CB 497,394 (-5.7%), ChebCB 329,706
+(-37.5%, and +15.8% over omega*). The bounds below leave room for platform noise in the sampled arms, not for a worse method.
 """
 
 import pytest

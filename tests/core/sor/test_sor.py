@@ -152,3 +152,16 @@ def test_files_sequence_round_trip(tmp_path):
 def test_empty_sequence_is_rejected(tmp_path):
     with pytest.raises(InputError, match="empty"):
         from_files(tmp_path)
+
+
+@pytest.mark.parametrize("side", [10, 40, 130])
+def test_red_black_and_lexicographic_sor_converge_to_the_same_solution(side):
+    from nmkit.core.sor.stencil import Stencil, solve_redblack
+
+    a = laplacian_2d(side) + 0.3 * scipy.sparse.identity(side * side)
+    b = np.random.default_rng(side).normal(size=side * side)
+    omega = omega_from_jacobi_radius(4 * np.cos(np.pi / (side + 1)) / 4.3)
+    lexicographic = solve("sor", a, b, omega, rtol=1e-10)
+    red_black = solve_redblack(Stencil(side, 4.3, 1.0), b, omega, rtol=1e-10)
+    assert lexicographic.converged and red_black.converged
+    np.testing.assert_allclose(red_black.x, lexicographic.x, rtol=1e-7, atol=1e-9)

@@ -34,6 +34,9 @@ class SORConfig(CommonConfig):
     omega_max: float = option(1.95, "largest omega on the grid", gt=0, lt=2)
     omegas: int = option(20, "grid size (evenly spaced)", ge=1)
     solver: Literal["sor", "ssor-pcg"] = option("sor", "sor, or CG preconditioned by SSOR(omega)")
+    ordering: Literal["auto", "lexicographic", "red-black"] = option(
+        "auto", "SOR sweep order: red-black (matrix-free, parallel) needs a 5-point stencil sequence; auto uses it "
+        "there and lexicographic (compiled CSR) elsewhere")
     rtol: float = option(1e-8, "stop at ||b - A x|| / ||b - A x0|| below this", gt=0, lt=1)
     max_iter: int = option(10_000, "iteration cap per solve (solves that hit it are counted and reported)", ge=1)
     baselines: bool = option(True, "also solve every instance with every grid omega (hindsight and regret)")
@@ -46,3 +49,5 @@ class SORConfig(CommonConfig):
             raise ConfigError("learner fixed needs omega")
         if self.sequence == "files" and self.path is None:
             raise ConfigError("sequence files needs path")
+        if self.ordering == "red-black" and (self.sequence == "files" or self.solver != "sor"):
+            raise ConfigError("ordering red-black needs solver sor on a built-in (5-point stencil) sequence")

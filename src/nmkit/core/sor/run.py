@@ -20,7 +20,8 @@ from nmkit.core import io
 from nmkit.core.errors import InputError
 from nmkit.core.sor import learners, sequences
 from nmkit.core.sor.config import SORConfig
-from nmkit.core.sor.solvers import System, check_system
+from nmkit.core.sor.solvers import SolveResult, System, check_system
+from nmkit.core.sor.stencil import solve_redblack
 
 CONTEXT_RANGES = {("shifted-laplacian", "high"): (-0.15, 0.45), ("shifted-laplacian", "low"): (0.0, 1.0),
                   "heat2d": (0.0, 10.0)}
@@ -101,13 +102,13 @@ def run(config: SORConfig, *, state_file: Path | None = None, advance: Callable[
         if t < len(records.learner):
             continue  # replayed from the checkpoint
         check_system(instance.a, instance.b, f"system {t}")
-        system = System.prepare(instance.a, instance.b)
+        solve = solver_for(config, instance)
         p = learner.distribution(instance.context)
         arm = fixed_arm if fixed_arm is not None else int(rng.choice(len(grid), p=p))
-        result = _solve(config, system, instance, grid[arm])
+        result = solve(grid[arm])
         if fixed_arm is None:
             learner.update(arm, instance.context, result.iterations)
-        _record(config, records, system, instance, grid, arm, result)
+        _record(config, records, solve, instance, grid, arm, result)
         if state_file is not None and (t + 1) % config.checkpoint_every == 0:
             _checkpoint(state_file, learner, rng, records, config)
         if advance is not None:
@@ -119,22 +120,27 @@ def run(config: SORConfig, *, state_file: Path | None = None, advance: Callable[
     return _summarise(config, grid, records, time.perf_counter() - start)
 
 
-def _solve(config: SORConfig, system: System, instance: sequences.Instance, omega: float):
-    return system.solve(config.solver, float(omega), rtol=config.rtol, max_iter=config.max_iter, x0=instance.x0)
+def solver_for(config: SORConfig, instance: sequences.Instance) -> Callable[[float], SolveResult]:
+    """omega -> solve of this instance, with the sweep the config asks for (prepared once)."""
+    options = {"rtol": config.rtol, "max_iter": config.max_iter, "x0": instance.x0}
+    red_black = config.solver == "sor" and instance.stencil is not None and config.ordering != "lexicographic"
+    if red_black:
+        return lambda omega: solve_redblack(instance.stencil, instance.b, float(omega), **options)
+    system = System.prepare(instance.a, instance.b)
+    return lambda omega: system.solve(config.solver, float(omega), **options)
 
 
-def _record(config, records: Records, system: System, instance, grid, arm, result) -> None:
+def _record(config, records: Records, solve, instance, grid, arm, result) -> None:
     records.arms.append(arm)
     records.learner.append(result.iterations)
     records.capped.append(int(not result.converged))
     records.contexts.append(instance.context)
     if config.baselines:
-        row = [result.iterations if i == arm else _solve(config, system, instance, w).iterations
-               for i, w in enumerate(grid)]
+        row = [result.iterations if i == arm else solve(w).iterations for i, w in enumerate(grid)]
         records.grid.append(row)
         optimal = -1
         if config.solver == "sor" and instance.omega_star is not None:
-            optimal = _solve(config, system, instance, min(instance.omega_star, 1.999)).iterations
+            optimal = solve(min(instance.omega_star, 1.999)).iterations
         records.optimal.append(optimal)
 
 

@@ -24,6 +24,7 @@ import scipy.sparse.linalg
 import scipy.stats
 
 from nmkit.core.errors import InputError
+from nmkit.core.sor.stencil import Stencil
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Instance:
     context: float
     x0: np.ndarray | None = None
     omega_star: float | None = None  # asymptotically optimal SOR omega, where known in closed form
+    stencil: Stencil | None = None  # set when A is a constant-coefficient 5-point operator
 
 
 def laplacian_2d(side: int) -> scipy.sparse.csr_array:
@@ -67,7 +69,7 @@ def shifted_laplacian(steps: int, variance: str, rng: np.random.Generator) -> It
         c = -0.15 + 0.6 * rng.beta(0.5, 1.5) if variance == "high" else rng.beta(2.0, 6.0)
         b = scipy.stats.truncnorm.rvs(-3, 3, size=100, random_state=rng)
         yield Instance(scipy.sparse.csr_array(base + c * eye), b, float(c),
-                       omega_star=omega_from_jacobi_radius(4 * cos / (4 + c)))
+                       omega_star=omega_from_jacobi_radius(4 * cos / (4 + c)), stencil=Stencil(10, 4 + c, 1.0))
 
 
 def heat2d(steps: int, grid: int, rng: np.random.Generator) -> Iterator[Instance]:
@@ -88,7 +90,8 @@ def heat2d(steps: int, grid: int, rng: np.random.Generator) -> Iterator[Instance
         forcing = np.exp(-((x - centre[0]) ** 2 + (y - centre[1]) ** 2) / 0.01).ravel()
         a = scipy.sparse.csr_array(eye + s * delsq)
         b = u - s * (delsq @ u) + dt * forcing
-        yield Instance(a, b, float(kappa), x0=u.copy(), omega_star=omega_from_jacobi_radius(4 * s * cos / (1 + 4 * s)))
+        yield Instance(a, b, float(kappa), x0=u.copy(), omega_star=omega_from_jacobi_radius(4 * s * cos / (1 + 4 * s)),
+                       stencil=Stencil(side, 1 + 4 * s, s))
         u = scipy.sparse.linalg.spsolve(scipy.sparse.csc_matrix(a), b)  # the exact trajectory every policy starts from
 
 
