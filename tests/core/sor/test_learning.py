@@ -2,7 +2,8 @@
 
 Measured on this sequence (red-black SOR): best fixed omega 1.80 needs 527,545 iterations, omega*(A_t)
 per system 284,842; Tsallis-INF 614,096 (+16.4%), Tsallis-INF-CB 497,394 (-5.7%), ChebCB 329,706
-(-37.5%, and +15.8% over omega*). The bounds below leave room for platform noise in the sampled arms, not for a worse method.
+(-37.5%, and +15.8% over omega*). The bounds below leave room for platform noise in the sampled
+arms, not for a worse method.
 """
 
 import pytest
