@@ -165,3 +165,14 @@ def test_red_black_and_lexicographic_sor_converge_to_the_same_solution(side):
     red_black = solve_redblack(Stencil(side, 4.3, 1.0), b, omega, rtol=1e-10)
     assert lexicographic.converged and red_black.converged
     np.testing.assert_allclose(red_black.x, lexicographic.x, rtol=1e-7, atol=1e-9)
+
+
+def test_torch_red_black_solve_matches_the_compiled_one():
+    from nmkit.core.sor.stencil import Stencil, solve_redblack, solve_redblack_torch
+
+    stencil = Stencil(12, 4.2, 1.0)
+    b = np.random.default_rng(5).normal(size=144)
+    compiled = solve_redblack(stencil, b, 1.6)
+    tensors = solve_redblack_torch(stencil, b, 1.6, device="cpu")
+    assert tensors.iterations == compiled.iterations and tensors.converged
+    np.testing.assert_allclose(tensors.x, compiled.x, rtol=1e-10, atol=1e-12)

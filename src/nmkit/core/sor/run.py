@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from nmkit.core import io
+from nmkit.core.device import resolve_device
 from nmkit.core.errors import InputError
 from nmkit.core.sor import learners, sequences
 from nmkit.core.sor.config import SORConfig
 from nmkit.core.sor.solvers import SolveResult, System, check_system
-from nmkit.core.sor.stencil import solve_redblack
+from nmkit.core.sor.stencil import GPU_WORTHWHILE_SIDE, solve_redblack, solve_redblack_torch
 
 CONTEXT_RANGES = {("shifted-laplacian", "high"): (-0.15, 0.45), ("shifted-laplacian", "low"): (0.0, 1.0),
                   "heat2d": (0.0, 10.0)}
@@ -90,6 +91,7 @@ def instances(config: SORConfig) -> tuple[Iterator[sequences.Instance], tuple[fl
 def run(config: SORConfig, *, state_file: Path | None = None, advance: Callable[[int], None] | None = None,
         ) -> SORResult:
     start = time.perf_counter()
+    device = resolve_device(config.device)
     grid = omega_grid(config)
     stream, context_range = instances(config)
     learner = make_learner(config, len(grid), context_range)
@@ -102,7 +104,7 @@ def run(config: SORConfig, *, state_file: Path | None = None, advance: Callable[
         if t < len(records.learner):
             continue  # replayed from the checkpoint
         check_system(instance.a, instance.b, f"system {t}")
-        solve = solver_for(config, instance)
+        solve = solver_for(config, instance, device)
         p = learner.distribution(instance.context)
         arm = fixed_arm if fixed_arm is not None else int(rng.choice(len(grid), p=p))
         result = solve(grid[arm])
@@ -120,10 +122,12 @@ def run(config: SORConfig, *, state_file: Path | None = None, advance: Callable[
     return _summarise(config, grid, records, time.perf_counter() - start)
 
 
-def solver_for(config: SORConfig, instance: sequences.Instance) -> Callable[[float], SolveResult]:
+def solver_for(config: SORConfig, instance: sequences.Instance, device: str = "cpu") -> Callable[[float], SolveResult]:
     """omega -> solve of this instance, with the sweep the config asks for (prepared once)."""
     options = {"rtol": config.rtol, "max_iter": config.max_iter, "x0": instance.x0}
     red_black = config.solver == "sor" and instance.stencil is not None and config.ordering != "lexicographic"
+    if red_black and device == "cuda" and (config.device == "cuda" or instance.stencil.side >= GPU_WORTHWHILE_SIDE):
+        return lambda omega: solve_redblack_torch(instance.stencil, instance.b, float(omega), device=device, **options)
     if red_black:
         return lambda omega: solve_redblack(instance.stencil, instance.b, float(omega), **options)
     system = System.prepare(instance.a, instance.b)
