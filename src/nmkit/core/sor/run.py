@@ -24,7 +24,7 @@ from nmkit.core.sor.config import SORConfig
 from nmkit.core.sor.solvers import SolveResult, System, check_system
 from nmkit.core.sor.stencil import GPU_WORTHWHILE_SIDE, solve_redblack, solve_redblack_torch
 
-CONTEXT_RANGES = {("shifted-laplacian", "high"): (-0.15, 0.45), ("shifted-laplacian", "low"): (0.0, 1.0),
+CONTEXT_RANGES = {("shifted-laplacian", "high"): (-0.15, 0.45), ("shifted-laplacian", "low"): (-0.15, 0.45),
                   "heat2d": (0.0, 10.0)}
 
 

@@ -1,8 +1,8 @@
 """Sequences of SPD systems A_t x = b_t with a scalar context c_t (Khodak et al., ICLR 2024, Sec. 5).
 
 * ``shifted-laplacian``: A_t = L + c_t I, L the 5-point Laplacian on a 10 x 10 interior grid (diagonal 4,
-  MATLAB's delsq(numgrid('S', 12))), c_t = -0.15 + 0.6 Beta(0.5, 1.5) ("high-variance") or Beta(2, 6)
-  ("low-variance"), b_t ~ truncated normal; context c_t.
+  MATLAB's delsq(numgrid('S', 12))), c_t = -0.15 + 0.6 Beta(0.5, 1.5) ("high-variance") or
+  -0.15 + 0.6 Beta(2, 6) ("low-variance", as ``scripts/learning.m``), b_t ~ truncated normal; context c_t.
 * ``heat2d``: Crank-Nicolson steps of u_t = kappa(t) Lap u + f on the unit square (Dirichlet), kappa(t) =
   max(0.1 sin 2 pi t, -10 sin 2 pi t), a moving Gaussian bump as forcing; A_t = I - kappa dt / 2 Lap_h,
   warm start at the previous step's solution; context kappa(t).
@@ -66,7 +66,7 @@ def shifted_laplacian(steps: int, variance: str, rng: np.random.Generator) -> It
     eye = scipy.sparse.identity(100, format="csr")
     cos = np.cos(np.pi / 11)  # largest adjacency eigenvalue of the 10 x 10 grid is 4 cos(pi h)
     for _ in range(steps):
-        c = -0.15 + 0.6 * rng.beta(0.5, 1.5) if variance == "high" else rng.beta(2.0, 6.0)
+        c = -0.15 + 0.6 * (rng.beta(0.5, 1.5) if variance == "high" else rng.beta(2.0, 6.0))
         b = scipy.stats.truncnorm.rvs(-3, 3, size=100, random_state=rng)
         yield Instance(scipy.sparse.csr_array(base + c * eye), b, float(c),
                        omega_star=omega_from_jacobi_radius(4 * cos / (4 + c)), stencil=Stencil(10, 4 + c, 1.0))
