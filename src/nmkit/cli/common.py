@@ -8,6 +8,8 @@ core and returns an :class:`Outcome`) and a thin typer function that hands its f
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
 import sys
 import time
@@ -108,6 +110,45 @@ COMMANDS: dict[str, Command] = {}
 def register(command: Command) -> Command:
     COMMANDS[command.name] = command
     return command
+
+
+_RUN_PARAMETERS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+    for name, annotation, default in (
+        ("recipe", RecipeOpt, None), ("sets", SetOpt, None), ("out", OutOpt, None), ("json_out", JsonOpt, False),
+        ("device", DeviceOpt, None), ("seed", SeedOpt, None), ("quiet", QuietOpt, False),
+        ("debug", DebugOpt, False), ("force", ForceOpt, False))
+]
+
+
+def capability(command: Command) -> Callable[[Callable], Callable]:
+    """Turn ``fn(**own flags) -> config flags`` into a typer command with the shared run options.
+
+    ``fn`` declares only its own options and returns ``{config field: value}`` (or that and a
+    replacement ``Command``); the wrapper adds --recipe, --set, --out, --json, --device, --seed,
+    --quiet, --debug and --force to its signature and hands everything to :func:`execute`.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        own = list(inspect.signature(fn, eval_str=True).parameters.values())
+
+        @functools.wraps(fn)
+        def wrapper(**kwargs):
+            run = {p.name: kwargs.pop(p.name) for p in _RUN_PARAMETERS}
+            returned = fn(**kwargs)
+            flags, chosen = returned if isinstance(returned, tuple) else (returned, command)
+            flags.update(device=run["device"], seed=run["seed"])
+            options = RunOptions(out=run["out"], json=run["json_out"], quiet=run["quiet"], debug=run["debug"],
+                                 force=run["force"])
+            execute(chosen, recipe=run["recipe"], flags=flags, sets=run["sets"], options=options)
+
+        parameters = [*own, *_RUN_PARAMETERS]
+        wrapper.__signature__ = inspect.Signature(parameters, return_annotation=None)
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}  # evaluated: typer reads these
+        del wrapper.__wrapped__  # typer must see the combined signature, not fn's
+        return wrapper
+
+    return decorate
 
 
 def config_layers(command: Command, recipe: Path | None, flags: dict, sets: list[str] | None) -> list:

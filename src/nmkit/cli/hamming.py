@@ -10,23 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from nmkit.cli.common import (
-    Command,
-    DebugOpt,
-    DeviceOpt,
-    ForceOpt,
-    JsonOpt,
-    Outcome,
-    OutOpt,
-    QuietOpt,
-    RecipeOpt,
-    RunContext,
-    RunOptions,
-    SeedOpt,
-    SetOpt,
-    execute,
-    register,
-)
+from nmkit.cli.common import Command, Outcome, RunContext, capability, register
 from nmkit.core import io
 from nmkit.core.hamming import HammingConfig, HammingResult, scan
 from nmkit.core.hamming.config import ALGORITHM_HELP
@@ -104,6 +88,7 @@ COMMAND = register(Command(
 ))
 
 
+@capability(COMMAND)
 def hamming(
     text: Annotated[str | None, typer.Option(help="The text, inline.", rich_help_panel=INPUT)] = None,
     text_file: Annotated[Path | None, typer.Option(
@@ -130,16 +115,7 @@ def hamming(
     top: Annotated[int | None, typer.Option(help="How many best alignments to list (default 10).")] = None,
     chunk_size: Annotated[int | None, typer.Option(
         help="Text symbols per chunk (default 4194304); memory stays O(chunk + m).")] = None,
-    recipe: RecipeOpt = None,
-    sets: SetOpt = None,
-    out: OutOpt = None,
-    json_out: JsonOpt = False,
-    device: DeviceOpt = None,
-    seed: SeedOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-    force: ForceOpt = False,
-) -> None:
+) -> dict:
     """Hamming distance of the pattern at every alignment of the text; lists the best alignments.
 
     With --out DIR: distances.npy (all n-m+1 values; k-mismatch stores k+1 for "more than k"), hits.csv
@@ -147,9 +123,8 @@ def hamming(
     """  # the algorithm list is appended below, from ALGORITHM_HELP
     flags = dict(text=text, text_file=text_file, pattern=pattern, pattern_file=pattern_file, tokens=tokens,
                  max_mismatches=max_mismatches, approx=approx, failure_probability=failure_probability,
-                 wildcard=wildcard, algorithm=algorithm, top=top, chunk_size=chunk_size, device=device, seed=seed)
-    execute(COMMAND, recipe=recipe, flags=flags, sets=sets,
-            options=RunOptions(out=out, json=json_out, quiet=quiet, debug=debug, force=force))
+                 wildcard=wildcard, algorithm=algorithm, top=top, chunk_size=chunk_size)
+    return flags
 
 
 hamming.__doc__ = "\n\n".join([inspect.cleandoc(hamming.__doc__), "Algorithms:",

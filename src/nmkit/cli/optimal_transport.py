@@ -11,23 +11,7 @@ import scipy.sparse
 import typer
 from rich.table import Table
 
-from nmkit.cli.common import (
-    Command,
-    DebugOpt,
-    DeviceOpt,
-    ForceOpt,
-    JsonOpt,
-    Outcome,
-    OutOpt,
-    QuietOpt,
-    RecipeOpt,
-    RunContext,
-    RunOptions,
-    SeedOpt,
-    SetOpt,
-    execute,
-    register,
-)
+from nmkit.cli.common import Command, Outcome, RunContext, capability, register
 from nmkit.core import io
 from nmkit.core.ot import OTConfig, TransportResult, transport
 from nmkit.core.ot.config import PROBLEM_HELP, REG_HELP
@@ -98,6 +82,7 @@ COMMAND = register(Command(name="optimal-transport", schema=OTConfig, run=run,
                            help="Sparsity-constrained optimal transport (at most k non-zeros per column)."))
 
 
+@capability(COMMAND)
 def optimal_transport(
     source: Annotated[Path | None, typer.Option(help="Source points, .npy [m, d].", rich_help_panel=INPUT)] = None,
     target: Annotated[Path | None, typer.Option(help="Target points, .npy [n, d].", rich_help_panel=INPUT)] = None,
@@ -136,16 +121,7 @@ def optimal_transport(
     max_iter: Annotated[int | None, typer.Option(help="Iteration cap (default 1000).", rich_help_panel=METHOD)] = None,
     memory: Annotated[int | None, typer.Option(help="L-BFGS corrections kept (default 30).",
                                                rich_help_panel=METHOD)] = None,
-    recipe: RecipeOpt = None,
-    sets: SetOpt = None,
-    out: OutOpt = None,
-    json_out: JsonOpt = False,
-    device: DeviceOpt = None,
-    seed: SeedOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-    force: ForceOpt = False,
-) -> None:
+) -> dict:
     """Transport plan with at most k sources per target, beside quadratic, entropic and exact OT.
 
     With --out DIR: plan.npz (scipy.sparse.load_npz for one problem; COO arrays batch/row/col/value/shape
@@ -154,9 +130,8 @@ def optimal_transport(
     flags = dict(source=source, target=target, cost=cost, source_weights=source_weights, target_weights=target_weights,
                  problem=problem, size=size, experts=experts, groups=groups, metric=metric, normalize=normalize,
                  reg="exact" if exact else reg, k=k, gamma=gamma, formulation=formulation, tol=tol, max_iter=max_iter,
-                 memory=memory, device=device, seed=seed)
-    execute(COMMAND, recipe=recipe, flags=flags, sets=sets,
-            options=RunOptions(out=out, json=json_out, quiet=quiet, debug=debug, force=force))
+                 memory=memory)
+    return flags
 
 
 optimal_transport.__doc__ = "\n\n".join([

@@ -9,23 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from nmkit.cli.common import (
-    Command,
-    DebugOpt,
-    DeviceOpt,
-    ForceOpt,
-    JsonOpt,
-    Outcome,
-    OutOpt,
-    QuietOpt,
-    RecipeOpt,
-    RunContext,
-    RunOptions,
-    SeedOpt,
-    SetOpt,
-    execute,
-    register,
-)
+from nmkit.cli.common import Command, Outcome, RunContext, capability, register
 from nmkit.core import io
 from nmkit.core.report import jsonable
 from nmkit.core.sor import SORConfig, SORResult, run
@@ -77,6 +61,7 @@ COMMAND = register(Command(name="relax-sor", schema=SORConfig, run=run_command,
                            help="Learn the SOR relaxation omega online across a sequence of linear systems."))
 
 
+@capability(COMMAND)
 def relax_sor(
     sequence: Annotated[str | None, typer.Option(metavar="shifted-laplacian|heat2d|files",
                                                  help="Built-in sequence or files (default shifted-laplacian).",
@@ -97,6 +82,9 @@ def relax_sor(
     omega_max: Annotated[float | None, typer.Option(help="Grid end (default 1.95).", rich_help_panel=METHOD)] = None,
     solver: Annotated[str | None, typer.Option(metavar="sor|ssor-pcg", help="Solver (default sor).",
                                                rich_help_panel=METHOD)] = None,
+    ordering: Annotated[str | None, typer.Option(metavar="auto|lexicographic|red-black",
+                                                 help="SOR sweep order (default auto: red-black on stencils).",
+                                                 rich_help_panel=METHOD)] = None,
     rtol: Annotated[float | None, typer.Option(help="Relative residual target (default 1e-8).",
                                                rich_help_panel=METHOD)] = None,
     max_iter: Annotated[int | None, typer.Option(help="Iteration cap per solve (default 10000).",
@@ -106,28 +94,18 @@ def relax_sor(
                                                    rich_help_panel=METHOD)] = None,
     state: Annotated[Path | None, typer.Option(help="Resumable state file (default OUT/state.npz); an existing "
                                                     "one is resumed.")] = None,
-    recipe: RecipeOpt = None,
-    sets: SetOpt = None,
-    out: OutOpt = None,
-    json_out: JsonOpt = False,
-    device: DeviceOpt = None,
-    seed: SeedOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-    force: ForceOpt = False,
-) -> None:
+) -> dict:
     """Choose omega for each system online; compare with every fixed omega and the per-system optimum.
 
     With --out DIR: result.json, recipe.yaml, state.npz (resume by rerunning with --force, or --state FILE),
     regret.csv and regret.svg (cumulative iterations of the learner, the best fixed omega and the oracle).
     """
     flags = dict(sequence=sequence, path=path, n=n, variance=variance, steps=steps, learner=learner, omega=omega,
-                 omegas=omegas, omega_min=omega_min, omega_max=omega_max, solver=solver, rtol=rtol, max_iter=max_iter,
-                 baselines=baselines, device=device, seed=seed)
+                 omegas=omegas, omega_min=omega_min, omega_max=omega_max, solver=solver, ordering=ordering, rtol=rtol,
+                 max_iter=max_iter, baselines=baselines)
     command = COMMAND if state is None else Command(COMMAND.name, COMMAND.help, COMMAND.schema,
                                                     lambda config, ctx: run_command(config, ctx, state))
-    execute(command, recipe=recipe, flags=flags, sets=sets,
-            options=RunOptions(out=out, json=json_out, quiet=quiet, debug=debug, force=force))
+    return flags, command
 
 
 relax_sor.__doc__ = "\n\n".join([inspect.cleandoc(relax_sor.__doc__), "Learners:",

@@ -23,7 +23,8 @@ class SORConfig(CommonConfig):
 
     sequence: Literal["shifted-laplacian", "heat2d", "files"] = option(
         "shifted-laplacian", "shifted-laplacian (10x10 Laplacian + c I), heat2d (Crank-Nicolson), or files")
-    variance: Literal["high", "low"] = option("high", "shifted-laplacian: c = -0.15 + 0.6 Beta(0.5, 1.5), or Beta(2, 6)")
+    variance: Literal["high", "low"] = option("high",
+                                              "shifted-laplacian: c = -0.15 + 0.6 Beta(0.5, 1.5), or Beta(2, 6)")
     n: int = option(50, "heat2d: grid points per side ((n-1)^2 unknowns)", ge=3)
     path: Path | None = option(None, "files: a folder of A_<t>.mtx + b_<t>.npy (+ context.npy) or an .npz")
     steps: int = option(1000, "systems in the sequence (files: at most this many)", ge=1)
