@@ -160,3 +160,23 @@ def test_recipes_lists_shipped_recipes_with_descriptions():
     for path in (ROOT / "recipes").glob("*.yaml"):
         assert path.name in result.stdout
         assert yaml.safe_load(path.read_text())["description"][:30] in result.stdout
+
+
+@pytest.mark.parametrize("command", ["hamming", "optimal-transport", "relax-sor"])
+def test_cuda_request_without_a_gpu_is_a_clear_input_error(command, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = {"hamming": ["--text", "ab", "--pattern", "a"], "optimal-transport": ["--problem", "gaussians"],
+            "relax-sor": ["--steps", "2"]}[command]
+    result = invoke(command, *args, "--device", "cuda")
+    assert result.exit_code == 2 and "no CUDA device is available" in result.stderr
+
+
+def test_run_several_recipes_into_one_out_folder(tmp_path):
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("command: hamming\ntext: abcabc\npattern: bc\n")
+    second.write_text("command: optimal-transport\nproblem: gaussians\nsize: 20\n")
+    result = invoke("run", first, second, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "a" / "distances.npy").exists() and (tmp_path / "out" / "b" / "plan.npz").exists()
