@@ -50,10 +50,6 @@ def write_json(path: Path, data) -> Path:
     return write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def write_npy(path: Path, array: np.ndarray) -> Path:
-    return atomic_write(path, lambda fh: np.save(fh, np.asarray(array), allow_pickle=False))
-
-
 def prepare_out_dir(path: Path, *, force: bool) -> Path:
     """Create the output folder; refuse a non-empty one unless ``force``."""
     path = Path(path)

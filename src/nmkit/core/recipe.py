@@ -85,11 +85,6 @@ def to_plain(config) -> dict:
     return _plain(dataclasses.asdict(config))
 
 
-def field_help(schema: type) -> dict[str, str]:
-    """Field name -> help line, for rendering docs."""
-    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(schema)}
-
-
 # -- coercion --------------------------------------------------------------------------------------
 
 
