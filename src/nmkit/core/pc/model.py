@@ -1,0 +1,160 @@
+"""The HCLT as a latent tree: p(x) = sum_z pi(z_root) prod_v p(x_v | z_v) prod_(u -> c) p(z_c | z_u).
+
+Parameters: ``prior`` [K], ``transition`` [D, K, K] (row z_parent -> column z_child; unused at the root)
+and ``emission`` [D, K, V]. As a probabilistic circuit this is the HCLT of Liu and Van den Broeck (2021):
+each sum node is a latent state, each product node joins a variable's leaf with its children's sums.
+The upward (inside) pass gives log p(x); the downward (outside) pass gives the flows that EM uses.
+Messages are rescaled per item and per node, so nothing underflows at any depth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nmkit.core import io
+from nmkit.core.errors import InputError
+from nmkit.core.pc.structure import Tree
+
+FORMAT = 1
+
+
+@dataclass
+class HCLT:
+    tree: Tree
+    prior: np.ndarray
+    transition: np.ndarray
+    emission: np.ndarray
+
+    @property
+    def variables(self) -> int:
+        return self.emission.shape[0]
+
+    @property
+    def latents(self) -> int:
+        return self.emission.shape[1]
+
+    @property
+    def values(self) -> int:
+        return self.emission.shape[2]
+
+    @classmethod
+    def random(cls, tree: Tree, latents: int, values: int, rng: np.random.Generator) -> HCLT:
+        d = len(tree.parent)
+        dirichlet = lambda *shape: _normalise(rng.gamma(1.0, 1.0, shape))  # noqa: E731
+        return cls(tree, dirichlet(latents), dirichlet(d, latents, latents), dirichlet(d, latents, values))
+
+    def fingerprint(self) -> bytes:
+        digest = hashlib.sha256()
+        for array in (self.tree.parent, self.tree.order, self.prior, self.transition, self.emission):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.digest()
+
+    def parameters(self) -> int:
+        d, k, v = self.emission.shape
+        return k - 1 + (d - 1) * k * (k - 1) + d * k * (v - 1)
+
+    # -- inference --------------------------------------------------------------------------------
+
+    def log_likelihood(self, data: np.ndarray) -> np.ndarray:
+        """log p(x) in nats for each row of ``data`` [N, D]."""
+        return self._inside(data)[2]
+
+    def _inside(self, data: np.ndarray):
+        n = len(data)
+        kids = self.tree.children()
+        inside = np.empty((self.variables, n, self.latents))
+        up = np.empty((self.variables, n, self.latents))
+        log_scale = np.zeros(n)
+        for v in self.tree.order[::-1]:  # children before parents
+            message = self.emission[v][:, data[:, v]].T.copy()
+            for c in kids[v]:
+                message *= up[c]
+            scale = message.sum(axis=1, keepdims=True)
+            inside[v] = message / scale
+            log_scale += np.log(scale[:, 0])
+            if self.tree.parent[v] >= 0:
+                up[v] = inside[v] @ self.transition[v].T  # sum over z_v of T[z_parent, z_v] inside[z_v]
+        root = self.tree.root
+        evidence = inside[root] @ self.prior
+        return inside, up, log_scale + np.log(evidence)
+
+    def expected_counts(self, data: np.ndarray):
+        """EM's E-step: expected prior, transition and emission counts, and the data log-likelihood."""
+        inside, up, log_likelihood = self._inside(data)
+        n = len(data)
+        prior_counts = np.zeros(self.latents)
+        transition_counts = np.zeros_like(self.transition)
+        emission_counts = np.zeros_like(self.emission)
+        outside = np.empty_like(inside)
+        root = self.tree.root
+        outside[root] = np.broadcast_to(self.prior, (n, self.latents))
+        kids = self.tree.children()
+        for v in self.tree.order:  # parents before children
+            belief = outside[v] * inside[v]
+            posterior = belief / belief.sum(axis=1, keepdims=True)
+            for value in range(self.values):
+                emission_counts[v][:, value] += posterior[data[:, v] == value].sum(axis=0)
+            if v == root:
+                prior_counts += posterior.sum(axis=0)
+            base = outside[v] * self.emission[v][:, data[:, v]].T
+            for c, without_c in zip(kids[v], _leave_one_out(base, [up[c] for c in kids[v]]), strict=True):
+                norm = (without_c * up[c]).sum(axis=1, keepdims=True)
+                transition_counts[c] += self.transition[c] * ((without_c / norm).T @ inside[c])
+                message = without_c @ self.transition[c]
+                outside[c] = message / message.sum(axis=1, keepdims=True)
+        return prior_counts, transition_counts, emission_counts, float(log_likelihood.sum())
+
+    # -- learning ---------------------------------------------------------------------------------
+
+    def em_step(self, data: np.ndarray, *, step: float = 1.0, pseudocount: float = 0.1) -> float:
+        """theta <- (1 - step) theta + step normalise(counts + pseudocount); returns the E-step log-likelihood."""
+        prior, transition, emission, log_likelihood = self.expected_counts(data)
+        for name, counts in (("prior", prior), ("transition", transition), ("emission", emission)):
+            setattr(self, name, (1 - step) * getattr(self, name) + step * _normalise(counts + pseudocount))
+        return log_likelihood
+
+    # -- storage ----------------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        arrays = {"format": np.array(FORMAT), "parent": self.tree.parent, "order": self.tree.order,
+                  "prior": self.prior, "transition": self.transition, "emission": self.emission}
+        io.atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+    @classmethod
+    def load(cls, path: Path) -> HCLT:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except FileNotFoundError:
+            raise InputError(f"model {path}: no such file") from None
+        except (OSError, ValueError) as exc:
+            raise InputError(f"model {path}: not an nmkit HCLT model ({exc})") from None
+        if "format" not in arrays or int(arrays["format"]) != FORMAT:
+            raise InputError(f"model {path}: not an nmkit HCLT model of format {FORMAT}")
+        return cls(Tree(arrays["parent"], arrays["order"]), arrays["prior"], arrays["transition"],
+                   arrays["emission"])
+
+
+def _leave_one_out(base: np.ndarray, factors: list[np.ndarray]) -> list[np.ndarray]:
+    """base * prod_{j != i} factors[j] for every i, by prefix and suffix products (no division, which
+    would turn underflowed entries into wrong zeros); rows are rescaled as they go."""
+    if not factors:
+        return []
+    prefix, suffix = [base], [np.ones_like(base)]
+    for factor in factors[:-1]:
+        prefix.append(_rescale(prefix[-1] * factor))
+    for factor in factors[:0:-1]:
+        suffix.append(_rescale(suffix[-1] * factor))
+    return [_rescale(left * right) for left, right in zip(prefix, suffix[::-1], strict=True)]
+
+
+def _rescale(rows: np.ndarray) -> np.ndarray:
+    return rows / rows.max(axis=1, keepdims=True)
+
+
+def _normalise(counts: np.ndarray) -> np.ndarray:
+    return counts / counts.sum(axis=-1, keepdims=True)
