@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 import nmkit
-from nmkit.cli import hamming, optimal_transport, relax_sor
+from nmkit.cli import compress_pc, hamming, optimal_transport, relax_sor
 from nmkit.cli.common import (
     COMMANDS,
     DebugOpt,
@@ -37,6 +37,7 @@ app = typer.Typer(
 app.command("hamming")(hamming.hamming)
 app.command("optimal-transport")(optimal_transport.optimal_transport)
 app.command("relax-sor")(relax_sor.relax_sor)
+app.command("compress-pc")(compress_pc.compress_pc)
 
 SHIPPED_RECIPES = Path(__file__).resolve().parents[3] / "recipes"
 

@@ -1,0 +1,185 @@
+"""compress-pc entry points: train an HCLT, compress and decompress arrays, and the report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nmkit.core import datasets, io
+from nmkit.core.errors import InputError
+from nmkit.core.pc import container
+from nmkit.core.pc.coding import Plan, decode_chunk, encode_chunk
+from nmkit.core.pc.config import PCConfig
+from nmkit.core.pc.model import HCLT
+from nmkit.core.pc.structure import chow_liu_tree
+
+LOG2 = np.log(2.0)
+
+
+@dataclass
+class PCResult:
+    action: str
+    latents: int | None = None
+    variables: int | None = None
+    parameters: int | None = None
+    train_bpd: float | None = None
+    test_bpd: float | None = None  # theoretical: -log2 p(x) / D on the coded or held-out data
+    actual_bpd: float | None = None  # 8 * file bytes / (items * D), container included
+    payload_bpd: float | None = None  # the ANS words alone: what the coder adds to the model's bits
+    items: int | None = None
+    encoded_bytes: int | None = None
+    encode_items_per_second: float | None = None
+    decode_items_per_second: float | None = None
+    roundtrip_exact: bool | None = None
+    em_log_likelihood: list[float] = field(default_factory=list)  # per full-batch epoch (nats per item)
+    seconds: float = 0.0
+    model: HCLT | None = field(default=None, repr=False)
+    blob: bytes | None = field(default=None, repr=False)
+    decoded: np.ndarray | None = field(default=None, repr=False)
+
+    def summary(self) -> dict:
+        hidden = {"model", "blob", "decoded"}
+        return {k: v for k, v in self.__dict__.items() if k not in hidden and v is not None}
+
+
+def load_array(source, split: str) -> np.ndarray:
+    """digits (the given split) or an .npy integer array [N, ...] (no pickles)."""
+    if source == "digits":
+        return datasets.digits(split)[0]
+    array = io.load_npy(Path(source))
+    if not np.issubdtype(array.dtype, np.integer) or array.ndim < 1:
+        raise InputError(f"{source}: expected an integer array [N, ...], found {array.ndim}-D {array.dtype}")
+    if len(array) == 0:
+        raise InputError(f"{source}: the array holds no items")
+    return array
+
+
+def as_items(array: np.ndarray, values: int, name: str, variables: int | None = None) -> np.ndarray:
+    items = array.reshape(len(array), -1).astype(np.int64)
+    if variables is not None and items.shape[1] != variables:
+        raise InputError(f"{name}: items have {items.shape[1]} values each, the model expects {variables}")
+    if items.size and (items.min() < 0 or items.max() >= values):
+        raise InputError(f"{name}: values must lie in [0, {values - 1}], found {items.min()}..{items.max()}")
+    return items
+
+
+def train(config: PCConfig, advance: Callable[[int], None] | None = None) -> PCResult:
+    start = time.perf_counter()
+    array = load_array(config.data, "train")
+    values = config.values or int(array.max()) + 1
+    items = as_items(array, values, str(config.data))
+    rng = np.random.default_rng(config.seed)
+    model = HCLT.random(chow_liu_tree(items, values), config.latents, values, rng)
+    epochs = config.minibatch_epochs
+    for epoch in range(epochs):  # step size annealed linearly to 0 over the mini-batch phase
+        step = config.step_size * (1 - epoch / max(epochs, 1))
+        order = rng.permutation(len(items))
+        for first in range(0, len(items), config.batch_size):
+            model.em_step(items[order[first : first + config.batch_size]], step=step, pseudocount=config.pseudocount)
+        if advance is not None:
+            advance(1)
+    history = []
+    for _ in range(config.full_batch_epochs):
+        history.append(model.em_step(items, pseudocount=config.pseudocount) / len(items))
+        if advance is not None:
+            advance(1)
+    result = PCResult("train", config.latents, model.variables, model.parameters(), model=model,
+                      em_log_likelihood=history)
+    result.train_bpd = bits_per_dimension(model, items)
+    if config.data == "digits":
+        result.test_bpd = bits_per_dimension(model, as_items(datasets.digits("test")[0], values, "digits"))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def bits_per_dimension(model: HCLT, items: np.ndarray) -> float:
+    return float(-model.log_likelihood(items).mean() / model.variables / LOG2)
+
+
+def compress(model: HCLT, array: np.ndarray, chunk: int, name: str = "input") -> bytes:
+    items = as_items(array, model.values, name, model.variables)
+    plan = Plan.of(model)
+    payloads = [encode_chunk(model, plan, items[i : i + chunk]) for i in range(0, len(items), chunk)]
+    header = container.Header(model.fingerprint(), array.dtype, tuple(array.shape[1:]), len(array), chunk,
+                              [len(p) for p in payloads], container.digest_of(array))
+    return container.pack(header, payloads)
+
+
+def decompress(model: HCLT, blob: bytes, name: str) -> np.ndarray:
+    header, payloads = container.unpack(blob, name)
+    if header.fingerprint != model.fingerprint():
+        raise InputError(f"{name}: was encoded with a different model (fingerprint mismatch)")
+    expected_chunks = -(-header.count // header.chunk) if header.count else 0
+    if len(payloads) != expected_chunks or int(np.prod(header.item_shape, dtype=np.int64)) != model.variables:
+        raise InputError(f"{name}: header does not match the model ({model.variables} values per item)")
+    plan = Plan.of(model)
+    parts = []
+    for index, words in enumerate(payloads):
+        count = min(header.chunk, header.count - index * header.chunk)
+        try:
+            parts.append(decode_chunk(model, plan, words, count))
+        except (ValueError, RuntimeError) as exc:
+            raise InputError(f"{name}: payload chunk {index} cannot be decoded ({exc})") from None
+    items = np.concatenate(parts) if parts else np.zeros((0, model.variables), np.int64)
+    array = items.astype(header.dtype).reshape(header.count, *header.item_shape)
+    if container.digest_of(array) != header.digest:
+        raise InputError(f"{name}: decoded data fails its checksum (corrupted payload)")
+    return array
+
+
+def load_model(path: Path) -> HCLT:
+    return HCLT.load(path / "model.npz" if Path(path).is_dir() else path)
+
+
+def encode(config: PCConfig) -> PCResult:
+    model = load_model(config.model)
+    array = load_array(config.input, "test")
+    start = time.perf_counter()
+    blob = compress(model, array, config.chunk, str(config.input))
+    seconds = time.perf_counter() - start
+    items = as_items(array, model.values, str(config.input), model.variables)
+    return PCResult("encode", model.latents, model.variables, model.parameters(),
+                    test_bpd=bits_per_dimension(model, items), actual_bpd=8 * len(blob) / items.size,
+                    payload_bpd=32 * sum(container.unpack(blob, "encoded")[0].words) / items.size, items=len(items),
+                    encoded_bytes=len(blob), encode_items_per_second=len(items) / seconds, seconds=seconds, blob=blob)
+
+
+def decode(config: PCConfig) -> PCResult:
+    model = load_model(config.model)
+    try:
+        blob = Path(config.input).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{config.input}: cannot be read ({exc.strerror or exc})") from None
+    start = time.perf_counter()
+    array = decompress(model, blob, str(config.input))
+    seconds = time.perf_counter() - start
+    return PCResult("decode", model.latents, model.variables, items=len(array), encoded_bytes=len(blob),
+                    decode_items_per_second=len(array) / seconds, seconds=seconds, decoded=array)
+
+
+def roundtrip(config: PCConfig, advance: Callable[[int], None] | None = None) -> PCResult:
+    trained = train(config, advance) if config.model is None else None
+    model = trained.model if trained else load_model(config.model)
+    array = load_array(config.input or config.data, "test")
+    start = time.perf_counter()
+    blob = compress(model, array, config.chunk)
+    encode_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded = decompress(model, blob, "roundtrip")
+    decode_seconds = time.perf_counter() - start
+    items = as_items(array, model.values, "input", model.variables)
+    result = trained or PCResult("roundtrip", model.latents, model.variables, model.parameters(), model=model)
+    result.action = "roundtrip"
+    result.test_bpd = bits_per_dimension(model, items)
+    result.actual_bpd = 8 * len(blob) / items.size
+    result.payload_bpd = 32 * sum(container.unpack(blob, "roundtrip")[0].words) / items.size
+    result.items, result.encoded_bytes = len(items), len(blob)
+    result.encode_items_per_second = len(items) / encode_seconds
+    result.decode_items_per_second = len(items) / decode_seconds
+    result.roundtrip_exact = bool(decoded.dtype == array.dtype and np.array_equal(decoded, array))
+    result.blob = blob
+    return result

@@ -1,0 +1,45 @@
+"""Schema of ``nmkit compress-pc``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from nmkit.core.errors import ConfigError
+from nmkit.core.recipe import CommonConfig, option
+
+ACTION_HELP = {
+    "train": "learn an HCLT on `data` (train split for digits) and report train/test bits per dimension",
+    "encode": "compress `input` (.npy integer array, or digits) with `model` into `output` (.nmpc)",
+    "decode": "restore `input` (.nmpc) with `model` into `output` (.npy), byte-identical to what was encoded",
+    "roundtrip": "train (unless `model` is given), encode the test data, decode it, verify, report",
+}
+
+
+@dataclass(frozen=True)
+class PCConfig(CommonConfig):
+    """Lossless compression with a Hidden Chow-Liu Tree probabilistic circuit and an ANS coder."""
+
+    action: Literal["train", "encode", "decode", "roundtrip"] = option(
+        "roundtrip", "; ".join(f"{k}: {v}" for k, v in ACTION_HELP.items()))
+    data: Literal["digits"] | Path = option("digits", "training data: digits, or an .npy integer array [N, ...]")
+    input: Literal["digits"] | Path | None = option(None, "encode: data to compress; decode: the .nmpc file")
+    output: Path | None = option(None, "encode: the .nmpc file to write; decode: the .npy file to write")
+    model: Path | None = option(None, "a trained model: model.npz, or the --out folder of a train run")
+    latents: int = option(32, "K, latent states per variable", ge=1)
+    values: int | None = option(None, "symbols per variable (default: largest value in the data + 1)", ge=2)
+    minibatch_epochs: int = option(10, "mini-batch EM epochs (step size annealed from step_size to 0)", ge=0)
+    batch_size: int = option(128, "mini-batch EM batch size", ge=1)
+    step_size: float = option(0.3, "mini-batch EM step size at the start", gt=0, le=1)
+    full_batch_epochs: int = option(30, "full-batch EM epochs after the mini-batch phase", ge=0)
+    pseudocount: float = option(0.1, "added to every expected count in the M-step", ge=0)
+    chunk: int = option(1024, "items per ANS stream in the container", ge=1)
+
+    def __post_init__(self) -> None:
+        if self.action in ("encode", "decode"):
+            for name in ("model", "input", "output"):
+                if getattr(self, name) is None:
+                    raise ConfigError(f"action {self.action} needs {name}")
+        if self.action == "decode" and self.input == "digits":
+            raise ConfigError("action decode reads an .nmpc file: input must be a path")
