@@ -52,7 +52,8 @@ SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed.", rich
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.", rich_help_panel=RUN_PANEL)]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.", rich_help_panel=RUN_PANEL)]
 ForceOpt = Annotated[
-    bool, typer.Option("--force", help="Write into a non-empty --out folder.", rich_help_panel=RUN_PANEL)
+    bool, typer.Option("--force", help="Write into a non-empty --out folder; replace output files.",
+                       rich_help_panel=RUN_PANEL)
 ]
 
 
@@ -83,6 +84,7 @@ class RunContext:
     out_dir: Path | None
     device: str
     show_progress: bool
+    force: bool = False  # replace existing output files too, not only write into a non-empty --out
 
     @contextlib.contextmanager
     def progress(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
@@ -178,7 +180,7 @@ def execute(command: Command, *, recipe: Path | None, flags: dict, sets: list[st
 def run_config(command: Command, config, options: RunOptions) -> dict:
     device = resolve_device(config.device)
     out_dir = io.prepare_out_dir(options.out, force=options.force) if options.out else None
-    ctx = RunContext(out_dir, device, show_progress=not options.quiet and sys.stderr.isatty())
+    ctx = RunContext(out_dir, device, show_progress=not options.quiet and sys.stderr.isatty(), force=options.force)
     start = time.perf_counter()
     outcome = command.run(config, ctx)
     record = {

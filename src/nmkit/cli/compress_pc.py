@@ -20,10 +20,10 @@ from nmkit.core.report import jsonable
 MODEL = "Model and training"
 
 
-def run(config: PCConfig, ctx: RunContext, force: bool = False) -> Outcome:
+def run(config: PCConfig, ctx: RunContext) -> Outcome:
     epochs = config.minibatch_epochs + config.full_batch_epochs
     if config.action in ("encode", "decode"):
-        _refuse_overwrite(config.output, force)
+        _refuse_overwrite(config.output, ctx.force)
         result = encode(config) if config.action == "encode" else decode(config)
         if config.action == "encode":
             io.atomic_write(config.output, lambda fh: fh.write(result.blob))
@@ -90,7 +90,6 @@ def compress_pc(
     full_batch_epochs: Annotated[int | None, typer.Option(help="Full-batch EM epochs (default 30).",
                                                           rich_help_panel=MODEL)] = None,
     chunk: Annotated[int | None, typer.Option(help="Items per ANS stream (default 1024).")] = None,
-    replace: Annotated[bool, typer.Option("--replace", help="Overwrite an existing --output file.")] = False,
 ):
     """Train a Hidden Chow-Liu Tree, then compress and restore fixed-length discrete vectors exactly.
 
@@ -99,9 +98,7 @@ def compress_pc(
     """
     flags = dict(action=action, input=input, output=output, model=model, data=data, latents=latents, values=values,
                  minibatch_epochs=minibatch_epochs, full_batch_epochs=full_batch_epochs, chunk=chunk)
-    command = COMMAND if not replace else Command(COMMAND.name, COMMAND.help, COMMAND.schema,
-                                                  lambda config, ctx: run(config, ctx, force=True))
-    return flags, command
+    return flags
 
 
 compress_pc.__doc__ = "\n\n".join([inspect.cleandoc(compress_pc.__doc__), "Actions:",

@@ -157,4 +157,7 @@ def _rescale(rows: np.ndarray) -> np.ndarray:
 
 
 def _normalise(counts: np.ndarray) -> np.ndarray:
-    return counts / counts.sum(axis=-1, keepdims=True)
+    """Rows summing to 1; a row with no mass at all (a latent state nothing reached) becomes uniform."""
+    total = counts.sum(axis=-1, keepdims=True)
+    uniform = np.full_like(counts, 1.0 / counts.shape[-1])
+    return np.divide(counts, total, out=uniform, where=total > 0)

@@ -1,0 +1,57 @@
+"""nmkit compress-pc end to end: train, encode, decode byte-identical, and refuse bad input with exit 2."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nmkit.cli.app import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, ["compress-pc", *[str(a) for a in args]])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pc")
+    data = np.random.default_rng(0).integers(0, 5, (300, 3, 4)).astype(np.int16)
+    data[:, 1, :] = data[:, 0, :]  # some structure to learn
+    np.save(folder / "data.npy", data)
+    result = invoke("train", "--data", folder / "data.npy", "--latents", "4", "--minibatch-epochs", "2",
+                    "--full-batch-epochs", "3", "--out", folder / "model", "-q")
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_encode_then_decode_restores_the_npy_file_byte_for_byte(trained):
+    encoded, decoded = trained / "d.nmpc", trained / "d.npy"
+    first = invoke("encode", trained / "data.npy", "--model", trained / "model", "-o", encoded, "--json", "-q")
+    assert first.exit_code == 0, first.output
+    record = json.loads(first.stdout)["result"]
+    assert record["actual_bpd"] < np.log2(5)
+    assert invoke("decode", encoded, "--model", trained / "model", "-o", decoded, "-q").exit_code == 0
+    assert decoded.read_bytes() == (trained / "data.npy").read_bytes()
+    refused = invoke("decode", encoded, "--model", trained / "model", "-o", decoded, "-q")
+    assert refused.exit_code == 2 and "pass --force" in refused.stderr
+
+
+@pytest.mark.parametrize(("setup", "args", "message"), [
+    (lambda d: np.save(d / "big.npy", np.full((2, 3, 4), 9, np.int16)), ["encode", "big.npy"],
+     "values must lie in [0, 4]"),
+    (lambda d: np.save(d / "long.npy", np.zeros((2, 13), np.int16)), ["encode", "long.npy"], "the model expects 12"),
+    (lambda d: np.save(d / "empty.npy", np.zeros((0, 12), np.int16)), ["encode", "empty.npy"], "holds no items"),
+    (lambda d: (d / "junk.nmpc").write_bytes(b"hello world"), ["decode", "junk.nmpc"], "bad magic"),
+    (lambda d: None, ["decode", "missing.nmpc"], "cannot be read"),
+    (lambda d: None, ["encode", "data.npy", "--model", "nowhere.npz"], "no such file"),
+])
+def test_bad_input_gives_one_line_and_exit_2(trained, monkeypatch, setup, args, message):
+    monkeypatch.chdir(trained)
+    setup(trained)
+    extra = [] if "--model" in args else ["--model", trained / "model"]
+    result = invoke(*args, *extra, "-o", trained / "out.bin", "--force")
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and result.stderr.count("\n") == 1

@@ -1,0 +1,140 @@
+"""compress-pc: exact conditionals, exact round trips, EM monotonicity, a container that refuses damage."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nmkit.core import datasets
+from nmkit.core.errors import InputError
+from nmkit.core.pc import HCLT, PCConfig, compress, decompress
+from nmkit.core.pc.codec import roundtrip
+from nmkit.core.pc.coding import PRECISION, Plan, Walker
+from nmkit.core.pc.structure import Tree, chow_liu_tree
+
+
+def random_tree(d: int, rng: np.random.Generator) -> Tree:
+    parent = np.array([-1] + [int(rng.integers(0, i)) for i in range(1, d)])
+    kids = [[c for c in range(d) if parent[c] == v] for v in range(d)]
+    order, stack = [], [0]
+    while stack:
+        v = stack.pop()
+        order.append(v)
+        stack.extend(reversed(kids[v]))
+    return Tree(parent, np.array(order))
+
+
+def brute_marginal(model: HCLT, observed: dict[int, int]) -> float:
+    """p(observed variables) by summing the joint over every latent and unobserved assignment."""
+    d, k, v = model.emission.shape
+    total = 0.0
+    for z in itertools.product(range(k), repeat=d):
+        p = model.prior[z[model.tree.root]]
+        for node in range(d):
+            if model.tree.parent[node] >= 0:
+                p *= model.transition[node, z[model.tree.parent[node]], z[node]]
+            if node in observed:
+                p *= model.emission[node, z[node], observed[node]]
+        total += p
+    return total
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), d=st.integers(1, 5), k=st.integers(1, 3), v=st.integers(2, 4))
+def test_incremental_conditionals_equal_ratios_of_full_marginals(seed, d, k, v):
+    rng = np.random.default_rng(seed)
+    model = HCLT.random(random_tree(d, rng), k, v, rng)
+    plan = Plan.of(model)
+    item = rng.integers(0, v, (1, d))
+    walker = Walker(model, plan, 1)
+    observed: dict[int, int] = {}
+    for t, node in enumerate(plan.order):
+        quantised = walker.probabilities(t)[0]
+        before = brute_marginal(model, observed)
+        exact = [brute_marginal(model, observed | {int(node): value}) / before for value in range(v)]
+        np.testing.assert_allclose(quantised, exact, atol=v * 2.0**-PRECISION + 1e-12)
+        walker.advance(t, item[:, node])
+        observed[int(node)] = int(item[0, node])
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), d=st.integers(1, 7), k=st.integers(1, 4), v=st.integers(2, 5),
+       n=st.integers(1, 40), chunk=st.integers(1, 50))
+def test_round_trip_is_exact_for_random_models_and_data(seed, d, k, v, n, chunk):
+    rng = np.random.default_rng(seed)
+    model = HCLT.random(random_tree(d, rng), k, v, rng)
+    data = rng.integers(0, v, (n, d)).astype(np.uint8)
+    decoded = decompress(model, compress(model, data, chunk), "test")
+    assert decoded.dtype == data.dtype and np.array_equal(decoded, data)
+
+
+@pytest.fixture(scope="module")
+def digits_model():
+    result = roundtrip(PCConfig(latents=16, minibatch_epochs=3, full_batch_epochs=10))
+    return result
+
+
+def test_digits_round_trip_for_several_chunk_sizes(digits_model):
+    test = datasets.digits("test")[0]
+    model = digits_model.model
+    for chunk in (1, 7, 400, 1024):
+        assert np.array_equal(decompress(model, compress(model, test, chunk), "digits"), test)
+    assert digits_model.roundtrip_exact
+
+
+def test_coder_adds_under_one_percent_to_the_model_bits(digits_model):
+    assert digits_model.payload_bpd <= 1.01 * digits_model.test_bpd
+    assert digits_model.test_bpd < 0.6 * np.log2(17)  # the model learned something real
+
+
+def test_full_batch_em_never_decreases_the_log_likelihood():
+    train = datasets.digits("train")[0][:300].reshape(300, -1).astype(np.int64)
+    rng = np.random.default_rng(0)
+    model = HCLT.random(chow_liu_tree(train, 17), 8, 17, rng)
+    history = [model.em_step(train, pseudocount=0.0) for _ in range(8)]
+    assert all(later >= earlier - 1e-6 * abs(earlier) for earlier, later in zip(history, history[1:], strict=False))
+
+
+@pytest.fixture(scope="module")
+def small_file():
+    rng = np.random.default_rng(1)
+    model = HCLT.random(random_tree(5, rng), 3, 4, rng)
+    data = rng.integers(0, 4, (6, 5)).astype(np.uint8)
+    return model, data, compress(model, data, 4)
+
+
+def test_every_single_byte_corruption_is_rejected(small_file):
+    model, _, blob = small_file
+    for position in range(len(blob)):
+        damaged = bytearray(blob)
+        damaged[position] ^= 0xFF
+        with pytest.raises(InputError):
+            decompress(model, bytes(damaged), "f")
+
+
+def test_every_truncation_is_rejected(small_file):
+    model, _, blob = small_file
+    for length in range(len(blob)):
+        with pytest.raises(InputError):
+            decompress(model, blob[:length], "f")
+
+
+def test_wrong_model_and_unknown_version_are_refused(small_file):
+    model, _, blob = small_file
+    other = HCLT.random(model.tree, 3, 4, np.random.default_rng(99))
+    with pytest.raises(InputError, match="different model"):
+        decompress(other, blob, "f")
+    with pytest.raises(InputError, match="version 9 is not supported"):
+        decompress(model, blob[:4] + bytes([9]) + blob[5:], "f")
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (np.full((2, 5), 4, np.uint8), "values must lie in \\[0, 3\\]"),
+    (np.zeros((2, 6), np.uint8), "the model expects 5"),
+])
+def test_bad_data_is_rejected(small_file, data, message):
+    model = small_file[0]
+    with pytest.raises(InputError, match=message):
+        compress(model, data, 4)
