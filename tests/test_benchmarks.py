@@ -22,3 +22,10 @@ def test_relax_sor_benchmark_runs_and_checks_sweeps_against_references():
 
     result = relax_sor.main(["--steps", "20", "--heat-n", "6", "--heat-steps", "10", "--sides", "8"])
     assert result["throughput"][0]["side"] == 8 and len(result["rows"]) >= 10
+
+
+def test_compress_pc_benchmark_runs_and_round_trips():
+    from benchmarks import compress_pc
+
+    rows = compress_pc.main(["--latents", "2", "--epochs", "1", "1"])
+    assert rows[-1]["method"] == "nmkit HCLT K=2" and rows[-1]["bpd"] < rows[0]["bpd"]
