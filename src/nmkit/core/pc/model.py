@@ -63,6 +63,30 @@ class HCLT:
         """log p(x) in nats for each row of ``data`` [N, D]."""
         return self._inside(data)[2]
 
+    def log_likelihood_torch(self, data, device: str = "cpu"):
+        """log p(x) with torch tensors on ``device``: the same upward pass, with each edge's K x K
+        sum-product done by ``kernels.hclt_sum_product`` (Triton on CUDA)."""
+        import torch
+
+        from nmkit.kernels.hclt_sum_product import sum_product
+
+        x = torch.as_tensor(np.asarray(data), device=device, dtype=torch.long)
+        emission = torch.as_tensor(self.emission, device=device)
+        transition_t = torch.as_tensor(self.transition, device=device).transpose(1, 2).contiguous()
+        kids = self.tree.children()
+        up: dict[int, torch.Tensor] = {}
+        log_scale = torch.zeros(len(x), dtype=emission.dtype, device=device)
+        for v in self.tree.order[::-1]:
+            message = emission[v][:, x[:, v]].T.contiguous()
+            for c in kids[v]:
+                message = message * up.pop(c)
+            if self.tree.parent[v] >= 0:
+                up[v], scale = sum_product(message, transition_t[v])
+            else:
+                up[v], scale = sum_product(message, torch.as_tensor(self.prior, device=device)[:, None])
+            log_scale = log_scale + scale
+        return (log_scale + torch.log(up[self.tree.root][:, 0])).cpu().numpy()
+
     def _inside(self, data: np.ndarray):
         n = len(data)
         kids = self.tree.children()
