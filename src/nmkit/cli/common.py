@@ -123,12 +123,13 @@ _RUN_PARAMETERS = [
 ]
 
 
-def capability(command: Command) -> Callable[[Callable], Callable]:
+def capability(command: Command, listings: dict[str, dict[str, str]] | None = None) -> Callable[[Callable], Callable]:
     """Turn ``fn(**own flags) -> config flags`` into a typer command with the shared run options.
 
     ``fn`` declares only its own options and returns ``{config field: value}`` (or that and a
     replacement ``Command``); the wrapper adds --recipe, --set, --out, --json, --device, --seed,
     --quiet, --debug and --force to its signature and hands everything to :func:`execute`.
+    ``listings`` ({"Algorithms": {name: one line}}) are appended to the help text.
     """
 
     def decorate(fn: Callable) -> Callable:
@@ -144,6 +145,9 @@ def capability(command: Command) -> Callable[[Callable], Callable]:
                                  force=run["force"])
             execute(chosen, recipe=run["recipe"], flags=flags, sets=run["sets"], options=options)
 
+        sections = [f"{title}:\n\n" + "\n\n".join(f"{k}: {v}." for k, v in items.items())
+                    for title, items in (listings or {}).items()]
+        wrapper.__doc__ = "\n\n".join([inspect.cleandoc(fn.__doc__ or ""), *sections])
         parameters = [*own, *_RUN_PARAMETERS]
         wrapper.__signature__ = inspect.Signature(parameters, return_annotation=None)
         wrapper.__annotations__ = {p.name: p.annotation for p in parameters}  # evaluated: typer reads these

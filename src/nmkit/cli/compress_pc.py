@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Annotated
 
@@ -74,7 +73,7 @@ COMMAND = register(Command(name="compress-pc", schema=PCConfig, run=run,
                            help="Lossless compression with a probabilistic circuit (HCLT) and an ANS coder."))
 
 
-@capability(COMMAND)
+@capability(COMMAND, {"Actions": ACTION_HELP})
 def compress_pc(
     action: Annotated[str, typer.Argument(metavar="train|encode|decode|roundtrip", help="What to do (listed below).")],
     input: Annotated[str | None, typer.Argument(help="encode: .npy or digits; decode: .nmpc file.")] = None,
@@ -100,6 +99,3 @@ def compress_pc(
                  minibatch_epochs=minibatch_epochs, full_batch_epochs=full_batch_epochs, chunk=chunk)
     return flags
 
-
-compress_pc.__doc__ = "\n\n".join([inspect.cleandoc(compress_pc.__doc__), "Actions:",
-                                   *(f"{k}: {v}." for k, v in ACTION_HELP.items())])

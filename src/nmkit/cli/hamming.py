@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 from pathlib import Path
 from typing import Annotated
 
@@ -88,7 +87,7 @@ COMMAND = register(Command(
 ))
 
 
-@capability(COMMAND)
+@capability(COMMAND, {"Algorithms": ALGORITHM_HELP})
 def hamming(
     text: Annotated[str | None, typer.Option(help="The text, inline.", rich_help_panel=INPUT)] = None,
     text_file: Annotated[Path | None, typer.Option(
@@ -126,6 +125,3 @@ def hamming(
                  wildcard=wildcard, algorithm=algorithm, top=top, chunk_size=chunk_size)
     return flags
 
-
-hamming.__doc__ = "\n\n".join([inspect.cleandoc(hamming.__doc__), "Algorithms:",
-                                *(f"{k}: {v}." for k, v in ALGORITHM_HELP.items())])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Annotated
 
@@ -82,7 +81,7 @@ COMMAND = register(Command(name="optimal-transport", schema=OTConfig, run=run,
                            help="Sparsity-constrained optimal transport (at most k non-zeros per column)."))
 
 
-@capability(COMMAND)
+@capability(COMMAND, {"Regularisers": REG_HELP, "Built-in problems": PROBLEM_HELP})
 def optimal_transport(
     source: Annotated[Path | None, typer.Option(help="Source points, .npy [m, d].", rich_help_panel=INPUT)] = None,
     target: Annotated[Path | None, typer.Option(help="Target points, .npy [n, d].", rich_help_panel=INPUT)] = None,
@@ -133,7 +132,3 @@ def optimal_transport(
                  memory=memory)
     return flags
 
-
-optimal_transport.__doc__ = "\n\n".join([
-    inspect.cleandoc(optimal_transport.__doc__), "Regularisers:", *(f"{k}: {v}." for k, v in REG_HELP.items()),
-    "Built-in problems:", *(f"{k}: {v}." for k, v in PROBLEM_HELP.items())])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Annotated
 
@@ -61,7 +60,7 @@ COMMAND = register(Command(name="relax-sor", schema=SORConfig, run=run_command,
                            help="Learn the SOR relaxation omega online across a sequence of linear systems."))
 
 
-@capability(COMMAND)
+@capability(COMMAND, {"Learners": LEARNER_HELP})
 def relax_sor(
     sequence: Annotated[str | None, typer.Option(metavar="shifted-laplacian|heat2d|files",
                                                  help="Built-in sequence or files (default shifted-laplacian).",
@@ -107,6 +106,3 @@ def relax_sor(
                                                     lambda config, ctx: run_command(config, ctx, state))
     return flags, command
 
-
-relax_sor.__doc__ = "\n\n".join([inspect.cleandoc(relax_sor.__doc__), "Learners:",
-                                 *(f"{k}: {v}." for k, v in LEARNER_HELP.items())])
