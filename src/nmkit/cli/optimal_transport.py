@@ -22,7 +22,8 @@ METHOD = "Method"
 
 
 def run(config: OTConfig, ctx: RunContext) -> Outcome:
-    result = transport(config)
+    with ctx.progress("L-BFGS iterations", config.max_iter) as advance:
+        result = transport(config, advance=advance)
     artifacts = []
     if ctx.out_dir is not None:
         artifacts += _write_plans(result, ctx.out_dir)

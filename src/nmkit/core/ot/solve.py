@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numba
@@ -53,10 +54,12 @@ class Solution:
 
 
 def solve_smooth(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, gamma: float, k: int,
-                 formulation: str, tol: float, max_iter: int, memory: int = 30) -> Solution:
+                 formulation: str, tol: float, max_iter: int, memory: int = 30,
+                 advance: Callable[[int], None] | None = None) -> Solution:
     """Sparsity-constrained (k < m) or quadratic (k = m) OT. ``cost`` [batch, m, n], float64.
 
-    ``memory`` is L-BFGS's number of stored corrections (scipy's ``maxcor``; POT keeps scipy's 10).
+    ``memory`` is L-BFGS's number of stored corrections (scipy's ``maxcor``; POT keeps scipy's 10);
+    ``advance(1)`` is called after every iteration (progress bars).
     """
     batch, m, n = cost.shape
     cost_t = cost.transpose(-1, -2).contiguous()
@@ -88,7 +91,7 @@ def solve_smooth(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, gamma:
 
     with torch.no_grad(), _cpu_threads(1 if cost.device.type == "cpu" else None):
         x, iterations, result = _lbfgs_with_restarts(negated, np.zeros(size), tol=tol, max_iter=max_iter,
-                                                     memory=memory)
+                                                     memory=memory, advance=advance)
         x = torch.from_numpy(x).to(cost.device)
         objective, _ = evaluate(x)
         plan = plan_at(x)
@@ -96,7 +99,8 @@ def solve_smooth(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, gamma:
                     str(result.message))
 
 
-def _lbfgs_with_restarts(negated, x0: np.ndarray, *, tol: float, max_iter: int, memory: int):
+def _lbfgs_with_restarts(negated, x0: np.ndarray, *, tol: float, max_iter: int, memory: int,
+                         advance: Callable[[int], None] | None = None):
     """L-BFGS-B, restarted from where it stopped while a restart still improves the objective.
 
     The sparsity-constrained (semi-)dual is concave but not smooth where a column's top-k set changes;
@@ -106,7 +110,8 @@ def _lbfgs_with_restarts(negated, x0: np.ndarray, *, tol: float, max_iter: int, 
     x, value, iterations = x0, negated(x0)[0], 0
     while True:
         result = scipy.optimize.minimize(negated, x, jac=True, method="L-BFGS-B", tol=tol,
-                                         options={"maxiter": max_iter - iterations, "maxcor": memory})
+                                         options={"maxiter": max_iter - iterations, "maxcor": memory},
+                                         callback=None if advance is None else lambda _: advance(1))
         iterations += int(result.nit)
         improvement = value - result.fun
         x, value = result.x, result.fun

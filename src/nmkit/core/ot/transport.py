@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,7 +43,9 @@ class TransportResult:
         return {k: v for k, v in self.__dict__.items() if k not in hidden}
 
 
-def transport(config: OTConfig, problem: Problem | None = None) -> TransportResult:
+def transport(config: OTConfig, problem: Problem | None = None,
+              advance: Callable[[int], None] | None = None) -> TransportResult:
+    """Solve ``config`` (or the given ``problem``); ``advance`` is called once per L-BFGS iteration."""
     problem = problem or build_problem(config)
     batch, m, n = problem.cost.shape
     if config.reg == "sparsity" and config.k > m:
@@ -50,7 +53,7 @@ def transport(config: OTConfig, problem: Problem | None = None) -> TransportResu
     device = resolve_device(config.device)
     scale = float(np.abs(problem.cost).max()) or 1.0
     start = time.perf_counter()
-    solution = _solve(config, problem, scale, device)
+    solution = _solve(config, problem, scale, device, advance)
     seconds = time.perf_counter() - start
     plans = solution.plans
     dense_like = _marginals(plans, batch, m, n)
@@ -71,7 +74,7 @@ def transport(config: OTConfig, problem: Problem | None = None) -> TransportResu
     )
 
 
-def _solve(config: OTConfig, problem: Problem, scale: float, device: str) -> solve.Solution:
+def _solve(config: OTConfig, problem: Problem, scale: float, device: str, advance) -> solve.Solution:
     if config.reg == "exact":
         return solve.exact(problem.cost, problem.a, problem.b)
     as_tensor = lambda x: torch.from_numpy(np.ascontiguousarray(x)).to(device)  # noqa: E731
@@ -80,7 +83,7 @@ def _solve(config: OTConfig, problem: Problem, scale: float, device: str) -> sol
         return solve.sinkhorn(cost, a, b, epsilon=config.gamma, tol=max(config.tol, 1e-12), max_iter=config.max_iter)
     k = problem.cost.shape[1] if config.reg == "quadratic" else config.k
     return solve.solve_smooth(cost, a, b, gamma=config.gamma, k=k, formulation=config.formulation, tol=config.tol,
-                              max_iter=config.max_iter, memory=config.memory)
+                              max_iter=config.max_iter, memory=config.memory, advance=advance)
 
 
 def _marginals(plans: solve.Plans, batch: int, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
