@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -39,7 +40,8 @@ app.command("optimal-transport")(optimal_transport.optimal_transport)
 app.command("relax-sor")(relax_sor.relax_sor)
 app.command("compress-pc")(compress_pc.compress_pc)
 
-SHIPPED_RECIPES = Path(__file__).resolve().parents[3] / "recipes"
+RECIPE_FOLDERS = (Path(__file__).resolve().parents[3] / "recipes",  # a source checkout or editable install
+                  Path(sys.prefix) / "share" / "nmkit" / "recipes")  # a wheel install (data-files)
 
 
 def _version(value: bool) -> None:
@@ -86,7 +88,7 @@ def recipes(
 ) -> None:
     """List recipes with their command and one-line description."""
     with error_boundary(debug=False):
-        folder = folder or (Path("recipes") if Path("recipes").is_dir() else SHIPPED_RECIPES)
+        folder = folder or next((f for f in (Path("recipes"), *RECIPE_FOLDERS) if f.is_dir()), RECIPE_FOLDERS[-1])
         if not folder.is_dir():
             raise InputError(f"{folder}: no such folder of recipes")
         table = Table("recipe", "command", "description", title=f"recipes in {folder}")
