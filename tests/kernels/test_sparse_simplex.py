@@ -55,3 +55,21 @@ def test_triton_kernel_equals_reference(rows, m, k, dtype, tolerance):
     ref_values, ref_indices = topk_sparse_simplex_ref(x, scale, k)
     torch.testing.assert_close(indices, ref_indices, rtol=0, atol=0)
     torch.testing.assert_close(values, ref_values, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.triton
+@pytest.mark.skipif(not dispatch.triton_available(), reason="triton is not installed")
+@pytest.mark.skipif(not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1",
+                    reason="needs CUDA or TRITON_INTERPRET=1")
+@pytest.mark.parametrize(("batch", "rows", "m", "k"), [(1, 4, 9, 2), (3, 5, 17, 3), (2, 40, 12, 1)])
+def test_triton_mass_accumulation_equals_scatter_add(batch, rows, m, k):
+    from nmkit.kernels.sparse_simplex import topk_sparse_simplex_mass_ref
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    generator = torch.Generator().manual_seed(batch * rows + m)
+    x = torch.randn(batch, rows, m, generator=generator, dtype=torch.float64).to(device)
+    scale = (torch.rand(batch, rows, generator=generator, dtype=torch.float64) + 0.1).to(device)
+    weight = torch.rand(batch, rows, generator=generator, dtype=torch.float64).to(device)
+    *_, mass = topk_sparse_simplex_triton(x, scale, k, weight)
+    *_, expected = topk_sparse_simplex_mass_ref(x, scale, k, weight)
+    torch.testing.assert_close(mass, expected, rtol=1e-12, atol=1e-12)

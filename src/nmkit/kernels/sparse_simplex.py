@@ -22,11 +22,22 @@ if triton_available():
 TRITON_MAX_K = 16  # beyond this the reference's sort-based top-k is the better tool
 
 
-def topk_sparse_simplex(x: torch.Tensor, scale: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(values, indices) of the projection of each row of ``x / scale[..., None]``."""
-    if k <= TRITON_MAX_K and use_triton(x, scale):
-        return topk_sparse_simplex_triton(x, scale, k)
-    return topk_sparse_simplex_ref(x, scale, k)
+def topk_sparse_simplex_mass(x: torch.Tensor, scale: torch.Tensor, k: int, weight: torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The projection plus the mass it sends to every source: for x [..., n, m] and weights [..., n],
+    mass[..., i] = sum over rows j of weight_j * y_j[i] (a transport plan's row sums, the semi-dual's
+    gradient term). On CUDA the Triton kernel accumulates it with atomic adds in the same pass."""
+    if k <= TRITON_MAX_K and use_triton(x, scale, weight):
+        return topk_sparse_simplex_triton(x, scale, k, weight)
+    return topk_sparse_simplex_mass_ref(x, scale, k, weight)
+
+
+def topk_sparse_simplex_mass_ref(x: torch.Tensor, scale: torch.Tensor, k: int, weight: torch.Tensor
+                                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    values, indices = topk_sparse_simplex_ref(x, scale, k)
+    mass = torch.zeros(*x.shape[:-2], x.shape[-1], dtype=x.dtype, device=x.device)
+    mass.scatter_add_(-1, indices.flatten(-2), (weight.unsqueeze(-1) * values).flatten(-2))
+    return values, indices, mass
 
 
 def topk_sparse_simplex_ref(x: torch.Tensor, scale: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,27 +56,35 @@ def simplex_of_sorted(u: torch.Tensor) -> torch.Tensor:
     return torch.clamp(u - theta, min=0)
 
 
-def topk_sparse_simplex_triton(x: torch.Tensor, scale: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Launch the Triton kernel (CUDA tensors, or CPU tensors under TRITON_INTERPRET=1)."""
+def topk_sparse_simplex_triton(x: torch.Tensor, scale: torch.Tensor, k: int, weight: torch.Tensor | None = None):
+    """Launch the Triton kernel (CUDA tensors, or CPU tensors under TRITON_INTERPRET=1); with ``weight``
+    also return the accumulated mass (see ``topk_sparse_simplex_mass``)."""
     if not triton_available():
         raise RuntimeError("triton is not installed")
     shape = x.shape
     rows = x.reshape(-1, shape[-1]).contiguous()
     scales = scale.reshape(-1).contiguous().to(rows.dtype)
     count, m = rows.shape
+    per_group = shape[-2] if len(shape) >= 2 else count
     values = torch.empty(count, k, dtype=rows.dtype, device=rows.device)
     indices = torch.empty(count, k, dtype=torch.int64, device=rows.device)
-    block = triton.next_power_of_2(m)
-    _topk_sparse_simplex_kernel[(count,)](rows, scales, values, indices, m, K=k, K_POW2=triton.next_power_of_2(k),
-                                          BLOCK=block)
-    return values.reshape(*shape[:-1], k), indices.reshape(*shape[:-1], k)
+    mass = torch.zeros(count // per_group, m, dtype=rows.dtype, device=rows.device)
+    weights = scales if weight is None else weight.reshape(-1).contiguous().to(rows.dtype)
+    _topk_sparse_simplex_kernel[(count,)](rows, scales, values, indices, weights, mass, m, per_group, K=k,
+                                          K_POW2=triton.next_power_of_2(k), BLOCK=triton.next_power_of_2(m),
+                                          ACCUMULATE=weight is not None)
+    values, indices = values.reshape(*shape[:-1], k), indices.reshape(*shape[:-1], k)
+    if weight is None:
+        return values, indices
+    return values, indices, mass.reshape(*shape[:-2], m)
 
 
 if triton_available():
 
     @triton.jit
-    def _topk_sparse_simplex_kernel(x_ptr, scale_ptr, values_ptr, indices_ptr, m, K: tl.constexpr,
-                                    K_POW2: tl.constexpr, BLOCK: tl.constexpr):
+    def _topk_sparse_simplex_kernel(x_ptr, scale_ptr, values_ptr, indices_ptr, weight_ptr, mass_ptr, m, per_group,
+                                    K: tl.constexpr, K_POW2: tl.constexpr, BLOCK: tl.constexpr,
+                                    ACCUMULATE: tl.constexpr):
         row = tl.program_id(0)
         offsets = tl.arange(0, BLOCK)
         inside = offsets < m
@@ -86,5 +105,9 @@ if triton_available():
         support = tl.sum(((top - cumulative / ranks > 0) & used).to(tl.int32), axis=0)
         support = tl.maximum(support, 1)
         theta = tl.sum(tl.where(slots == support - 1, cumulative, 0.0), axis=0) / support.to(x.dtype)
-        tl.store(values_ptr + row * K + slots, tl.maximum(top - theta, 0.0), mask=used)
+        y = tl.maximum(top - theta, 0.0)
+        tl.store(values_ptr + row * K + slots, y, mask=used)
         tl.store(indices_ptr + row * K + slots, where, mask=used)
+        if ACCUMULATE:  # the plan's row sums: mass[group, source] += weight_row * y
+            weight = tl.load(weight_ptr + row)
+            tl.atomic_add(mass_ptr + (row // per_group) * m + where, weight * y, mask=used)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from nmkit.core.ot import semidual_cpu
-from nmkit.kernels.sparse_simplex import topk_sparse_simplex
+from nmkit.kernels.sparse_simplex import topk_sparse_simplex_mass
 
 
 @dataclass
@@ -52,12 +52,11 @@ def semi_dual_tensors(alpha: torch.Tensor, a: torch.Tensor, b: torch.Tensor, cos
                       k: int) -> tuple[torch.Tensor, torch.Tensor, SparsePlan]:
     """The tensor formulation (any device; the Triton projection on CUDA)."""
     x = alpha.unsqueeze(-2) - cost_t  # [batch, n, m]
-    y, indices = topk_sparse_simplex(x, gamma * b, k)
+    y, indices, mass = topk_sparse_simplex_mass(x, gamma * b, k, b)
     chosen = torch.gather(x, -1, indices)
     max_omega = (chosen * y).sum(-1) - 0.5 * gamma * b * (y * y).sum(-1)
     objective = (alpha * a).sum(-1) - (b * max_omega).sum(-1)
-    plan = SparsePlan(b.unsqueeze(-1) * y, indices)
-    return objective, a - plan.row_sums(alpha.shape[-1]), plan
+    return objective, a - mass, SparsePlan(b.unsqueeze(-1) * y, indices)
 
 
 def dual(alpha: torch.Tensor, beta: torch.Tensor, a: torch.Tensor, b: torch.Tensor, cost_t: torch.Tensor,
