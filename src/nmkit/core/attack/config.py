@@ -1,0 +1,51 @@
+"""Schema of ``nmkit attack``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from nmkit.core.errors import ConfigError
+from nmkit.core.recipe import CommonConfig, option
+
+METHOD_HELP = {
+    "quadattack": "project the features onto the ordered top-K polytope (a QP), pull the input there",
+    "cwk": "Carlini-Wagner hinge loss extended to the ordered top-K chain",
+    "ad": "adversarial distillation towards a target distribution (without word-embedding similarities)",
+}
+
+
+@dataclass(frozen=True)
+class AttackConfig(CommonConfig):
+    """Ordered top-K targeted attacks: make the model rank K chosen classes first, in order."""
+
+    model: Path | None = option(None, "TorchScript archive, state dict (with architecture) or module; none: "
+                                      "train the zoo architecture on digits first")
+    architecture: Literal["mlp", "cnn"] = option("mlp", "zoo architecture (for state dicts and training)")
+    trust_pickle: bool = option(False, "allow loading a pickled nn.Module (runs code from the file)")
+    feature_layer: str | None = option(None, "name of the final Linear layer (default: the last Linear found)")
+    count: int = option(100, "how many correctly classified digits test images to attack", ge=1)
+    k: int = option(3, "length of the ordered target list", ge=1)
+    targets: Literal["random"] | Path = option("random", "random (seeded, excluding the true class) or a .npy "
+                                                         "[N, K] integer array")
+    method: Literal["quadattack", "cwk", "ad"] = option("quadattack", "; ".join(f"{k}: {v}"
+                                                                               for k, v in METHOD_HELP.items()))
+    budget: str = option("1x60", "binary-search steps x iterations per step")
+    lr: float = option(0.01, "AdamW learning rate (the same for every method)", gt=0)
+    margin: float = option(0.2, "quadattack: logit margin between consecutive ranks", ge=0)
+    coefficient_upper: float = option(20.0, "upper end of the binary search on the loss weight", gt=0)
+    warmup: int = option(5, "iterations before the optimiser is re-created (as the paper's release intends)", ge=0)
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"\d+x\d+", self.budget) or "0" in self.budget.split("x")[0][:1]:
+            raise ConfigError(f"field 'budget' expects STEPSxITERATIONS such as 1x60, found {self.budget!r}")
+
+    @property
+    def steps(self) -> int:
+        return int(self.budget.split("x")[0])
+
+    @property
+    def iterations(self) -> int:
+        return int(self.budget.split("x")[1])

@@ -1,0 +1,214 @@
+"""The attack loop shared by QuadAttacK, CW^K and AD (Paniagua, Grainger and Wu 2023, ``Unguided.attack``).
+
+For each binary-search step on the per-example loss weight c (CW style, in [0, coefficient_upper]):
+delta starts at N(0, 1) * 2e-3; each iteration evaluates the model, keeps the lowest-energy success,
+minimises sum_b c_b L_method + ||delta_b||^2 with AdamW (re-created at the warm-up boundary), clamps
+x + delta to the box, and multiplies c_b by 0.75 for examples that just improved. A success means the
+model's ordered top-K equals the targets exactly; energies (L1, L2, Linf of delta) count successes only.
+QuadAttacK's loss is ||z - z*||^2 with z* the projection of the current features z (held constant:
+Danskin's theorem gives the gradient 2 (z - z*)).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from nmkit.core.attack.config import AttackConfig
+from nmkit.core.attack.qp import ordered_topk_constraints, project
+from nmkit.core.errors import InputError
+
+AD_ALPHA, AD_BETA = 10.0, 0.3
+
+
+@dataclass
+class AttackResult:
+    method: str
+    k: int
+    budget: str
+    examples: int
+    success_rate: float
+    energy: dict[str, dict[str, float]]  # norm -> mean/min/max over successes
+    seconds_per_example: float
+    model_test_accuracy: float | None = None
+    notes: list[str] = field(default_factory=list)
+    adversarial: np.ndarray | None = field(default=None, repr=False)
+    original: np.ndarray | None = field(default=None, repr=False)
+    success: np.ndarray | None = field(default=None, repr=False)
+    targets: np.ndarray | None = field(default=None, repr=False)
+    labels: np.ndarray | None = field(default=None, repr=False)
+
+    def summary(self) -> dict:
+        hidden = {"adversarial", "original", "success", "targets", "labels"}
+        return {k: v for k, v in self.__dict__.items() if k not in hidden}
+
+
+class SplitModel:
+    """A classifier seen as features -> final Linear: the head's input is captured by a forward hook."""
+
+    def __init__(self, model: nn.Module, feature_layer: str | None) -> None:
+        linears = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+        if feature_layer is not None:
+            linears = [(name, m) for name, m in linears if name == feature_layer]
+        if not linears:
+            what = f"no Linear layer named {feature_layer!r}" if feature_layer else "no Linear layer"
+            raise InputError(f"model: {what}; QuadAttacK needs a classifier whose last op is a Linear layer")
+        self.model, (self.head_name, self.head) = model, linears[-1]
+        self._features: torch.Tensor | None = None
+        self.head.register_forward_hook(lambda module, inputs, output: setattr(self, "_features", inputs[0]))
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(x)
+        features = self._features
+        if features is None or not torch.allclose(self.head(features), logits, atol=1e-5):
+            raise InputError(f"model: its output is not the output of layer {self.head_name!r}; pass "
+                             "--feature-layer with the final Linear layer")
+        return features, logits
+
+
+def random_targets(labels: torch.Tensor, k: int, classes: int, seed: int) -> torch.Tensor:
+    """K distinct classes per example, excluding its label, in random order (seeded)."""
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for label in labels.tolist():
+        order = torch.randperm(classes, generator=generator)
+        rows.append(order[order != label][:k])
+    return torch.stack(rows)
+
+
+def ordered_success(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return (logits.argsort(dim=1, descending=True)[:, : targets.shape[1]] == targets).all(1)
+
+
+def method_loss(method: str, features, logits, targets, split: SplitModel, margin: float) -> torch.Tensor:
+    """Per-example loss of the chosen method (lower is closer to the ordered top-K)."""
+    if method == "quadattack":
+        g, h = ordered_topk_constraints(split.head.weight.detach().double(), split.head.bias.detach().double(),
+                                        targets, margin)
+        with torch.no_grad():
+            goal = project(features.detach().double(), g, h).to(features.dtype)
+        return ((features - goal) ** 2).sum(1)
+    if method == "cwk":
+        return cw_k_loss(logits, targets)
+    return ad_loss(logits, targets)
+
+
+def cw_k_loss(logits: torch.Tensor, targets: torch.Tensor, kappa: float = 0.0) -> torch.Tensor:
+    """(1/K) sum_{i=2..K+1} max(0, max_{j not in t_1..t_{i-1}} logit_j - min_{l<i} logit_{t_l} + kappa)."""
+    batch, k = targets.shape
+    target_logits = logits.gather(1, targets)
+    masked = logits.clone()
+    total = torch.zeros(batch, dtype=logits.dtype, device=logits.device)
+    for i in range(1, k + 1):
+        masked = masked.scatter(1, targets[:, i - 1 : i], -torch.inf)
+        lowest = target_logits[:, :i].amin(1)
+        total = total + torch.clamp(masked.amax(1) - lowest + kappa, min=0)
+    return total / k
+
+
+def ad_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """KL(softmax(logits) || P_adv); P_adv's logits: alpha - i beta for the i-th target, 0 elsewhere."""
+    goal = torch.zeros_like(logits)
+    ranks = torch.arange(targets.shape[1], dtype=logits.dtype, device=logits.device)
+    goal.scatter_(1, targets, (AD_ALPHA - ranks * AD_BETA).expand(targets.shape[0], -1))
+    log_p = torch.log_softmax(logits, 1)
+    return (log_p.exp() * (log_p - torch.log_softmax(goal, 1))).sum(1)
+
+
+def attack(split: SplitModel, x: torch.Tensor, targets: torch.Tensor, config: AttackConfig,
+           advance: Callable[[int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best (lowest-L2) successful adversarial per example, and the success flags."""
+    generator = torch.Generator().manual_seed(config.seed)
+    batch = len(x)
+    best = x.clone()
+    best_energy = torch.full((batch,), torch.inf)
+    low, high = torch.zeros(batch), torch.full((batch,), config.coefficient_upper)
+    for _ in range(config.steps):
+        c = (low + high) / 2
+        delta = (torch.randn(x.shape, generator=generator) * 2e-3).requires_grad_(True)
+        optimiser = torch.optim.AdamW([delta], lr=config.lr)
+        found = torch.zeros(batch, dtype=torch.bool)
+        for iteration in range(config.iterations):
+            if iteration == config.warmup:
+                optimiser = torch.optim.AdamW([delta], lr=config.lr)
+            features, logits = split(x + delta)
+            with torch.no_grad():
+                energy = delta.flatten(1).norm(dim=1)
+                better = ordered_success(logits, targets) & (energy < best_energy)
+                best[better] = (x + delta)[better]
+                best_energy[better] = energy[better]
+                found |= better
+            loss = c * method_loss(config.method, features, logits, targets, split, config.margin)
+            optimiser.zero_grad()
+            (loss + (delta**2).flatten(1).sum(1)).sum().backward()
+            optimiser.step()
+            with torch.no_grad():
+                delta.copy_(torch.clamp(x + delta, 0.0, 1.0) - x)
+                c = torch.where(better, 0.75 * c, c)
+            if advance is not None:
+                advance(1)
+        high = torch.where(found, torch.minimum(high, c), high)
+        low = torch.where(found, low, torch.maximum(low, c))
+    return best, torch.isfinite(best_energy)
+
+
+def energies(perturbation: torch.Tensor, success: torch.Tensor) -> dict[str, dict[str, float]]:
+    flat = perturbation[success].flatten(1)
+    norms = {"l1": flat.abs().sum(1), "l2": flat.norm(dim=1), "linf": flat.abs().amax(1) if len(flat) else flat[:, 0]}
+    return {name: ({"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max())} if len(v) else {})
+            for name, v in norms.items()}
+
+
+def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> AttackResult:
+    from nmkit.core import models
+
+    notes = []
+    accuracy = None
+    if config.model is None:
+        model, accuracy = models.train_on_digits(config.architecture, seed=config.seed)
+        notes.append(f"trained zoo {config.architecture} on digits (test accuracy {accuracy:.3f})")
+    else:
+        model = models.load_model(config.model, architecture=config.architecture, trust_pickle=config.trust_pickle)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    split = SplitModel(model, config.feature_layer)
+    x, labels = models.digits_tensors("test")
+    classes = split.head.out_features
+    if config.k >= classes:
+        raise InputError(f"field 'k' expects a value below the number of classes ({classes}), found {config.k}")
+    with torch.no_grad():
+        correct = split(x)[1].argmax(1) == labels
+    x, labels = x[correct][: config.count], labels[correct][: config.count]
+    targets = _targets(config, labels, classes)
+    start = time.perf_counter()
+    adversarial, success = attack(split, x, targets, config, advance)
+    seconds = time.perf_counter() - start
+    if config.method == "ad":
+        notes.append("AD without word-embedding similarities: non-target logits of the goal distribution are 0")
+    return AttackResult(config.method, config.k, config.budget, len(x), float(success.float().mean()),
+                        energies(adversarial - x, success), seconds / max(len(x), 1), accuracy, notes,
+                        adversarial.numpy(), x.numpy(), success.numpy(), targets.numpy(), labels.numpy())
+
+
+def _targets(config: AttackConfig, labels: torch.Tensor, classes: int) -> torch.Tensor:
+    if config.targets == "random":
+        return random_targets(labels, config.k, classes, config.seed)
+    from nmkit.core import io
+
+    given = io.load_npy(config.targets)
+    if given.ndim != 2 or given.shape[1] != config.k or len(given) < len(labels):
+        raise InputError(f"targets {config.targets}: expected an integer array [N >= {len(labels)}, {config.k}], "
+                         f"found shape {given.shape}")
+    targets = torch.from_numpy(given[: len(labels)].astype(np.int64))
+    if (targets < 0).any() or (targets >= classes).any():
+        raise InputError(f"targets {config.targets}: classes must lie in [0, {classes - 1}]")
+    if (targets == labels.unsqueeze(1)).any():
+        raise InputError(f"targets {config.targets}: a target list contains the example's true class")
+    if any(len(set(row)) != config.k for row in targets.tolist()):
+        raise InputError(f"targets {config.targets}: each target list must hold {config.k} distinct classes")
+    return targets
