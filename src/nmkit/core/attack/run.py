@@ -181,8 +181,12 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
     classes = split.head.out_features
     if config.k >= classes:
         raise InputError(f"field 'k' expects a value below the number of classes ({classes}), found {config.k}")
-    with torch.no_grad():
-        correct = split(x)[1].argmax(1) == labels
+    try:
+        with torch.no_grad():
+            correct = split(x)[1].argmax(1) == labels
+    except RuntimeError as exc:
+        raise InputError(f"model: does not accept digits images [N, 1, 8, 8] ({str(exc).splitlines()[0][:100]})") \
+            from None
     x, labels = x[correct][: config.count], labels[correct][: config.count]
     targets = _targets(config, labels, classes)
     start = time.perf_counter()

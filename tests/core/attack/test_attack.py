@@ -1,0 +1,129 @@
+"""QuadAttacK: the QP against an exact reference, the losses, and attacks on a trained digits model."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nmkit.core import models
+from nmkit.core.attack import AttackConfig, run
+from nmkit.core.attack.qp import ordered_topk_constraints, project
+from nmkit.core.attack.run import cw_k_loss, ordered_success
+from nmkit.core.errors import InputError
+
+
+def exact_projection(z0: np.ndarray, g: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """The projection by enumerating active sets and keeping the KKT point (the closest feasible one)."""
+    best, best_distance = None, np.inf
+    for size in range(len(h) + 1):
+        for active in itertools.combinations(range(len(h)), size):
+            rows = list(active)
+            if rows:
+                lam = np.linalg.lstsq(g[rows] @ g[rows].T, h[rows] - g[rows] @ z0, rcond=None)[0]
+                if np.any(lam < -1e-10):
+                    continue
+                z = z0 + g[rows].T @ lam
+            else:
+                z = z0
+            if np.all(g @ z >= h - 1e-9) and np.sum((z - z0) ** 2) < best_distance - 1e-12:
+                best, best_distance = z, np.sum((z - z0) ** 2)
+    return best
+
+
+def test_qp_matches_an_exact_solver_on_100_random_instances():
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        classes = int(rng.integers(3, 7))
+        dim = int(rng.integers(classes, classes + 4))  # d >= C keeps the polytope non-empty
+        k = int(rng.integers(1, classes))
+        weight, bias = torch.from_numpy(rng.normal(size=(classes, dim))), torch.from_numpy(rng.normal(size=classes))
+        targets = torch.from_numpy(rng.permutation(classes)[:k]).view(1, k)
+        z0 = torch.from_numpy(rng.normal(size=(1, dim)))
+        g, h = ordered_topk_constraints(weight, bias, targets, 0.2)
+        z = project(z0, g, h)[0].numpy()
+        reference = exact_projection(z0[0].numpy(), g[0].numpy(), h[0].numpy())
+        assert np.max(h[0].numpy() - g[0].numpy() @ z) <= 1e-6
+        objective, expected = np.sum((z - z0[0].numpy()) ** 2), np.sum((reference - z0[0].numpy()) ** 2)
+        np.testing.assert_allclose(objective, expected, rtol=1e-6, atol=1e-12)
+
+
+def test_feasible_features_are_returned_unchanged_and_the_projection_ranks_the_targets():
+    torch.manual_seed(0)
+    weight, bias = torch.randn(10, 32, dtype=torch.float64), torch.randn(10, dtype=torch.float64)
+    targets = torch.stack([torch.randperm(10)[:4] for _ in range(64)])
+    g, h = ordered_topk_constraints(weight, bias, targets, 0.2)
+    z = project(torch.randn(64, 32, dtype=torch.float64), g, h)
+    assert ordered_success(z @ weight.T + bias, targets).all()
+    torch.testing.assert_close(project(z, g, h), z, rtol=0, atol=1e-9)
+
+
+def test_cw_k_loss_is_zero_exactly_when_the_order_holds():
+    targets = torch.tensor([[2, 0, 3]])
+    ordered = torch.tensor([[5.0, 1.0, 6.0, 4.0, 0.0]])
+    swapped = torch.tensor([[6.0, 1.0, 5.0, 4.0, 0.0]])
+    assert float(cw_k_loss(ordered, targets)) == 0.0 and float(cw_k_loss(swapped, targets)) > 0.0
+
+
+@pytest.fixture(scope="module")
+def trained_mlp(tmp_path_factory):
+    model, accuracy = models.train_on_digits("mlp", seed=0)
+    assert accuracy > 0.9
+    path = tmp_path_factory.mktemp("zoo") / "mlp.pt"
+    torch.save(model.state_dict(), path)
+    return model, path
+
+
+def test_k1_attacks_succeed_on_nearly_all_examples_and_successes_are_real(trained_mlp):
+    model, path = trained_mlp
+    result = run(AttackConfig(model=path, architecture="mlp", k=1, count=60, budget="1x60"))
+    assert result.success_rate >= 0.95
+    adversarial = torch.from_numpy(result.adversarial)
+    with torch.no_grad():
+        logits = model(adversarial)
+    assert ordered_success(logits, torch.from_numpy(result.targets))[torch.from_numpy(result.success)].all()
+    assert adversarial.min() >= 0.0 and adversarial.max() <= 1.0
+
+
+def test_quadattack_is_at_least_as_strong_as_cw_k_at_k_3(trained_mlp):
+    _, path = trained_mlp
+    quad = run(AttackConfig(model=path, k=3, count=60, method="quadattack"))
+    cwk = run(AttackConfig(model=path, k=3, count=60, method="cwk"))
+    assert quad.success_rate >= cwk.success_rate - 0.05
+
+
+def test_model_formats_and_pickles(trained_mlp, tmp_path):
+    model, _ = trained_mlp
+    scripted = tmp_path / "m.ts"
+    torch.jit.script(model).save(str(scripted))
+    x = models.digits_tensors("test")[0][:5]
+    torch.testing.assert_close(models.load_model(scripted)(x), model(x))
+    pickled = tmp_path / "m.pkl"
+    torch.save(model, pickled)
+    with pytest.raises(InputError, match="pass --trust-pickle"):
+        models.load_model(pickled)
+    torch.testing.assert_close(models.load_model(pickled, trust_pickle=True)(x), model(x))
+
+
+@pytest.mark.parametrize(("make", "config", "message"), [
+    (None, {"k": 10}, "field 'k' expects a value below the number of classes"),
+    (lambda p: torch.save(nn.Sequential(nn.Flatten(), nn.ReLU()), p), {"trust_pickle": True}, "no Linear layer"),
+    (lambda p: torch.save(nn.Sequential(nn.Flatten(), nn.Linear(16, 10)), p), {"trust_pickle": True},
+     "does not accept digits images"),
+])
+def test_bad_models_and_settings_are_rejected(trained_mlp, tmp_path, make, config, message):
+    path = trained_mlp[1]
+    if make is not None:
+        path = tmp_path / "bad.pt"
+        make(path)
+    with pytest.raises(InputError, match=message):
+        run(AttackConfig(model=path, count=5, **config))
+
+
+def test_a_target_list_holding_the_true_class_is_rejected(trained_mlp, tmp_path):
+    labels = models.digits_tensors("test")[1]
+    targets = np.stack([labels.numpy(), (labels.numpy() + 1) % 10], axis=1)
+    np.save(tmp_path / "t.npy", targets)
+    with pytest.raises(InputError, match="true class"):
+        run(AttackConfig(model=trained_mlp[1], k=2, count=5, targets=tmp_path / "t.npy"))
