@@ -21,7 +21,8 @@ GRID_EXAMPLES = 8
 
 
 def run_command(config: AttackConfig, ctx: RunContext) -> Outcome:
-    with ctx.progress("attack iterations", config.steps * config.iterations) as advance:
+    runs = 3 if config.method == "compare" else 1
+    with ctx.progress("attack iterations", runs * config.steps * config.iterations) as advance:
         result = run(config, advance)
     artifacts = []
     if ctx.out_dir is not None:
@@ -29,7 +30,21 @@ def run_command(config: AttackConfig, ctx: RunContext) -> Outcome:
         io.write_text(ctx.out_dir / "examples.csv", _examples_csv(result))
         io.write_png(ctx.out_dir / "grid.png", image_grid(result))
         artifacts += ["adversarial.npy", "examples.csv", "grid.png"]
-    return Outcome(summary=jsonable(result.summary()), tables=[_table(result)], artifacts=artifacts)
+    tables = [_comparison_table(result)] if result.comparison else [_table(result)]
+    return Outcome(summary=jsonable(result.summary()), tables=tables, artifacts=artifacts)
+
+
+def _comparison_table(result: AttackResult) -> Table:
+    table = Table("method", "success rate", "L2 mean / min / max", "seconds per example",
+                  title=f"attack comparison: ordered top-{result.k}, budget {result.budget}, {result.examples} images")
+    for method, row in result.comparison.items():
+        l2 = row["energy"]["l2"]
+        table.add_row(method, f"{row['success_rate']:.1%}",
+                      f"{l2['mean']:.3f} / {l2['min']:.3f} / {l2['max']:.3f}" if l2 else "-",
+                      f"{row['seconds_per_example']:.4f}")
+    if result.notes:
+        table.caption = "; ".join(result.notes)
+    return table
 
 
 def _examples_csv(result: AttackResult) -> str:

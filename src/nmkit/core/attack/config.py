@@ -14,6 +14,7 @@ METHOD_HELP = {
     "quadattack": "project the features onto the ordered top-K polytope (a QP), pull the input there",
     "cwk": "Carlini-Wagner hinge loss extended to the ordered top-K chain",
     "ad": "adversarial distillation towards a target distribution (without word-embedding similarities)",
+    "compare": "all three on the same images and targets, side by side",
 }
 
 
@@ -30,7 +31,7 @@ class AttackConfig(CommonConfig):
     k: int = option(3, "length of the ordered target list", ge=1)
     targets: Literal["random"] | Path = option("random", "random (seeded, excluding the true class) or a .npy "
                                                          "[N, K] integer array")
-    method: Literal["quadattack", "cwk", "ad"] = option("quadattack", "; ".join(f"{k}: {v}"
+    method: Literal["quadattack", "cwk", "ad", "compare"] = option("quadattack", "; ".join(f"{k}: {v}"
                                                                                for k, v in METHOD_HELP.items()))
     budget: str = option("1x60", "binary-search steps x iterations per step")
     lr: float = option(0.01, "AdamW learning rate (the same for every method)", gt=0)

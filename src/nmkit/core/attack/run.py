@@ -11,6 +11,7 @@ Danskin's theorem gives the gradient 2 (z - z*)).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class AttackResult:
     seconds_per_example: float
     model_test_accuracy: float | None = None
     notes: list[str] = field(default_factory=list)
+    comparison: dict[str, dict] | None = None  # method "compare": each method's rate, energies, time
     adversarial: np.ndarray | None = field(default=None, repr=False)
     original: np.ndarray | None = field(default=None, repr=False)
     success: np.ndarray | None = field(default=None, repr=False)
@@ -189,14 +191,23 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
             from None
     x, labels = x[correct][: config.count], labels[correct][: config.count]
     targets = _targets(config, labels, classes)
-    start = time.perf_counter()
-    adversarial, success = attack(split, x, targets, config, advance)
-    seconds = time.perf_counter() - start
-    if config.method == "ad":
+    if config.method in ("ad", "compare"):
         notes.append("AD without word-embedding similarities: non-target logits of the goal distribution are 0")
-    return AttackResult(config.method, config.k, config.budget, len(x), float(success.float().mean()),
-                        energies(adversarial - x, success), seconds / max(len(x), 1), accuracy, notes,
-                        adversarial.numpy(), x.numpy(), success.numpy(), targets.numpy(), labels.numpy())
+    results = {}
+    for method in (("quadattack", "cwk", "ad") if config.method == "compare" else (config.method,)):
+        start = time.perf_counter()
+        adversarial, success = attack(split, x, targets, dataclasses.replace(config, method=method), advance)
+        results[method] = AttackResult(method, config.k, config.budget, len(x), float(success.float().mean()),
+                                       energies(adversarial - x, success),
+                                       (time.perf_counter() - start) / max(len(x), 1), accuracy, notes,
+                                       adversarial=adversarial.numpy(), original=x.numpy(), success=success.numpy(),
+                                       targets=targets.numpy(), labels=labels.numpy())
+    result = next(iter(results.values()))  # compare: QuadAttacK's adversarials are the ones written out
+    if config.method == "compare":
+        result.method = "compare"
+        result.comparison = {m: {"success_rate": r.success_rate, "energy": r.energy,
+                                 "seconds_per_example": r.seconds_per_example} for m, r in results.items()}
+    return result
 
 
 def _targets(config: AttackConfig, labels: torch.Tensor, classes: int) -> torch.Tensor:
