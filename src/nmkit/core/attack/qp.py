@@ -35,15 +35,18 @@ def ordered_topk_constraints(weight: torch.Tensor, bias: torch.Tensor, targets: 
 
 def project(z0: torch.Tensor, g: torch.Tensor, h: torch.Tensor, *, tol: float = 1e-9,
             max_iter: int | None = None) -> torch.Tensor:
-    """Euclidean projection of each z0 [B, d] onto {z : G z >= h} (G [B, R, d], h [B, R])."""
+    """Euclidean projection of each z0 [B, d] onto {z : G z >= h} (G [B, R, d], h [B, R]).
+
+    G G^T is never formed: gradients use G (G^T lambda), and each step solves only the free rows'
+    system, padded to the largest free set in the batch (small next to R when most classes are inactive).
+    """
     batch, rows, _ = g.shape
-    q_matrix = g @ g.transpose(1, 2)
     q = h - (g @ z0.unsqueeze(-1)).squeeze(-1)
     lam = torch.zeros(batch, rows, dtype=z0.dtype, device=z0.device)
     free = torch.zeros(batch, rows, dtype=torch.bool, device=z0.device)
     scale = 1.0 + q.abs().amax(1, keepdim=True)
     for _ in range(max_iter or 3 * rows + 10):
-        gradient = q - (q_matrix @ lam.unsqueeze(-1)).squeeze(-1)  # negative gradient of the dual
+        gradient = q - _times_gram(g, lam)  # negative gradient of the dual
         candidates = ~free & (gradient > tol * scale)
         working = candidates.any(1)
         if not working.any():
@@ -51,7 +54,7 @@ def project(z0: torch.Tensor, g: torch.Tensor, h: torch.Tensor, *, tol: float = 
         entering = torch.where(candidates, gradient, torch.full_like(gradient, -torch.inf)).argmax(1)
         free[working, entering[working]] = True
         for _ in range(rows + 1):  # inner loop: keep the multipliers of the free set positive
-            s = _solve_free(q_matrix, q, free)
+            s = _solve_free(g, q, free)
             blocking = free & (s <= 0) & working.unsqueeze(1)
             stepping = blocking.any(1)
             accept = working & ~stepping
@@ -67,9 +70,19 @@ def project(z0: torch.Tensor, g: torch.Tensor, h: torch.Tensor, *, tol: float = 
     return z0 + (g.transpose(1, 2) @ lam.unsqueeze(-1)).squeeze(-1)
 
 
-def _solve_free(q_matrix: torch.Tensor, q: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
-    """Solve Q_FF s_F = q_F with s = 0 outside the free set, for every instance at once."""
-    pair = free.unsqueeze(2) & free.unsqueeze(1)
-    eye = torch.eye(q.shape[1], dtype=q.dtype, device=q.device).expand_as(q_matrix)
-    system = torch.where(pair, q_matrix, torch.zeros_like(q_matrix)) + torch.where(free.unsqueeze(2), RIDGE, 1.0) * eye
-    return torch.linalg.solve(system, torch.where(free, q, torch.zeros_like(q)))
+def _times_gram(g: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """(G G^T) lambda without forming G G^T."""
+    return (g @ (g.transpose(1, 2) @ lam.unsqueeze(-1))).squeeze(-1)
+
+
+def _solve_free(g: torch.Tensor, q: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
+    """Solve G_F G_F^T s_F = q_F with s = 0 outside the free set F, for every instance at once."""
+    counts = free.sum(1)
+    width = max(int(counts.max()), 1)
+    index = torch.argsort((~free).to(torch.int8), dim=1, stable=True)[:, :width]  # free rows first
+    valid = torch.arange(width, device=g.device) < counts.unsqueeze(1)
+    rows = g.gather(1, index.unsqueeze(-1).expand(-1, -1, g.shape[2])) * valid.unsqueeze(-1)
+    eye = torch.eye(width, dtype=g.dtype, device=g.device)
+    system = rows @ rows.transpose(1, 2) + torch.where(valid.unsqueeze(2), RIDGE, 1.0) * eye
+    solution = torch.linalg.solve(system, q.gather(1, index) * valid)
+    return torch.zeros_like(q).scatter(1, index, solution * valid)
