@@ -29,3 +29,11 @@ def test_compress_pc_benchmark_runs_and_round_trips():
 
     rows = compress_pc.main(["--latents", "2", "--epochs", "1", "1"])
     assert rows[-1]["method"] == "nmkit HCLT K=2" and rows[-1]["bpd"] < rows[0]["bpd"]
+
+
+def test_attack_benchmark_runs_and_checks_the_qp():
+    from benchmarks import attack
+
+    result = attack.main(["--count", "10", "--k", "1", "--budgets", "1x20", "--architectures", "mlp",
+                          "--qp", "8", "12", "12", "3"])
+    assert result["qp"]["violation"] <= 1e-6 and len(result["rows"]) == 1
