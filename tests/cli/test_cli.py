@@ -151,7 +151,7 @@ def test_run_rejects_recipe_for_unknown_command(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("command: hammign\n")
     result = invoke("run", recipe)
-    assert result.exit_code == 2 and "field 'command' must name one of: compress-pc, hamming" in result.stderr
+    assert result.exit_code == 2 and "field 'command' must name one of: attack, compress-pc, hamming" in result.stderr
 
 
 def test_recipes_lists_shipped_recipes_with_descriptions():
