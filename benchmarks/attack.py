@@ -29,7 +29,7 @@ from nmkit.core.attack.qp import ordered_topk_constraints, project
 from nmkit.core.attack.run import SplitModel, attack, energies, random_targets
 
 
-def attack_rows(architecture: str, count: int, ks: list[int], budgets: list[str]) -> list[dict]:
+def attack_rows(architecture: str, count: int, ks: list[int], budgets: list[str], lr: float) -> list[dict]:
     model, accuracy = models.train_on_digits(architecture, seed=0)
     for parameter in model.parameters():
         parameter.requires_grad_(False)
@@ -44,7 +44,7 @@ def attack_rows(architecture: str, count: int, ks: list[int], budgets: list[str]
         for budget in budgets:
             row = {"model": f"{architecture} ({accuracy:.1%})", "k": k, "budget": budget}
             for method in ("quadattack", "cwk", "ad"):
-                config = AttackConfig(k=k, method=method, budget=budget)
+                config = AttackConfig(k=k, method=method, budget=budget, lr=lr)
                 start = time.perf_counter()
                 adversarial, success = attack(split, x, targets, dataclasses.replace(config), None)
                 row[method] = (float(success.float().mean()), energies(adversarial - x, success)["l2"].get("mean"),
@@ -85,11 +85,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 3, 5])
     parser.add_argument("--budgets", nargs="+", default=["1x30", "1x60", "9x30"])
     parser.add_argument("--architectures", nargs="+", default=["mlp", "cnn"])
+    parser.add_argument("--lr", type=float, default=AttackConfig().lr)
     parser.add_argument("--qp", type=int, nargs=4, default=[128, 100, 64, 10], metavar=("B", "C", "D", "K"))
     args = parser.parse_args(argv)
-    rows = [r for a in args.architectures for r in attack_rows(a, args.count, args.k, args.budgets)]
+    rows = [r for a in args.architectures for r in attack_rows(a, args.count, args.k, args.budgets, args.lr)]
     cell = lambda v: f"{v[0]:.1%} / {v[1]:.3f}" if v[1] is not None else f"{v[0]:.1%} / -"  # noqa: E731
-    print_table(f"attack on digits ({args.count} images): success rate / mean L2 of successes",
+    print_table(f"attack on digits ({args.count} images, lr {args.lr}): success rate / mean L2 of successes",
                 ["model (test acc.)", "K", "budget", "quadattack", "cwk", "ad", "s per image (quad)"],
                 [[r["model"], str(r["k"]), r["budget"], cell(r["quadattack"]), cell(r["cwk"]), cell(r["ad"]),
                   f"{r['quadattack'][2]:.4f}"] for r in rows])

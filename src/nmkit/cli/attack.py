@@ -112,7 +112,7 @@ def attack(
                                                rich_help_panel=ATTACK)] = None,
     budget: Annotated[str | None, typer.Option(help="Binary-search steps x iterations (default 1x60).",
                                                rich_help_panel=ATTACK)] = None,
-    lr: Annotated[float | None, typer.Option(help="AdamW learning rate (default 0.01).", rich_help_panel=ATTACK)]
+    lr: Annotated[float | None, typer.Option(help="AdamW learning rate (default 0.05).", rich_help_panel=ATTACK)]
     = None,
 ):
     """Make a classifier rank K chosen classes first, in order, with the smallest perturbation.
