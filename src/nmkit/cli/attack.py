@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import numpy as np
+import torch
 import typer
 from rich.table import Table
 
@@ -27,9 +28,12 @@ def run_command(config: AttackConfig, ctx: RunContext) -> Outcome:
     artifacts = []
     if ctx.out_dir is not None:
         io.atomic_write(ctx.out_dir / "adversarial.npy", lambda fh: np.save(fh, result.adversarial))
+        io.atomic_write(ctx.out_dir / "adversarial.pt", lambda fh: torch.save(torch.from_numpy(result.adversarial), fh))
         io.write_text(ctx.out_dir / "examples.csv", _examples_csv(result))
-        io.write_png(ctx.out_dir / "grid.png", image_grid(result))
-        artifacts += ["adversarial.npy", "examples.csv", "grid.png"]
+        artifacts += ["adversarial.npy", "adversarial.pt", "examples.csv"]
+        if result.original.ndim == 4 and result.original.shape[1] in (1, 3):  # images: a picture says more
+            io.write_png(ctx.out_dir / "grid.png", image_grid(result))
+            artifacts.append("grid.png")
     tables = [_comparison_table(result)] if result.comparison else [_table(result)]
     return Outcome(summary=jsonable(result.summary()), tables=tables, artifacts=artifacts)
 
@@ -61,8 +65,8 @@ def _examples_csv(result: AttackResult) -> str:
 def image_grid(result: AttackResult, scale: int = 6) -> np.ndarray:
     """Rows: originals, perturbations (mid-grey = 0, stretched), adversarials; up to 8 examples."""
     count = min(GRID_EXAMPLES, len(result.original))
-    original = result.original[:count, 0]
-    adversarial = result.adversarial[:count, 0]
+    original = result.original[:count].mean(1)  # channels averaged to grey
+    adversarial = result.adversarial[:count].mean(1)
     delta = adversarial - original
     stretch = max(float(np.abs(delta).max()), 1e-12)
     rows = [original, 0.5 + 0.5 * delta / stretch, adversarial]
@@ -101,7 +105,8 @@ def attack(
                                                       rich_help_panel=MODEL)] = None,
     feature_layer: Annotated[str | None, typer.Option(help="Name of the final Linear layer.",
                                                       rich_help_panel=MODEL)] = None,
-    data: Annotated[str, typer.Option(help="Images to attack (digits: the test split).")] = "digits",
+    data: Annotated[str | None, typer.Option(help="digits (test split) or an .npz with x [N, ...] and y [N].")]
+    = None,
     count: Annotated[int | None, typer.Option(help="Correctly classified test images to attack (default 100).")]
     = None,
     k: Annotated[int | None, typer.Option("--k", "-k", help="Ordered targets per image (default 3).",
@@ -117,12 +122,9 @@ def attack(
 ):
     """Make a classifier rank K chosen classes first, in order, with the smallest perturbation.
 
-    With --out DIR: adversarial.npy (the best adversarial per image; the original where the attack failed),
-    examples.csv (per image: label, targets, success, L1/L2/Linf), grid.png, result.json and recipe.yaml.
+    With --out DIR: adversarial.npy and .pt (the best adversarial per input; the original where the attack
+    failed), examples.csv (label, targets, success, L1/L2/Linf), grid.png for images, result.json, recipe.yaml.
+    Box and normalisation (low, high, mean, std) are recipe/--set fields.
     """
-    if data != "digits":
-        from nmkit.core.errors import InputError
-
-        raise InputError(f"--data {data}: only the built-in digits are supported so far")
-    return dict(model=model, architecture=architecture, trust_pickle=trust_pickle, feature_layer=feature_layer,
-                count=count, k=k, targets=targets, method=method, budget=budget, lr=lr)
+    return dict(data=data, model=model, architecture=architecture, trust_pickle=trust_pickle,
+                feature_layer=feature_layer, count=count, k=k, targets=targets, method=method, budget=budget, lr=lr)

@@ -110,7 +110,7 @@ def test_model_formats_and_pickles(trained_mlp, tmp_path):
     (None, {"k": 10}, "field 'k' expects a value below the number of classes"),
     (lambda p: torch.save(nn.Sequential(nn.Flatten(), nn.ReLU()), p), {"trust_pickle": True}, "no Linear layer"),
     (lambda p: torch.save(nn.Sequential(nn.Flatten(), nn.Linear(16, 10)), p), {"trust_pickle": True},
-     "does not accept digits images"),
+     "does not accept inputs of shape"),
 ])
 def test_bad_models_and_settings_are_rejected(trained_mlp, tmp_path, make, config, message):
     path = trained_mlp[1]
@@ -127,3 +127,40 @@ def test_a_target_list_holding_the_true_class_is_rejected(trained_mlp, tmp_path)
     np.save(tmp_path / "t.npy", targets)
     with pytest.raises(InputError, match="true class"):
         run(AttackConfig(model=trained_mlp[1], k=2, count=5, targets=tmp_path / "t.npy"))
+
+
+class TinyTransformer(nn.Module):
+    """Rows of an 8x8 digit as 8 tokens, one encoder layer, mean pooling, a Linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(8, 32)
+        self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True), 1)
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.head(self.encoder(self.embed(x.view(-1, 8, 8))).mean(1))
+
+
+def test_attacks_transformers_and_npz_data_with_normalisation(tmp_path):
+    torch.manual_seed(0)
+    model = TinyTransformer()
+    x, y = models.digits_tensors("train")
+    mean, std = 0.3, 0.4
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(15):
+        for batch in torch.randperm(len(x)).split(64):
+            optimiser.zero_grad()
+            nn.functional.cross_entropy(model((x[batch] - mean) / std), y[batch]).backward()
+            optimiser.step()
+    path = tmp_path / "vit.pt"
+    torch.save(model.eval(), path)
+    test_x, test_y = models.digits_tensors("test")
+    np.savez(tmp_path / "data.npz", x=test_x.numpy(), y=test_y.numpy())
+    result = run(AttackConfig(model=path, trust_pickle=True, data=tmp_path / "data.npz", k=2, count=40,
+                              mean=[mean], std=[std]))
+    assert result.success_rate >= 0.8
+    adversarial = torch.from_numpy(result.adversarial)
+    with torch.no_grad():
+        logits = model((adversarial - mean) / std)
+    assert ordered_success(logits, torch.from_numpy(result.targets))[torch.from_numpy(result.success)].all()

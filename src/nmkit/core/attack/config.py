@@ -27,7 +27,12 @@ class AttackConfig(CommonConfig):
     architecture: Literal["mlp", "cnn"] = option("mlp", "zoo architecture (for state dicts and training)")
     trust_pickle: bool = option(False, "allow loading a pickled nn.Module (runs code from the file)")
     feature_layer: str | None = option(None, "name of the final Linear layer (default: the last Linear found)")
-    count: int = option(100, "how many correctly classified digits test images to attack", ge=1)
+    data: Literal["digits"] | Path = option("digits", "digits (the test split) or an .npz with x [N, ...] and y [N]")
+    count: int = option(100, "how many correctly classified inputs to attack (the first ones)", ge=1)
+    low: float = option(0.0, "lower end of the input box")
+    high: float = option(1.0, "upper end of the input box")
+    mean: list[float] | None = option(None, "per-channel normalisation the model expects: (x - mean) / std")
+    std: list[float] | None = option(None, "per-channel normalisation the model expects")
     k: int = option(3, "length of the ordered target list", ge=1)
     targets: Literal["random"] | Path = option("random", "random (seeded, excluding the true class) or a .npy "
                                                          "[N, K] integer array")
@@ -41,6 +46,10 @@ class AttackConfig(CommonConfig):
     warmup: int = option(5, "iterations before the optimiser is re-created (as the paper's release intends)", ge=0)
 
     def __post_init__(self) -> None:
+        if self.low >= self.high:
+            raise ConfigError("field 'low' must be below field 'high'")
+        if (self.mean is None) != (self.std is None) or (self.std is not None and min(self.std) <= 0):
+            raise ConfigError("fields 'mean' and 'std' go together, and every std must be positive")
         if not re.fullmatch(r"\d+x\d+", self.budget) or "0" in self.budget.split("x")[0][:1]:
             raise ConfigError(f"field 'budget' expects STEPSxITERATIONS such as 1x60, found {self.budget!r}")
 

@@ -53,7 +53,7 @@ class AttackResult:
 class SplitModel:
     """A classifier seen as features -> final Linear: the head's input is captured by a forward hook."""
 
-    def __init__(self, model: nn.Module, feature_layer: str | None) -> None:
+    def __init__(self, model: nn.Module, feature_layer: str | None, mean=None, std=None) -> None:
         linears = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
         if feature_layer is not None:
             linears = [(name, m) for name, m in linears if name == feature_layer]
@@ -61,10 +61,14 @@ class SplitModel:
             what = f"no Linear layer named {feature_layer!r}" if feature_layer else "no Linear layer"
             raise InputError(f"model: {what}; QuadAttacK needs a classifier whose last op is a Linear layer")
         self.model, (self.head_name, self.head) = model, linears[-1]
+        self.mean, self.std = mean, std  # per-channel tensors broadcast over dim 1, or None
         self._features: torch.Tensor | None = None
         self.head.register_forward_hook(lambda module, inputs, output: setattr(self, "_features", inputs[0]))
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.mean is not None:
+            shape = (1, -1) + (1,) * (x.dim() - 2)
+            x = (x - self.mean.view(shape)) / self.std.view(shape)
         logits = self.model(x)
         features = self._features
         if features is None or float((self.head(features) - logits).detach().abs().max()) > 1e-5:
@@ -150,7 +154,7 @@ def attack(split: SplitModel, x: torch.Tensor, targets: torch.Tensor, config: At
             (loss + (delta**2).flatten(1).sum(1)).sum().backward()
             optimiser.step()
             with torch.no_grad():
-                delta.copy_(torch.clamp(x + delta, 0.0, 1.0) - x)
+                delta.copy_(torch.clamp(x + delta, config.low, config.high) - x)
                 c = torch.where(better, 0.75 * c, c)
             if advance is not None:
                 advance(1)
@@ -178,8 +182,9 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
         model = models.load_model(config.model, architecture=config.architecture, trust_pickle=config.trust_pickle)
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    split = SplitModel(model, config.feature_layer)
-    x, labels = models.digits_tensors("test")
+    as_tensor = lambda v: None if v is None else torch.tensor(v, dtype=torch.float32)  # noqa: E731
+    split = SplitModel(model, config.feature_layer, as_tensor(config.mean), as_tensor(config.std))
+    x, labels = _inputs(config)
     classes = split.head.out_features
     if config.k >= classes:
         raise InputError(f"field 'k' expects a value below the number of classes ({classes}), found {config.k}")
@@ -187,8 +192,8 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
         with torch.no_grad():
             correct = split(x)[1].argmax(1) == labels
     except RuntimeError as exc:
-        raise InputError(f"model: does not accept digits images [N, 1, 8, 8] ({str(exc).splitlines()[0][:100]})") \
-            from None
+        raise InputError(f"model: does not accept inputs of shape {list(x.shape[1:])} "
+                         f"({str(exc).splitlines()[0][:100]})") from None
     x, labels = x[correct][: config.count], labels[correct][: config.count]
     targets = _targets(config, labels, classes)
     if config.method in ("ad", "compare"):
@@ -208,6 +213,23 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
         result.comparison = {m: {"success_rate": r.success_rate, "energy": r.energy,
                                  "seconds_per_example": r.seconds_per_example} for m, r in results.items()}
     return result
+
+
+def _inputs(config: AttackConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    from nmkit.core import models
+
+    if config.data == "digits":
+        return models.digits_tensors("test")
+    try:
+        with np.load(config.data, allow_pickle=False) as data:
+            x, y = data["x"], data["y"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"data {config.data}: expected an .npz with arrays x [N, ...] and y [N] ({exc})") from None
+    if len(x) != len(y) or y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise InputError(f"data {config.data}: x has {len(x)} items, y must be [{len(x)}] integer labels")
+    if x.min() < config.low or x.max() > config.high:
+        raise InputError(f"data {config.data}: inputs must lie in the box [{config.low}, {config.high}]")
+    return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.int64))
 
 
 def _targets(config: AttackConfig, labels: torch.Tensor, classes: int) -> torch.Tensor:
