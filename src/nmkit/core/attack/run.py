@@ -91,11 +91,11 @@ def ordered_success(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     return (logits.argsort(dim=1, descending=True)[:, : targets.shape[1]] == targets).all(1)
 
 
-def method_loss(method: str, features, logits, targets, split: SplitModel, margin: float) -> torch.Tensor:
-    """Per-example loss of the chosen method (lower is closer to the ordered top-K)."""
+def method_loss(method: str, features, logits, targets, polytope) -> torch.Tensor:
+    """Per-example loss of the chosen method (lower is closer to the ordered top-K); ``polytope`` is
+    QuadAttacK's (G, h), fixed for the whole attack since it depends only on the head and the targets."""
     if method == "quadattack":
-        g, h = ordered_topk_constraints(split.head.weight.detach().double(), split.head.bias.detach().double(),
-                                        targets, margin)
+        g, h = polytope
         with torch.no_grad():
             goal = project(features.detach().double(), g, h).to(features.dtype)
         return ((features - goal) ** 2).sum(1)
@@ -134,6 +134,8 @@ def attack(split: SplitModel, x: torch.Tensor, targets: torch.Tensor, config: At
     best = x.clone()
     best_energy = torch.full((batch,), torch.inf)
     low, high = torch.zeros(batch), torch.full((batch,), config.coefficient_upper)
+    polytope = ordered_topk_constraints(split.head.weight.detach().double(), split.head.bias.detach().double(),
+                                        targets, config.margin) if config.method == "quadattack" else None
     for _ in range(config.steps):
         c = (low + high) / 2
         delta = (torch.randn(x.shape, generator=generator) * 2e-3).requires_grad_(True)
@@ -149,7 +151,7 @@ def attack(split: SplitModel, x: torch.Tensor, targets: torch.Tensor, config: At
                 best[better] = (x + delta)[better]
                 best_energy[better] = energy[better]
                 found |= better
-            loss = c * method_loss(config.method, features, logits, targets, split, config.margin)
+            loss = c * method_loss(config.method, features, logits, targets, polytope)
             optimiser.zero_grad()
             (loss + (delta**2).flatten(1).sum(1)).sum().backward()
             optimiser.step()

@@ -105,12 +105,17 @@ def bits_per_dimension(model: HCLT, items: np.ndarray, device: str = "cpu") -> f
 
 
 def compress(model: HCLT, array: np.ndarray, chunk: int, name: str = "input") -> bytes:
+    return container.pack(*encode_payloads(model, array, chunk, name))
+
+
+def encode_payloads(model: HCLT, array: np.ndarray, chunk: int, name: str = "input"):
+    """The container header and the ANS payload of each chunk (``compress`` packs them into bytes)."""
     items = as_items(array, model.values, name, model.variables)
     plan = Plan.of(model)
     payloads = [encode_chunk(model, plan, items[i : i + chunk]) for i in range(0, len(items), chunk)]
     header = container.Header(model.fingerprint(), array.dtype, tuple(array.shape[1:]), len(array), chunk,
                               [len(p) for p in payloads], container.digest_of(array))
-    return container.pack(header, payloads)
+    return header, payloads
 
 
 def decompress(model: HCLT, blob: bytes, name: str) -> np.ndarray:
@@ -143,12 +148,13 @@ def encode(config: PCConfig) -> PCResult:
     model = load_model(config.model)
     array = load_array(config.input, "test")
     start = time.perf_counter()
-    blob = compress(model, array, config.chunk, str(config.input))
+    header, payloads = encode_payloads(model, array, config.chunk, str(config.input))
+    blob = container.pack(header, payloads)
     seconds = time.perf_counter() - start
     items = as_items(array, model.values, str(config.input), model.variables)
     return PCResult("encode", model.latents, model.variables, model.parameters(),
                     test_bpd=bits_per_dimension(model, items), actual_bpd=8 * len(blob) / items.size,
-                    payload_bpd=32 * sum(container.unpack(blob, "encoded")[0].words) / items.size, items=len(items),
+                    payload_bpd=32 * sum(header.words) / items.size, items=len(items),
                     encoded_bytes=len(blob), encode_items_per_second=len(items) / seconds, seconds=seconds, blob=blob)
 
 
@@ -170,7 +176,8 @@ def roundtrip(config: PCConfig, advance: Callable[[int], None] | None = None) ->
     model = trained.model if trained else load_model(config.model)
     array = load_array(config.input or config.data, "test")
     start = time.perf_counter()
-    blob = compress(model, array, config.chunk)
+    header, payloads = encode_payloads(model, array, config.chunk)
+    blob = container.pack(header, payloads)
     encode_seconds = time.perf_counter() - start
     start = time.perf_counter()
     decoded = decompress(model, blob, "roundtrip")
@@ -180,7 +187,7 @@ def roundtrip(config: PCConfig, advance: Callable[[int], None] | None = None) ->
     result.action = "roundtrip"
     result.test_bpd = bits_per_dimension(model, items)
     result.actual_bpd = 8 * len(blob) / items.size
-    result.payload_bpd = 32 * sum(container.unpack(blob, "roundtrip")[0].words) / items.size
+    result.payload_bpd = 32 * sum(header.words) / items.size
     result.items, result.encoded_bytes = len(items), len(blob)
     result.encode_items_per_second = len(items) / encode_seconds
     result.decode_items_per_second = len(items) / decode_seconds
