@@ -41,22 +41,45 @@ def test_qp_matches_an_exact_solver_on_100_random_instances():
         weight, bias = torch.from_numpy(rng.normal(size=(classes, dim))), torch.from_numpy(rng.normal(size=classes))
         targets = torch.from_numpy(rng.permutation(classes)[:k]).view(1, k)
         z0 = torch.from_numpy(rng.normal(size=(1, dim)))
-        g, h = ordered_topk_constraints(weight, bias, targets, 0.2)
-        z = project(z0, g, h)[0].numpy()
+        polytope = ordered_topk_constraints(weight, bias, targets, 0.2)
+        g, h = polytope.dense()
+        z = project(z0, polytope)[0].numpy()
         reference = exact_projection(z0[0].numpy(), g[0].numpy(), h[0].numpy())
         assert np.max(h[0].numpy() - g[0].numpy() @ z) <= 1e-6
         objective, expected = np.sum((z - z0[0].numpy()) ** 2), np.sum((reference - z0[0].numpy()) ** 2)
         np.testing.assert_allclose(objective, expected, rtol=1e-6, atol=1e-12)
 
 
+def test_qp_matches_goldfarb_idnani_on_batches_of_larger_instances():
+    """Many active constraints per instance, so the block additions, step-backs and slot reuse all run."""
+    quadprog = pytest.importorskip("quadprog")
+    rng = np.random.default_rng(1)
+    classes, dim, batch = 80, 48, 24
+    weight = torch.from_numpy(rng.normal(size=(classes, dim)) / dim**0.5)
+    bias = torch.from_numpy(rng.normal(size=classes) * 0.1)
+    targets = torch.from_numpy(np.stack([rng.permutation(classes)[:6] for _ in range(batch)]))
+    z0 = torch.from_numpy(rng.normal(size=(batch, dim)))
+    polytope = ordered_topk_constraints(weight, bias, targets, 0.2)
+    z = project(z0, polytope).numpy()
+    g, h = (t.numpy() for t in polytope.dense())
+    for i in range(batch):
+        reference = quadprog.solve_qp(np.eye(dim), z0[i].numpy(), g[i].T.copy(), h[i])[0]
+        assert np.max(h[i] - g[i] @ z[i]) <= 1e-6
+        objective, expected = np.sum((z[i] - z0[i].numpy()) ** 2), np.sum((reference - z0[i].numpy()) ** 2)
+        np.testing.assert_allclose(objective, expected, rtol=1e-6)
+    assert np.mean(np.sum(np.abs(g @ z[..., None] - h[..., None])[..., 0] < 1e-7, 1)) > 10  # a hard batch
+
+
 def test_feasible_features_are_returned_unchanged_and_the_projection_ranks_the_targets():
     torch.manual_seed(0)
     weight, bias = torch.randn(10, 32, dtype=torch.float64), torch.randn(10, dtype=torch.float64)
     targets = torch.stack([torch.randperm(10)[:4] for _ in range(64)])
-    g, h = ordered_topk_constraints(weight, bias, targets, 0.2)
-    z = project(torch.randn(64, 32, dtype=torch.float64), g, h)
+    polytope = ordered_topk_constraints(weight, bias, targets, 0.2)
+    z = project(torch.randn(64, 32, dtype=torch.float64), polytope)
     assert ordered_success(z @ weight.T + bias, targets).all()
-    torch.testing.assert_close(project(z, g, h), z, rtol=0, atol=1e-9)
+    torch.testing.assert_close(project(z, polytope), z, rtol=0, atol=1e-8)  # on the boundary, to the tolerance
+    inside = project(z, ordered_topk_constraints(weight, bias, targets, 0.3))
+    assert torch.equal(project(inside, polytope), inside)
 
 
 def test_cw_k_loss_is_zero_exactly_when_the_order_holds():

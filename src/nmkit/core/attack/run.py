@@ -93,11 +93,10 @@ def ordered_success(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
 
 def method_loss(method: str, features, logits, targets, polytope) -> torch.Tensor:
     """Per-example loss of the chosen method (lower is closer to the ordered top-K); ``polytope`` is
-    QuadAttacK's (G, h), fixed for the whole attack since it depends only on the head and the targets."""
+    QuadAttacK's polytopes, fixed for the whole attack since it depends only on the head and the targets."""
     if method == "quadattack":
-        g, h = polytope
         with torch.no_grad():
-            goal = project(features.detach().double(), g, h).to(features.dtype)
+            goal = project(features.detach().double(), polytope).to(features.dtype)
         return ((features - goal) ** 2).sum(1)
     if method == "cwk":
         return cw_k_loss(logits, targets)
