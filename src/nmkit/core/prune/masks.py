@@ -1,0 +1,139 @@
+"""The one primitive every pruning method shares: keep-masks from per-weight scores and a budget.
+
+Global Magnitude Pruning (Gupta et al., "Is Complexity Required for Neural Network Pruning?", Sec. 3):
+prune the k = round(S N) smallest |w| over all prunable weights, the same count as
+``torch.nn.utils.prune.global_unstructured(..., L1Unstructured, amount=S)``. The threshold is the k-th
+smallest score, found by a two-pass radix select over 16-bit histograms, so no copy of the N scores is made.
+The Minimum Threshold (MT) variant then re-allocates per-layer sparsities so every layer keeps at least MT
+weights (``prune_withMT.py`` step 2) and prunes each layer by its own magnitude.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from nmkit.core.errors import InputError
+from nmkit.kernels.magnitude_histogram import BINS, radix_histogram
+
+ALL_PRUNABLE = "__ALL_PRUNABLE__"  # SparseML's token for every Conv/Linear weight
+KINDS = {"Linear": "linear", "Conv1d": "conv", "Conv2d": "conv", "Conv3d": "conv"}
+
+
+@dataclass
+class Prunable:
+    """One prunable weight tensor: ``name`` is its parameter name, ``module`` owns it."""
+
+    name: str
+    module: nn.Module
+    kind: str  # linear | conv
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.module.weight
+
+
+def prunable_parameters(model: nn.Module, patterns: list[str]) -> list[Prunable]:
+    """The Conv/Linear weights selected by ``patterns`` (``__ALL_PRUNABLE__``, or regexes with an optional
+    SparseML ``re:`` prefix, matched against the whole parameter name). A pattern that selects nothing is an error."""
+    candidates = []
+    for name, module in model.named_modules():
+        kind = KINDS.get(getattr(module, "original_name", None) or type(module).__name__)
+        if kind is not None and isinstance(getattr(module, "weight", None), torch.Tensor):
+            candidates.append(Prunable(f"{name}.weight" if name else "weight", module, kind))
+    if not candidates:
+        raise InputError("model: no Conv or Linear weights to prune")
+    chosen: set[str] = set()
+    for pattern in patterns:
+        if pattern == ALL_PRUNABLE:
+            chosen |= {c.name for c in candidates}
+            continue
+        try:
+            regex = re.compile(pattern.removeprefix("re:"))
+        except re.error as exc:
+            raise InputError(f"field 'params': {pattern!r} is not a valid regular expression ({exc})") from None
+        matched = {c.name for c in candidates if regex.fullmatch(c.name)}
+        if not matched:
+            names = ", ".join(c.name for c in candidates)
+            raise InputError(f"field 'params': {pattern!r} matches no Conv/Linear weight (they are: {names})")
+        chosen |= matched
+    return [c for c in candidates if c.name in chosen]
+
+
+def kth_smallest(scores: list[torch.Tensor], k: int) -> float:
+    """The k-th smallest (1-based) of all non-negative scores, as float32, by two radix-histogram passes."""
+    high_counts = sum(radix_histogram(s) for s in scores)
+    high_bin, k = _bin_holding(high_counts, k)
+    low_counts = sum(radix_histogram(s, high_bin) for s in scores)
+    low_bin, _ = _bin_holding(low_counts, k)
+    bits = torch.tensor([(high_bin << 16) | low_bin], dtype=torch.int32)
+    return float(bits.view(torch.float32))
+
+
+def _bin_holding(counts: torch.Tensor, k: int) -> tuple[int, int]:
+    """The bin where the cumulative count reaches k, and k's rank inside that bin."""
+    cumulative = counts.cumsum(0)
+    index = int(torch.searchsorted(cumulative, torch.tensor([k], device=counts.device)))
+    before = int(cumulative[index - 1]) if index else 0
+    return min(index, BINS - 1), k - before
+
+
+def global_masks(scores: list[torch.Tensor], amount: int) -> list[torch.Tensor]:
+    """Keep-masks pruning the ``amount`` smallest scores over all tensors (ties at the threshold pruned too)."""
+    if amount <= 0 or amount >= sum(s.numel() for s in scores):
+        return [torch.full_like(s, amount <= 0, dtype=torch.bool) for s in scores]
+    threshold = kth_smallest(scores, amount)
+    return [s.to(torch.float32) > threshold for s in scores]
+
+
+def layer_masks(scores: list[torch.Tensor], sparsities: list[float], rounding=round) -> list[torch.Tensor]:
+    """Keep-masks pruning round(s_l n_l) smallest scores in each layer (``prune.l1_unstructured``'s count)."""
+    return [global_masks([s], int(rounding(sparsity * s.numel())))[0]
+            for s, sparsity in zip(scores, sparsities, strict=True)]
+
+
+def random_masks(shapes: list[torch.Size], sparsity: float, generator: torch.Generator) -> list[torch.Tensor]:
+    """Keep-masks pruning round(S n_l) uniformly random weights in every layer."""
+    masks = []
+    for shape in shapes:
+        n = math.prod(shape)
+        keep = torch.ones(n, dtype=torch.bool)
+        keep[torch.randperm(n, generator=generator)[: round(sparsity * n)]] = False
+        masks.append(keep.view(shape))
+    return masks
+
+
+def lamp_scores(weights: list[torch.Tensor]) -> list[torch.Tensor]:
+    """LAMP (Lee et al. 2021): w_u^2 / sum_{v >= u} w_v^2 with weights sorted by magnitude within the layer."""
+    scores = []
+    for w in weights:
+        squared = w.detach().reshape(-1).to(torch.float32) ** 2
+        order = squared.argsort()
+        tail = squared[order].flip(0).cumsum(0).flip(0)
+        scores.append(torch.empty_like(squared).scatter_(0, order, squared[order] / tail).view(w.shape))
+    return scores
+
+
+def minimum_threshold_sparsities(sizes: list[int], sparsities: list[float], target: float,
+                                 floor: int) -> list[float]:
+    """Per-layer sparsities s_l = min(c s_l0, 1 - floor/n_l), with layers smaller than ``floor`` left dense and
+    c chosen so that sum n_l s_l = target N: the fixed point of ``prune_withMT.py``'s rescale-and-clamp loop."""
+    total = sum(sizes)
+    base = [0.0 if n < floor else s for n, s in zip(sizes, sparsities, strict=True)]
+    caps = [0.0 if n < floor else 1.0 - floor / n for n in sizes]
+    if sum(n * c for n, c in zip(sizes, caps, strict=True)) < target * total - 1e-9:
+        raise InputError(f"field 'min_per_layer': keeping {floor} weights in every layer makes sparsity {target} "
+                         "unreachable")
+    capped = [False] * len(sizes)
+    while True:
+        budget = target * total - sum(n * c for n, c, f in zip(sizes, caps, capped, strict=True) if f)
+        free_mass = sum(n * s for n, s, f in zip(sizes, base, capped, strict=True) if not f)
+        scale = budget / free_mass if free_mass > 0 else 0.0
+        newly = [not f and scale * s > c for s, c, f in zip(base, caps, capped, strict=True)]
+        if not any(newly):
+            return [c if f else scale * s for s, c, f in zip(base, caps, capped, strict=True)]
+        capped = [f or n for f, n in zip(capped, newly, strict=True)]

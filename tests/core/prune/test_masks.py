@@ -1,0 +1,93 @@
+"""Masks: exact agreement with torch.nn.utils.prune, the radix select, MT re-allocation, PQ Index."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.utils.prune as torch_prune
+from torch import nn
+
+from nmkit.core import models
+from nmkit.core.errors import InputError
+from nmkit.core.prune import masks
+from nmkit.core.prune.pqi import pq_index, sap_prune_count
+
+
+def _model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return models.cnn()
+
+
+@pytest.mark.parametrize("sparsity", [0.1, 0.5, 0.9, 0.99])
+def test_global_mp_equals_torch_global_unstructured(sparsity):
+    model, reference = _model(), _model()
+    layers = masks.prunable_parameters(model, [masks.ALL_PRUNABLE])
+    ours = masks.global_masks([p.weight.abs() for p in layers], round(sparsity * sum(p.weight.numel() for p in layers)))
+    pairs = [(m, "weight") for m in reference.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    torch_prune.global_unstructured(pairs, pruning_method=torch_prune.L1Unstructured, amount=sparsity)
+    for mask, (module, _) in zip(ours, pairs, strict=True):
+        assert torch.equal(mask, module.weight_mask.bool())
+
+
+def test_layer_mp_equals_torch_l1_unstructured_per_layer():
+    model, reference = _model(), _model()
+    layers = masks.prunable_parameters(model, [masks.ALL_PRUNABLE])
+    ours = masks.layer_masks([p.weight.abs() for p in layers], [0.7] * len(layers))
+    for mask, module in zip(ours, [m for m in reference.modules() if isinstance(m, nn.Conv2d | nn.Linear)],
+                            strict=True):
+        torch_prune.l1_unstructured(module, "weight", amount=0.7)
+        assert torch.equal(mask, module.weight_mask.bool())
+
+
+def test_radix_select_finds_the_kth_smallest_across_tensors():
+    generator = torch.Generator().manual_seed(1)
+    scores = [torch.rand(n, generator=generator) ** 3 for n in (1, 100, 5000)] + [torch.zeros(7)]
+    flat = torch.cat([s.reshape(-1) for s in scores]).sort().values
+    for k in (1, 7, 8, 2000, flat.numel()):
+        assert masks.kth_smallest(scores, k) == float(flat[k - 1])
+
+
+def test_params_patterns_select_layers_and_reject_what_matches_nothing():
+    model = _model()
+    chosen = masks.prunable_parameters(model, ["re:conv.*"])
+    assert [p.name for p in chosen] == ["conv1.weight", "conv2.weight"]
+    with pytest.raises(InputError, match="matches no Conv/Linear weight"):
+        masks.prunable_parameters(model, ["re:.*bias"])
+
+
+def test_minimum_threshold_keeps_every_layer_at_the_floor_and_hits_the_target():
+    sizes, target, floor = [8192, 8192, 640], 0.99, 40
+    plain = [0.995, 0.99, 0.99]  # what a global threshold might give before re-allocation
+    result = masks.minimum_threshold_sparsities(sizes, plain, target, floor)
+    assert math.isclose(sum(n * s for n, s in zip(sizes, result, strict=True)), target * sum(sizes), rel_tol=1e-12)
+    assert all((1 - s) * n >= floor - 1e-9 for n, s in zip(sizes, result, strict=True))
+    assert masks.minimum_threshold_sparsities([10, 1000], [0.5, 0.5], 0.5, 20)[0] == 0.0  # tiny layers stay dense
+    with pytest.raises(InputError, match="unreachable"):
+        masks.minimum_threshold_sparsities(sizes, plain, 0.999, 100)
+
+
+def test_lamp_scores_match_the_definition():
+    w = torch.tensor([[3.0, -1.0], [2.0, 0.5]])
+    squared = np.array([9.0, 1.0, 4.0, 0.25])
+    expected = [v / squared[squared >= v].sum() for v in squared]
+    np.testing.assert_allclose(masks.lamp_scores([w])[0].reshape(-1).numpy(), expected, rtol=1e-6)
+
+
+def test_pq_index_closed_forms():
+    assert pq_index(torch.full((100,), -0.3)) == pytest.approx(0.0, abs=1e-12)
+    for p, q, d in ((0.5, 1.0, 50), (1.0, 2.0, 17)):
+        one_hot = torch.zeros(d)
+        one_hot[3] = 2.0
+        spread = torch.cat([one_hot, torch.full((d - 1,), 1e-30)])  # d non-zeros, one carrying all the mass
+        assert pq_index(spread[: d], p, q) == pytest.approx(0.0, abs=1e-12)  # only one non-zero: d = 1
+        assert pq_index(spread, p, q) == pytest.approx(1 - d ** (1 / q - 1 / p), rel=1e-6)
+
+
+def test_sap_step_count_matches_a_worked_example():
+    # d = 1000, I = 0.5, p = 1, q = 2: r = ceil(1000 * 0.5^2) = 250, c = floor(1000 * min(1 - 0.25, 0.9)) = 750
+    assert sap_prune_count(1000, 0.5, p=1.0, q=2.0) == 750
+    # gamma 2 asks for 1500 but beta caps one step at 90%
+    assert sap_prune_count(1000, 0.5, p=1.0, q=2.0, gamma=2.0) == 900
+    # eta_r = 1: r = ceil(1000 * 2^-2 * 0.25) = ceil(62.5) = 63, c = 1000 - 63 (below a 95% cap)
+    assert sap_prune_count(1000, 0.5, p=1.0, q=2.0, eta_r=1.0, beta=0.95) == 937
