@@ -25,3 +25,22 @@ def digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     train_x, test_x, train_y, test_y = train_test_split(images, labels, test_size=DIGITS_TEST, stratify=labels,
                                                         random_state=SPLIT_SEED)
     return (train_x, train_y) if split == "train" else (test_x, test_y)
+
+
+def labelled_npz(path) -> dict[str, np.ndarray]:
+    """Arrays ``x`` [N, ...] and integer ``y`` [N] from an .npz (no pickles), checked for agreeing lengths;
+    ``x_train``, ``y_train``, ``x_test``, ``y_test`` are read too when present."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"data {path}: expected an .npz with arrays x [N, ...] and y [N] ({exc})") from None
+    pairs = [(x, y) for x, y in (("x", "y"), ("x_train", "y_train"), ("x_test", "y_test")) if x in arrays]
+    if not pairs or any(y not in arrays for _, y in pairs):
+        raise InputError(f"data {path}: expected arrays x [N, ...] and y [N] (found {', '.join(arrays) or 'none'})")
+    for x, y in pairs:
+        labels = arrays[y]
+        if len(arrays[x]) != len(labels) or labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise InputError(f"data {path}: {x} has {len(arrays[x])} items, {y} must be [{len(arrays[x])}] "
+                             "integer labels")
+    return arrays

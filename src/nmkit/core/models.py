@@ -75,11 +75,17 @@ def train_on_digits(name: str, *, epochs: int = 40, seed: int = 0) -> tuple[nn.M
 
 def load_model(path: Path, *, architecture: str | None = None, trust_pickle: bool = False) -> nn.Module:
     """A TorchScript archive, a state dict for a zoo ``architecture``, or (with ``trust_pickle``) a module."""
+    return load_model_and_format(path, architecture=architecture, trust_pickle=trust_pickle)[0]
+
+
+def load_model_and_format(path: Path, *, architecture: str | None = None,
+                          trust_pickle: bool = False) -> tuple[nn.Module, str]:
+    """:func:`load_model`, also saying which format the file held: torchscript, state_dict or module."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"model {path}: no such file")
     try:
-        return torch.jit.load(str(path), map_location="cpu").eval()
+        return torch.jit.load(str(path), map_location="cpu").eval(), "torchscript"
     except (RuntimeError, ValueError):
         pass  # not TorchScript
     try:
@@ -88,7 +94,7 @@ def load_model(path: Path, *, architecture: str | None = None, trust_pickle: boo
         hint = " (a pickled module: pass --trust-pickle if you trust its source)" if not trust_pickle else ""
         raise InputError(f"model {path}: cannot be loaded{hint}: {str(exc).splitlines()[0][:120]}") from None
     if isinstance(loaded, nn.Module):
-        return loaded.eval()
+        return loaded.eval(), "module"
     if isinstance(loaded, dict):
         if architecture not in ZOO:
             raise InputError(f"model {path}: a state dict needs --architecture ({', '.join(ZOO)})")
@@ -97,5 +103,15 @@ def load_model(path: Path, *, architecture: str | None = None, trust_pickle: boo
             model.load_state_dict(loaded)
         except RuntimeError as exc:
             raise InputError(f"model {path}: does not fit architecture {architecture} ({str(exc)[:120]})") from None
-        return model.eval()
+        return model.eval(), "state_dict"
     raise InputError(f"model {path}: expected a TorchScript archive, a state dict or a module")
+
+
+def save_model(model: nn.Module, fmt: str, handle) -> None:
+    """Write ``model`` in the given format (torchscript, state_dict or module) to an open binary file."""
+    if fmt == "torchscript":
+        torch.jit.save(model, handle)
+    elif fmt == "module":
+        torch.save(model, handle)
+    else:
+        torch.save(model.state_dict(), handle)

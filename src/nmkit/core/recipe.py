@@ -8,6 +8,7 @@ is built. Recipes hold data only: nothing in a recipe can name code to run.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import math
@@ -28,6 +29,8 @@ META_KEYS = ("command", "description")
 def option(default: Any = None, help: str = "", *, ge=None, gt=None, le=None, lt=None) -> Any:
     """A config field with a help line and optional numeric bounds (checked on load)."""
     meta = {"help": help, "ge": ge, "gt": gt, "le": le, "lt": lt}
+    if isinstance(default, list | dict):  # a fresh copy per instance
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
 
 

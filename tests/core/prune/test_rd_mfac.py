@@ -18,12 +18,12 @@ def test_rd_allocation_equals_brute_force_on_a_three_layer_toy():
         curves = np.sort(rng.random((3, len(grid))), axis=1) * rng.random((3, 1)) * 10  # increasing in a
         sparsity = [0.3, 0.5, 0.8][trial % 3]
         budget = int(np.floor((1 - sparsity) * sum(sizes)))
-        best, best_cost = None, np.inf
+        best_cost = np.inf
         for picks in itertools.product(range(len(grid)), repeat=3):
             survivors = sum(n - round(grid[j] * n) for n, j in zip(sizes, picks, strict=True))
             cost = sum(curves[i, j] for i, j in enumerate(picks))
             if survivors <= budget and cost < best_cost:
-                best, best_cost = [grid[j] for j in picks], cost
+                best_cost = cost
         ours = allocate(curves, sizes, grid, sparsity)
         assert sum(curves[i, list(grid).index(a)] for i, a in enumerate(ours)) == pytest.approx(best_cost)
         assert sum(n - round(a * n) for n, a in zip(sizes, ours, strict=True)) <= budget

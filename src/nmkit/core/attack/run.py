@@ -217,17 +217,14 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
 
 
 def _inputs(config: AttackConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    from nmkit.core import models
+    from nmkit.core import datasets, models
 
     if config.data == "digits":
         return models.digits_tensors("test")
-    try:
-        with np.load(config.data, allow_pickle=False) as data:
-            x, y = data["x"], data["y"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"data {config.data}: expected an .npz with arrays x [N, ...] and y [N] ({exc})") from None
-    if len(x) != len(y) or y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise InputError(f"data {config.data}: x has {len(x)} items, y must be [{len(x)}] integer labels")
+    arrays = datasets.labelled_npz(config.data)
+    if "x" not in arrays:
+        raise InputError(f"data {config.data}: expected arrays x [N, ...] and y [N]")
+    x, y = arrays["x"], arrays["y"]
     if x.min() < config.low or x.max() > config.high:
         raise InputError(f"data {config.data}: inputs must lie in the box [{config.low}, {config.high}]")
     return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.int64))

@@ -85,14 +85,15 @@ def obs_prune(model: nn.Module, layers: list[Prunable], masks: list[torch.Tensor
         weights = torch.cat([layer.weight.detach().reshape(-1) for layer in layers]).to(torch.float64)
         diagonal = inverse.diagonal()
         rho = weights**2 / (2 * diagonal)
-        new = global_masks(list(rho.split(sizes)), round(target * total))
+        new = [m.view_as(old) for m, old in zip(global_masks(list(rho.split(sizes)), round(target * total)), masks,
+                                                   strict=True)]
         dropped = torch.cat([(old & ~m).reshape(-1) for old, m in zip(masks, new, strict=True)])
         update = -inverse.times(torch.where(dropped, weights / diagonal, 0.0))
         weights = (weights + update) * torch.cat([m.reshape(-1) for m in new])
         with torch.no_grad():
             for layer, chunk in zip(layers, weights.split(sizes), strict=True):
                 layer.weight.copy_(chunk.view_as(layer.weight))
-        masks = [m.view_as(layer.weight) for m, layer in zip(new, layers, strict=True)]
+        masks = new
         if advance is not None:
             advance(1)
     return masks

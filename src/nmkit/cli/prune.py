@@ -1,0 +1,172 @@
+"""``nmkit prune``: flags -> PruneConfig -> core run -> table, JSON, pruned model, per-layer CSV, sweep plot."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import torch
+import typer
+from rich.table import Table
+
+from nmkit.cli.common import Command, Outcome, RunContext, capability, register
+from nmkit.core import io, models
+from nmkit.core.errors import ConfigError
+from nmkit.core.prune import PruneConfig, PruneResult, run
+from nmkit.core.prune.config import METHOD_HELP
+from nmkit.core.prune.masks import prunable_parameters
+from nmkit.core.report import jsonable
+from nmkit.core.svg import line_chart
+
+MODEL = "Model"
+SCHEDULE = "Schedule"
+LAYER_COLUMNS = ["name", "kind", "weights", "nonzero", "density", "flops_dense", "flops", "dead_units", "collapsed",
+                 "pqi"]
+
+
+def run_command(config: PruneConfig, ctx: RunContext) -> Outcome:
+    with ctx.progress("sparsities", len(config.sparsities)) as advance:
+        result = run(config, advance)
+    artifacts = []
+    if ctx.out_dir is not None:
+        io.atomic_write(ctx.out_dir / "model.pt", lambda fh: models.save_model(result.model, result.model_format, fh))
+        io.write_text(ctx.out_dir / "layers.csv", _layers_csv(result))
+        artifacts += ["model.pt", "layers.csv"]
+        if config.export_csr:
+            io.atomic_write(ctx.out_dir / "linear_csr.pt", lambda fh: torch.save(linear_csr(result, config), fh))
+            artifacts.append("linear_csr.pt")
+        if len(result.runs) > 1:
+            io.write_text(ctx.out_dir / "sweep.csv", _sweep_csv(result))
+            io.write_text(ctx.out_dir / "sweep.svg", _sweep_chart(result))
+            artifacts += ["sweep.csv", "sweep.svg"]
+    tables = [_runs_table(result)] + ([_layers_table(result)] if len(result.runs) == 1 else [])
+    return Outcome(summary=jsonable(result.summary()), tables=tables, artifacts=artifacts)
+
+
+def linear_csr(result: PruneResult, config: PruneConfig) -> dict[str, dict[str, torch.Tensor]]:
+    """The pruned Linear weights as CSR parts (crow_indices, col_indices, values, size): plain tensors, so the
+    file loads with ``weights_only=True``; ``torch.sparse_csr_tensor(**parts)`` rebuilds each one."""
+    out = {}
+    for layer in prunable_parameters(result.model, config.params):
+        if layer.kind == "linear":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+                csr = layer.weight.detach().to_sparse_csr()
+            out[layer.name] = {"crow_indices": csr.crow_indices(), "col_indices": csr.col_indices(),
+                               "values": csr.values(), "size": torch.tensor(list(csr.shape))}
+    return out
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _runs_table(result: PruneResult) -> Table:
+    table = Table("target", "sparsity", "accuracy pruned", "fine-tuned", "FLOPs left", "PQ Index", "collapsed layers",
+                  "prune s", title=f"prune: {result.method} (dense accuracy {result.dense_accuracy:.1%}, "
+                                   f"PQ Index {result.dense_pqi:.3f})")
+    for r in result.runs:
+        table.add_row(f"{r.target:.3g}", f"{r.sparsity:.4f}", f"{r.accuracy_pruned:.1%}",
+                      _fmt(r.accuracy_fine_tuned, ".1%"), _fmt(r.flops_remaining, ".2%"), f"{r.pqi_global:.3f}",
+                      _collapsed(r.layers), f"{r.seconds_pruning:.3f}")
+    table.caption = "; ".join(["collapsed: every weight, or every input weight of some unit, pruned (dead units)",
+                               *result.notes])
+    return table
+
+
+def _collapsed(layers: list[dict]) -> str:
+    parts = [f"{layer['name']} ({'empty' if layer['nonzero'] == 0 else str(layer['dead_units']) + ' dead'})"
+             for layer in layers if layer["collapsed"]]
+    return ", ".join(parts) or "none"
+
+
+def _layers_table(result: PruneResult) -> Table:
+    table = Table("layer", "kind", "weights", "density", "FLOPs left", "dead units", "PQ Index",
+                  title="per layer (dead unit: every input weight pruned)")
+    for layer in result.runs[-1].layers:
+        flops = layer["flops"] / layer["flops_dense"] if layer["flops_dense"] else None
+        table.add_row(layer["name"], layer["kind"], f"{layer['weights']:,}", f"{layer['density']:.4f}",
+                      _fmt(flops, ".2%"), str(layer["dead_units"]), f"{layer['pqi']:.3f}")
+    return table
+
+
+def _layers_csv(result: PruneResult) -> str:
+    lines = [",".join(["target_sparsity", *LAYER_COLUMNS])]
+    for r in result.runs:
+        lines += [",".join([f"{r.target:g}", *("" if layer[c] is None else str(layer[c]) for c in LAYER_COLUMNS)])
+                  for layer in r.layers]
+    return "\n".join(lines) + "\n"
+
+
+def _sweep_csv(result: PruneResult) -> str:
+    lines = ["target_sparsity,sparsity,accuracy_pruned,accuracy_fine_tuned,flops_remaining,pqi_global,collapsed"]
+    for r in result.runs:
+        lines.append(",".join([f"{r.target:g}", f"{r.sparsity:.6f}", f"{r.accuracy_pruned:.6f}",
+                               _fmt(r.accuracy_fine_tuned, ".6f").replace("-", ""),
+                               _fmt(r.flops_remaining, ".6f").replace("-", ""), f"{r.pqi_global:.6f}",
+                               " ".join(r.collapsed_layers)]))
+    return "\n".join(lines) + "\n"
+
+
+def _sweep_chart(result: PruneResult) -> str:
+    sparsity = np.array([r.sparsity for r in result.runs])
+    series = {"accuracy after pruning": np.array([r.accuracy_pruned for r in result.runs])}
+    if result.runs[0].accuracy_fine_tuned is not None:
+        series["accuracy after fine-tuning"] = np.array([r.accuracy_fine_tuned for r in result.runs])
+    return line_chart(sparsity, series, x_label=f"sparsity ({result.method})", y_label="test accuracy")
+
+
+COMMAND = register(Command(name="prune", schema=PruneConfig, run=run_command,
+                           help="Prune Conv/Linear weights: Global MP (with a minimum per layer), uniform, random, "
+                                "LAMP, SAP, RD and M-FAC."))
+
+
+def _sparsities(text: str | None) -> float | list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"flag --sparsity expects numbers such as 0.9 or 0.5,0.9,0.99, found {text!r}") from None
+    return values[0] if len(values) == 1 else values
+
+
+@capability(COMMAND, {"Methods": METHOD_HELP})
+def prune(
+    model: Annotated[Path | None, typer.Argument(help="Model file; omit to train the zoo architecture on digits.")]
+    = None,
+    architecture: Annotated[str | None, typer.Option(metavar="mlp|cnn", help="Zoo architecture (default mlp).",
+                                                     rich_help_panel=MODEL)] = None,
+    trust_pickle: Annotated[bool | None, typer.Option("--trust-pickle/--no-trust-pickle",
+                                                      help="Allow a pickled nn.Module (runs code from the file).",
+                                                      rich_help_panel=MODEL)] = None,
+    params: Annotated[list[str] | None, typer.Option("--params", help="Prunable weights: regex (re:...) on "
+                                                     "parameter names; repeatable (default every Conv/Linear).",
+                                                     rich_help_panel=MODEL)] = None,
+    data: Annotated[str | None, typer.Option(help="digits, or an .npz with x and y.")] = None,
+    method: Annotated[str | None, typer.Option(metavar="|".join(METHOD_HELP), help="Pruning method (listed below).")]
+    = None,
+    sparsity: Annotated[str | None, typer.Option(help="Final sparsity, or a comma list for a sweep (default 0.9).")]
+    = None,
+    min_per_layer: Annotated[float | None, typer.Option(help="global-mp: weights each layer keeps, a count or a "
+                                                             "fraction of all (default 0: off).")] = None,
+    fine_tune_epochs: Annotated[float | None, typer.Option(help="Masked fine-tuning epochs after pruning.",
+                                                           rich_help_panel=SCHEDULE)] = None,
+    end_epoch: Annotated[float | None, typer.Option(help="Gradual: last pruning epoch (cubic schedule from "
+                                                         "start_epoch; default 0: one-shot).",
+                                                    rich_help_panel=SCHEDULE)] = None,
+    export_csr: Annotated[bool | None, typer.Option("--export-csr/--no-export-csr",
+                                                    help="Also write Linear weights as sparse CSR parts.")] = None,
+):
+    """Prune a model's Conv/Linear weights and report accuracy, per-layer density, FLOPs left, collapse, PQ Index.
+
+    With --out DIR: model.pt (the input's format, masks folded into the weights), layers.csv, and for a sparsity
+    sweep sweep.csv and sweep.svg (accuracy vs sparsity); linear_csr.pt with --export-csr. Schedule keys follow
+    SparseML (init_sparsity, final_sparsity, start_epoch, end_epoch, update_frequency, params, global_sparsity);
+    method settings live in recipe sections sap, rd, mfac (or --set mfac.grads=128).
+    """
+    return dict(model=model, architecture=architecture, trust_pickle=trust_pickle, params=params, data=data,
+                method=method, final_sparsity=_sparsities(sparsity), min_per_layer=min_per_layer,
+                fine_tune_epochs=fine_tune_epochs, end_epoch=end_epoch, export_csr=export_csr)

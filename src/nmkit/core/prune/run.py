@@ -1,0 +1,161 @@
+"""``nmkit prune`` end to end: load (or train) the model, prune a copy to each requested sparsity on the
+configured schedule, fine-tune with the masks held, and report what every run bought.
+
+Gradual schedule (Zhu and Gupta's cubic, SparseML ``GMPruningModifier`` with ``inter_func: cubic``):
+    s_t = s_f + (s_i - s_f) (1 - (t - t_0) / (t_end - t_0))^3   at t = t_0, t_0 + update_frequency, ..., t_end
+with masked training between steps; one-shot when end_epoch <= start_epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from nmkit.core import datasets, models
+from nmkit.core.errors import InputError
+from nmkit.core.prune.config import PruneConfig
+from nmkit.core.prune.masks import prunable_parameters
+from nmkit.core.prune.methods import Pruning, prune_to, sap_step
+from nmkit.core.prune.pqi import pq_index
+from nmkit.core.prune.report import layer_reports, output_positions, summary
+from nmkit.core.prune.training import accuracy, train_epochs
+
+TEST_FRACTION = 0.25
+
+
+@dataclass
+class SparsityRun:
+    target: float
+    sparsity: float
+    accuracy_pruned: float
+    accuracy_fine_tuned: float | None
+    flops_remaining: float | None
+    collapsed_layers: list[str]
+    pqi_global: float
+    prune_steps: int
+    seconds_pruning: float
+    layers: list[dict]
+
+
+@dataclass
+class PruneResult:
+    method: str
+    model_format: str
+    dense_accuracy: float
+    dense_pqi: float
+    runs: list[SparsityRun]
+    notes: list[str] = field(default_factory=list)
+    model: nn.Module | None = field(default=None, repr=False)  # pruned to the last sparsity
+    prunable: list[str] = field(default_factory=list, repr=False)
+
+    def summary(self) -> dict:
+        return {"method": self.method, "model_format": self.model_format, "dense_accuracy": self.dense_accuracy,
+                "dense_pqi": self.dense_pqi, "runs": [asdict(r) for r in self.runs], "notes": self.notes}
+
+
+def cubic_schedule(config: PruneConfig, final: float) -> list[tuple[float, float]]:
+    """(epoch, sparsity) pruning steps; a single (start_epoch, final) step when one-shot."""
+    if not config.gradual:
+        return [(config.start_epoch, final)]
+    span, steps, t = config.end_epoch - config.start_epoch, [], config.start_epoch
+    while t < config.end_epoch - 1e-9:
+        progress = (t - config.start_epoch) / span
+        steps.append((t, final + (config.init_sparsity - final) * (1 - progress) ** 3))
+        t += config.update_frequency
+    return steps + [(config.end_epoch, final)]
+
+
+def run(config: PruneConfig, advance: Callable[[int], None] | None = None) -> PruneResult:
+    notes: list[str] = []
+    train_x, train_y, test_x, test_y = _data(config)
+    if config.model is None:
+        if config.data != "digits":
+            raise InputError("field 'model': without a model file nmkit trains its zoo model, which needs data digits")
+        model, _ = models.train_on_digits(config.architecture, epochs=config.train_epochs, seed=config.seed)
+        model_format = "state_dict"
+        notes.append(f"trained zoo {config.architecture} on digits for {config.train_epochs} epochs")
+    else:
+        model, model_format = models.load_model_and_format(config.model, architecture=config.architecture,
+                                                           trust_pickle=config.trust_pickle)
+    layers = prunable_parameters(model, config.params)
+    try:
+        dense_accuracy = accuracy(model, test_x, test_y)
+    except RuntimeError as exc:
+        raise InputError(f"model: does not accept inputs of shape {list(test_x.shape[1:])} "
+                         f"({str(exc).splitlines()[0][:100]})") from None
+    dense_pqi = pq_index(torch.cat([layer.weight.detach().reshape(-1) for layer in layers]), config.sap.p,
+                        config.sap.q)
+    if config.method == "sap":
+        notes.append("SAP continues from the trained weights between steps (no rewind to initialisation)")
+    runs, pruned = [], model
+    for target in config.sparsities:
+        pruned = copy.deepcopy(model)
+        runs.append(_prune_one(pruned, config, target, (train_x, train_y, test_x, test_y)))
+        if advance is not None:
+            advance(1)
+    return PruneResult(config.effective_method, model_format, dense_accuracy, dense_pqi, runs, notes, pruned,
+                       [layer.name for layer in prunable_parameters(pruned, config.params)])
+
+
+def _prune_one(model: nn.Module, config: PruneConfig, target: float, data) -> SparsityRun:
+    train_x, train_y, test_x, test_y = data
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    layers = prunable_parameters(model, config.params)
+    generator = torch.Generator().manual_seed(config.seed)
+    state = Pruning(model, layers, [layer.weight.detach() != 0 for layer in layers], train_x, train_y, config,
+                    generator)
+    train = lambda epochs: train_epochs(model, layers, state.masks, train_x, train_y, epochs, lr=config.lr,  # noqa: E731
+                                        batch_size=config.batch_size, generator=generator)
+    seconds, steps = 0.0, 0
+    if config.method == "sap":
+        for _ in range(config.sap.iterations):
+            start = time.perf_counter()
+            pruned = sap_step(state, target)
+            seconds += time.perf_counter() - start
+            if pruned == 0:
+                break
+            steps += 1
+            if config.sap.retrain_epochs:
+                train(config.sap.retrain_epochs)
+    else:
+        epoch = 0.0
+        for when, sparsity in cubic_schedule(config, target):
+            if when > epoch:
+                train(when - epoch)
+                epoch = when
+            start = time.perf_counter()
+            prune_to(state, sparsity)
+            seconds += time.perf_counter() - start
+            steps += 1
+    accuracy_pruned = accuracy(model, test_x, test_y)
+    fine_tuned = None
+    if config.fine_tune_epochs:
+        train(config.fine_tune_epochs)
+        fine_tuned = accuracy(model, test_x, test_y)
+    reports = layer_reports(layers, output_positions(model, layers, test_x), config.sap.p, config.sap.q)
+    overall = summary(reports, layers, config.sap.p, config.sap.q)
+    return SparsityRun(target, overall["sparsity"], accuracy_pruned, fine_tuned, overall["flops_remaining"],
+                       overall["collapsed_layers"], overall["pqi_global"], steps, seconds,
+                       [asdict(r) | {"density": r.density, "collapsed": r.collapsed} for r in reports])
+
+
+def _data(config: PruneConfig) -> tuple[torch.Tensor, ...]:
+    if config.data == "digits":
+        return (*models.digits_tensors("train"), *models.digits_tensors("test"))
+    arrays = datasets.labelled_npz(config.data)
+    as_x = lambda a: torch.from_numpy(a.astype("float32"))  # noqa: E731
+    as_y = lambda a: torch.from_numpy(a.astype("int64"))  # noqa: E731
+    if "x_train" in arrays and "x_test" in arrays:
+        return as_x(arrays["x_train"]), as_y(arrays["y_train"]), as_x(arrays["x_test"]), as_y(arrays["y_test"])
+    if "x" not in arrays:
+        raise InputError(f"data {config.data}: expected x and y, or x_train, y_train, x_test and y_test")
+    order = torch.randperm(len(arrays["y"]), generator=torch.Generator().manual_seed(config.seed))
+    test = max(1, round(TEST_FRACTION * len(order)))
+    x, y = as_x(arrays["x"])[order], as_y(arrays["y"])[order]
+    return x[test:], y[test:], x[:test], y[:test]
