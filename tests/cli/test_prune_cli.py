@@ -1,0 +1,86 @@
+"""nmkit prune end to end: saved models reproduce their accuracy, formats round-trip, inputs stay untouched,
+bad input exits 2 with one line."""
+
+import hashlib
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from nmkit.cli.app import app
+from nmkit.core import models
+from nmkit.core.prune.training import accuracy
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    model, _ = models.train_on_digits("mlp", epochs=15)
+    torch.save(model.state_dict(), folder / "state.pt")
+    torch.jit.save(torch.jit.script(model), str(folder / "scripted.pt"))
+    torch.save(model, folder / "module.pt")
+    return folder
+
+
+def invoke(*args):
+    result = runner.invoke(app, ["prune", *map(str, args), "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["result"]
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_saved_pruned_model_reproduces_its_reported_accuracy(trained, tmp_path):
+    before = digest(trained / "state.pt")
+    record = invoke(trained / "state.pt", "--architecture", "mlp", "--sparsity", "0.8", "--fine-tune-epochs", "1",
+                    "--out", tmp_path / "p")
+    assert digest(trained / "state.pt") == before  # the input is never modified
+    reloaded = models.load_model(tmp_path / "p" / "model.pt", architecture="mlp")
+    run = record["runs"][0]
+    assert accuracy(reloaded, *models.digits_tensors("test")) == run["accuracy_fine_tuned"]
+    weights = [m.weight for m in reloaded.modules() if isinstance(m, torch.nn.Linear)]
+    zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
+    assert zeros == pytest.approx(run["sparsity"])
+
+
+def test_torchscript_in_torchscript_out_and_csr_export(trained, tmp_path):
+    record = invoke(trained / "scripted.pt", "--sparsity", "0.9", "--export-csr", "--out", tmp_path / "p")
+    assert record["model_format"] == "torchscript"
+    scripted = torch.jit.load(str(tmp_path / "p" / "model.pt"))
+    assert accuracy(scripted, *models.digits_tensors("test")) == record["runs"][0]["accuracy_pruned"]
+    parts = torch.load(tmp_path / "p" / "linear_csr.pt", weights_only=True)
+    dense = torch.sparse_csr_tensor(*(parts["head.weight"][k] for k in ("crow_indices", "col_indices", "values")),
+                                    size=tuple(parts["head.weight"]["size"].tolist()), check_invariants=True).to_dense()
+    assert torch.equal(dense, scripted.head.weight.detach())
+
+
+def test_a_sweep_writes_a_csv_and_a_plot(tmp_path):
+    record = invoke("--sparsity", "0.5,0.9", "--method", "lamp", "--out", tmp_path / "s")
+    assert [r["target"] for r in record["runs"]] == [0.5, 0.9]
+    assert len((tmp_path / "s" / "sweep.csv").read_text().splitlines()) == 3
+    assert (tmp_path / "s" / "sweep.svg").read_text().startswith("<svg")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["{folder}/none.pt"], "no such file"),
+    (["{folder}/notes.txt"], "cannot be loaded"),
+    (["{folder}/module.pt"], "--trust-pickle"),
+    (["--sparsity", "1.0"], "final_sparsity' expects values in [0, 1)"),
+    (["--method", "magnitude"], "method"),
+    (["{folder}/state.pt", "--architecture", "mlp", "--params", "re:conv.*"], "matches no Conv/Linear weight"),
+])
+def test_bad_input_gives_one_line_and_exit_2(trained, args, message):
+    (trained / "notes.txt").write_text("not a model")
+    result = runner.invoke(app, ["prune", *(a.format(folder=trained) for a in args)])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_pickled_modules_load_with_the_opt_in(trained):
+    record = invoke(trained / "module.pt", "--trust-pickle", "--sparsity", "0.5")
+    assert record["model_format"] == "module"
