@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/nmkit run recipes/hamming.yaml recipes/optimal-transport.yaml recipes/ot-moe-routing.yaml recipes/relax-sor-contextual.yaml recipes/compress-pc.yaml
+	$(BIN)/nmkit run recipes/hamming.yaml recipes/optimal-transport.yaml recipes/ot-moe-routing.yaml recipes/relax-sor-contextual.yaml recipes/compress-pc.yaml recipes/attack-quadattack.yaml recipes/prune-global-mp.yaml
 
 test: $(STAMP)
 	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q

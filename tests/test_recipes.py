@@ -33,3 +33,9 @@ def test_recipe_runs_end_to_end(recipe, tmp_path):
         assert planted and all(best.get(position) == mismatches for position, mismatches in planted.items())
     if "max_nnz_per_column" in found:  # optimal-transport: the sparsity promise holds
         assert found["max_nnz_per_column"] <= (found["k"] or found["m"])
+    if found.get("runs") and "dense_accuracy" in found:  # prune: every run reaches its sparsity (SAP: at most)
+        for run in found["runs"]:
+            if found["method"] == "sap":
+                assert run["sparsity"] <= run["target"] + 1e-9
+            else:
+                assert abs(run["sparsity"] - run["target"]) < 2e-3
