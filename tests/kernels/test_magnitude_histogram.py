@@ -17,6 +17,9 @@ def test_triton_histograms_equal_the_reference(n):
     busiest = int(high.argmax())
     assert torch.equal(radix_histogram_triton(scores, busiest, block=256), radix_histogram_ref(scores, busiest))
     assert int(high.sum()) == n
+    signed = scores * torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    assert torch.equal(radix_histogram_triton(signed, absolute=True, block=256), high)
+    assert torch.equal(radix_histogram_ref(signed, busiest, absolute=True), radix_histogram_ref(scores, busiest))
 
 
 def test_high_bins_order_like_the_values():

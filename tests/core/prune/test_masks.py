@@ -26,8 +26,10 @@ def test_global_mp_equals_torch_global_unstructured(sparsity):
     ours = masks.global_masks([p.weight.abs() for p in layers], round(sparsity * sum(p.weight.numel() for p in layers)))
     pairs = [(m, "weight") for m in reference.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     torch_prune.global_unstructured(pairs, pruning_method=torch_prune.L1Unstructured, amount=sparsity)
-    for mask, (module, _) in zip(ours, pairs, strict=True):
-        assert torch.equal(mask, module.weight_mask.bool())
+    signed = masks.global_masks([p.weight for p in layers], round(sparsity * sum(p.weight.numel() for p in layers)),
+                                absolute=True)
+    for mask, from_signed, (module, _) in zip(ours, signed, pairs, strict=True):
+        assert torch.equal(mask, module.weight_mask.bool()) and torch.equal(from_signed, mask)
 
 
 def test_layer_mp_equals_torch_l1_unstructured_per_layer():

@@ -64,11 +64,12 @@ def prunable_parameters(model: nn.Module, patterns: list[str]) -> list[Prunable]
     return [c for c in candidates if c.name in chosen]
 
 
-def kth_smallest(scores: list[torch.Tensor], k: int) -> float:
-    """The k-th smallest (1-based) of all non-negative scores, as float32, by two radix-histogram passes."""
-    high_counts = sum(radix_histogram(s) for s in scores)
+def kth_smallest(scores: list[torch.Tensor], k: int, absolute: bool = False) -> float:
+    """The k-th smallest (1-based) of all non-negative scores (of |score| with ``absolute``), as float32, by two
+    radix-histogram passes."""
+    high_counts = sum(radix_histogram(s, absolute=absolute) for s in scores)
     high_bin, k = _bin_holding(high_counts, k)
-    low_counts = sum(radix_histogram(s, high_bin) for s in scores)
+    low_counts = sum(radix_histogram(s, high_bin, absolute) for s in scores)
     low_bin, _ = _bin_holding(low_counts, k)
     bits = torch.tensor([(high_bin << 16) | low_bin], dtype=torch.int32)
     return float(bits.view(torch.float32))
@@ -82,12 +83,14 @@ def _bin_holding(counts: torch.Tensor, k: int) -> tuple[int, int]:
     return min(index, BINS - 1), k - before
 
 
-def global_masks(scores: list[torch.Tensor], amount: int) -> list[torch.Tensor]:
-    """Keep-masks pruning the ``amount`` smallest scores over all tensors (ties at the threshold pruned too)."""
+def global_masks(scores: list[torch.Tensor], amount: int, absolute: bool = False) -> list[torch.Tensor]:
+    """Keep-masks pruning the ``amount`` smallest scores over all tensors (ties at the threshold pruned too);
+    ``absolute`` ranks raw weights by magnitude, one layer-sized temporary at a time."""
     if amount <= 0 or amount >= sum(s.numel() for s in scores):
         return [torch.full_like(s, amount <= 0, dtype=torch.bool) for s in scores]
-    threshold = kth_smallest(scores, amount)
-    return [s.to(torch.float32) > threshold for s in scores]
+    threshold = kth_smallest(scores, amount, absolute)
+    with torch.no_grad():
+        return [(s.abs() if absolute else s).to(torch.float32) > threshold for s in scores]
 
 
 def layer_masks(scores: list[torch.Tensor], sparsities: list[float], rounding=round) -> list[torch.Tensor]:

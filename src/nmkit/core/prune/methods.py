@@ -58,7 +58,7 @@ def prune_to(state: Pruning, sparsity: float) -> None:
     config, total = state.config, sum(state.sizes)
     method = config.effective_method
     if method == "global-mp":
-        new = mk.global_masks(state.magnitudes(), round(sparsity * total))
+        new = mk.global_masks([layer.weight for layer in state.layers], round(sparsity * total), absolute=True)
         floor = min_per_layer_count(config, total)
         if floor > 0:
             reached = [1 - int(m.sum()) / m.numel() for m in new]
