@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ["hamming", "optimal_transport", "relax_sor", "compress_pc", "attack"]
+BENCHMARKS = ["hamming", "optimal_transport", "relax_sor", "compress_pc", "attack", "prune"]
 
 for name in sys.argv[1:] or BENCHMARKS:
     if name not in BENCHMARKS:

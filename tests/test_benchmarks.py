@@ -37,3 +37,13 @@ def test_attack_benchmark_runs_and_checks_the_qp():
     result = attack.main(["--count", "10", "--k", "1", "--budgets", "1x20", "--architectures", "mlp",
                           "--qp", "8", "12", "12", "3"])
     assert result["qp"]["violation"] <= 1e-6 and len(result["rows"]) == 1
+
+
+def test_prune_benchmark_runs_every_method_and_measures_the_call():
+    from benchmarks import prune
+
+    result = prune.main(["--seeds", "0", "--sparsities", "0.9", "--architectures", "mlp", "--fine-tune", "0",
+                         "--width", "256", "--depth", "2"])
+    assert {r["method"] for r in result["accuracy"]} == set(prune.METHODS)
+    assert all(abs(r["sparsity"] - 0.9) < 2e-3 for r in result["accuracy"] if r["method"] != "sap")
+    assert result["call"]["nmkit"]["extra_peak_mb"] >= 0 and len(result["latency"]) == 6
