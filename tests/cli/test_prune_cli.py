@@ -84,3 +84,15 @@ def test_bad_input_gives_one_line_and_exit_2(trained, args, message):
 def test_pickled_modules_load_with_the_opt_in(trained):
     record = invoke(trained / "module.pt", "--trust-pickle", "--sparsity", "0.5")
     assert record["model_format"] == "module"
+
+
+def test_resnet_state_dict_prunes_convs_only_and_counts_conv_flops_by_output_positions(tmp_path):
+    torch.manual_seed(0)
+    torch.save(models.resnet().state_dict(), tmp_path / "resnet.pt")
+    record = invoke(tmp_path / "resnet.pt", "--architecture", "resnet", "--sparsity", "0.8")
+    layers = {layer["name"]: layer for layer in record["runs"][0]["layers"]}
+    assert "bn.weight" not in layers and "block2.shortcut.0.weight" in layers
+    assert layers["stem.weight"]["flops_dense"] == 16 * 9 * 32 * 32  # 32x32 output positions
+    assert layers["block3.conv2.weight"]["flops_dense"] == 64 * 64 * 9 * 8 * 8
+    flops = sum(layer["flops"] for layer in layers.values()) / sum(layer["flops_dense"] for layer in layers.values())
+    assert record["runs"][0]["flops_remaining"] == pytest.approx(flops)

@@ -137,7 +137,7 @@ def _sparsities(text: str | None) -> float | list[float] | None:
 def prune(
     model: Annotated[Path | None, typer.Argument(help="Model file; omit to train the zoo architecture on digits.")]
     = None,
-    architecture: Annotated[str | None, typer.Option(metavar="mlp|cnn", help="Zoo architecture (default mlp).",
+    architecture: Annotated[str | None, typer.Option(metavar="mlp|cnn|resnet", help="Zoo architecture (default mlp).",
                                                      rich_help_panel=MODEL)] = None,
     trust_pickle: Annotated[bool | None, typer.Option("--trust-pickle/--no-trust-pickle",
                                                       help="Allow a pickled nn.Module (runs code from the file).",

@@ -1,7 +1,8 @@
 """nmkit's small model zoo and safe model loading.
 
-Zoo architectures (for scikit-learn's 8x8 digits, inputs [N, 1, 8, 8] in [0, 1]): ``mlp`` and ``cnn``.
-Each ends in a Linear layer named ``head``, so tools that need the penultimate features find it.
+Zoo architectures: ``mlp`` and ``cnn`` for scikit-learn's 8x8 digits (inputs [N, 1, 8, 8] in [0, 1]) and a small
+``resnet`` for 32x32 inputs (digits upsampled, [N, 1, 32, 32]). Each ends in a Linear layer named ``head``, so
+tools that need the penultimate features find it.
 Loading never unpickles code unless the user opts in: TorchScript archives and state dicts (with a zoo
 architecture) load with ``weights_only``; a ``torch.save``d module needs ``trust_pickle``.
 """
@@ -43,13 +44,51 @@ def cnn(classes: int = 10) -> nn.Module:
     return model
 
 
-ZOO = {"mlp": mlp, "cnn": cnn}
+class BasicBlock(nn.Module):
+    """Two 3x3 conv-BN layers with an identity (or 1x1 conv-BN when the shape changes) shortcut."""
+
+    def __init__(self, channels_in: int, channels_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels_in, channels_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels_out)
+        self.conv2 = nn.Conv2d(channels_out, channels_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or channels_in != channels_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(channels_in, channels_out, 1, stride, bias=False),
+                                          nn.BatchNorm2d(channels_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
-def digits_tensors(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Digits as float images in [0, 1], shape [N, 1, 8, 8], and integer labels."""
+def resnet(classes: int = 10) -> nn.Module:
+    """A ResNet-8 for 1x32x32 inputs: a 3x3 stem, three basic blocks (16, 32, 64 channels; strides 1, 2, 2)."""
+    model = nn.Sequential()
+    model.add_module("stem", nn.Conv2d(1, 16, 3, padding=1, bias=False))
+    model.add_module("bn", nn.BatchNorm2d(16))
+    model.add_module("act", nn.ReLU())
+    model.add_module("block1", BasicBlock(16, 16, 1))
+    model.add_module("block2", BasicBlock(16, 32, 2))
+    model.add_module("block3", BasicBlock(32, 64, 2))
+    model.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    model.add_module("flatten", nn.Flatten())
+    model.add_module("head", nn.Linear(64, classes))
+    return model
+
+
+ZOO = {"mlp": mlp, "cnn": cnn, "resnet": resnet}
+INPUT_SIDE = {"mlp": 8, "cnn": 8, "resnet": 32}
+
+
+def digits_tensors(split: str, side: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Digits as float images in [0, 1], shape [N, 1, side, side] (bilinear upsampling past 8), and labels."""
     images, labels = datasets.digits(split)
-    return torch.from_numpy(images.astype(np.float32) / 16.0).unsqueeze(1), torch.from_numpy(labels).long()
+    x = torch.from_numpy(images.astype(np.float32) / 16.0).unsqueeze(1)
+    if side != 8:
+        x = nn.functional.interpolate(x, size=(side, side), mode="bilinear", align_corners=False).clamp(0, 1)
+    return x, torch.from_numpy(labels).long()
 
 
 def train_on_digits(name: str, *, epochs: int = 40, seed: int = 0) -> tuple[nn.Module, float]:
@@ -58,7 +97,7 @@ def train_on_digits(name: str, *, epochs: int = 40, seed: int = 0) -> tuple[nn.M
         raise InputError(f"architecture {name!r}: choose one of {', '.join(ZOO)}")
     torch.manual_seed(seed)
     model = ZOO[name]()
-    x, y = digits_tensors("train")
+    x, y = digits_tensors("train", INPUT_SIDE[name])
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
@@ -67,7 +106,7 @@ def train_on_digits(name: str, *, epochs: int = 40, seed: int = 0) -> tuple[nn.M
             nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
             optimiser.step()
     model.eval()
-    test_x, test_y = digits_tensors("test")
+    test_x, test_y = digits_tensors("test", INPUT_SIDE[name])
     with torch.no_grad():
         accuracy = float((model(test_x).argmax(1) == test_y).float().mean())
     return model, accuracy

@@ -69,7 +69,8 @@ class PruneConfig(CommonConfig):
 
     model: Path | None = option(None, "TorchScript archive, state dict (with architecture) or module; none: train "
                                       "the zoo architecture on digits first")
-    architecture: Literal["mlp", "cnn"] = option("mlp", "zoo architecture (for state dicts and training)")
+    architecture: Literal["mlp", "cnn", "resnet"] = option("mlp", "zoo architecture (for state dicts and training; "
+                                                                  "resnet takes digits upsampled to 32x32)")
     trust_pickle: bool = option(False, "allow loading a pickled nn.Module (runs code from the file)")
     data: Literal["digits"] | Path = option("digits", "digits, or an .npz with x [N, ...] and y [N] (split 75/25, "
                                                       "seeded) or with x_train, y_train, x_test, y_test")

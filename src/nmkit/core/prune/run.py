@@ -147,7 +147,8 @@ def _prune_one(model: nn.Module, config: PruneConfig, target: float, data) -> Sp
 
 def _data(config: PruneConfig) -> tuple[torch.Tensor, ...]:
     if config.data == "digits":
-        return (*models.digits_tensors("train"), *models.digits_tensors("test"))
+        side = models.INPUT_SIDE[config.architecture]
+        return (*models.digits_tensors("train", side), *models.digits_tensors("test", side))
     arrays = datasets.labelled_npz(config.data)
     as_x = lambda a: torch.from_numpy(a.astype("float32"))  # noqa: E731
     as_y = lambda a: torch.from_numpy(a.astype("int64"))  # noqa: E731
