@@ -10,7 +10,6 @@ weights (``prune_withMT.py`` step 2) and prunes each layer by its own magnitude.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
@@ -97,17 +96,6 @@ def layer_masks(scores: list[torch.Tensor], sparsities: list[float], rounding=ro
     """Keep-masks pruning round(s_l n_l) smallest scores in each layer (``prune.l1_unstructured``'s count)."""
     return [global_masks([s], int(rounding(sparsity * s.numel())))[0]
             for s, sparsity in zip(scores, sparsities, strict=True)]
-
-
-def random_masks(shapes: list[torch.Size], sparsity: float, generator: torch.Generator) -> list[torch.Tensor]:
-    """Keep-masks pruning round(S n_l) uniformly random weights in every layer."""
-    masks = []
-    for shape in shapes:
-        n = math.prod(shape)
-        keep = torch.ones(n, dtype=torch.bool)
-        keep[torch.randperm(n, generator=generator)[: round(sparsity * n)]] = False
-        masks.append(keep.view(shape))
-    return masks
 
 
 def lamp_scores(weights: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -67,7 +67,7 @@ def prune_to(state: Pruning, sparsity: float) -> None:
     elif method == "layer-mp":
         new = mk.layer_masks(state.magnitudes(), [sparsity] * len(state.layers))
     elif method == "random":
-        scores = [torch.rand(m.shape, generator=state.generator) * m for m in state.masks]
+        scores = [torch.rand(m.shape, generator=state.generator).to(m.device) * m for m in state.masks]
         new = mk.layer_masks(scores, [sparsity] * len(state.layers))
     elif method == "lamp":
         new = mk.global_masks(mk.lamp_scores([layer.weight for layer in state.layers]), round(sparsity * total))

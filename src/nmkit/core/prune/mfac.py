@@ -27,7 +27,7 @@ class InverseFisher:
         self.d, self.block, self.eps = d, block if 0 < block < d else d, 1.0 / damp
         blocks = self._blocked(grads)  # [nb, m, B]
         v = torch.zeros_like(blocks)
-        denominators = torch.zeros(blocks.shape[0], m, dtype=grads.dtype)
+        denominators = torch.zeros(blocks.shape[0], m, dtype=grads.dtype, device=grads.device)
         for i in range(m):
             g = blocks[:, i]
             coefficients = torch.einsum("bjk,bk->bj", v[:, :i], g) / denominators[:, :i]

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from nmkit.core import datasets, models
+from nmkit.core.device import resolve_device
 from nmkit.core.errors import InputError
 from nmkit.core.prune.config import PruneConfig
 from nmkit.core.prune.masks import prunable_parameters
@@ -72,7 +73,8 @@ def cubic_schedule(config: PruneConfig, final: float) -> list[tuple[float, float
 
 def run(config: PruneConfig, advance: Callable[[int], None] | None = None) -> PruneResult:
     notes: list[str] = []
-    train_x, train_y, test_x, test_y = _data(config)
+    device = resolve_device(config.device)
+    train_x, train_y, test_x, test_y = (t.to(device) for t in _data(config))
     if config.model is None:
         if config.data != "digits":
             raise InputError("field 'model': without a model file nmkit trains its zoo model, which needs data digits")
@@ -82,6 +84,7 @@ def run(config: PruneConfig, advance: Callable[[int], None] | None = None) -> Pr
     else:
         model, model_format = models.load_model_and_format(config.model, architecture=config.architecture,
                                                            trust_pickle=config.trust_pickle)
+    model = model.to(device)
     layers = prunable_parameters(model, config.params)
     try:
         dense_accuracy = accuracy(model, test_x, test_y)
@@ -98,7 +101,7 @@ def run(config: PruneConfig, advance: Callable[[int], None] | None = None) -> Pr
         runs.append(_prune_one(pruned, config, target, (train_x, train_y, test_x, test_y)))
         if advance is not None:
             advance(1)
-    return PruneResult(config.effective_method, model_format, dense_accuracy, dense_pqi, runs, notes, pruned,
+    return PruneResult(config.effective_method, model_format, dense_accuracy, dense_pqi, runs, notes, pruned.cpu(),
                        [layer.name for layer in prunable_parameters(pruned, config.params)])
 
 
