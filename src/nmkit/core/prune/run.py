@@ -84,7 +84,8 @@ def run(config: PruneConfig, advance: Callable[[int], None] | None = None) -> Pr
     else:
         model, model_format = models.load_model_and_format(config.model, architecture=config.architecture,
                                                            trust_pickle=config.trust_pickle)
-    model = model.to(device)
+    if device != "cpu":
+        model = model.to(device)
     layers = prunable_parameters(model, config.params)
     try:
         dense_accuracy = accuracy(model, test_x, test_y)
@@ -101,7 +102,8 @@ def run(config: PruneConfig, advance: Callable[[int], None] | None = None) -> Pr
         runs.append(_prune_one(pruned, config, target, (train_x, train_y, test_x, test_y)))
         if advance is not None:
             advance(1)
-    return PruneResult(config.effective_method, model_format, dense_accuracy, dense_pqi, runs, notes, pruned.cpu(),
+    return PruneResult(config.effective_method, model_format, dense_accuracy, dense_pqi, runs, notes,
+                       pruned if device == "cpu" else pruned.cpu(),
                        [layer.name for layer in prunable_parameters(pruned, config.params)])
 
 
