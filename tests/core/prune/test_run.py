@@ -62,3 +62,8 @@ def test_sap_stops_at_the_cap_and_prunes_every_neuron_in_neuron_scope():
     assert sap_step(state, state.sparsity()) == 0  # already at the cap: nothing more
     result = run(config(method="sap", final_sparsity=0.5)).runs[0]
     assert result.sparsity <= 0.5 + 1e-9 and result.prune_steps >= 1
+
+
+def test_rd_reaches_extreme_sparsity_without_emptying_a_layer():
+    result = run(config(method="rd", final_sparsity=0.99, rd={"grid": 11})).runs[0]
+    assert result.sparsity >= 0.99 - 1e-9 and all(layer["nonzero"] > 0 for layer in result.layers)

@@ -48,7 +48,9 @@ class RdOptions:
     """Layer-adaptive rate-distortion pruning (Xu et al. 2023)."""
 
     calibration: int = option(256, "calibration images for the distortion curves", ge=1)
-    grid: int = option(51, "grid points per curve, fractions 0..1 (the paper uses 101)", ge=2)
+    grid: int = option(51, "evenly spaced fractions 0..1 per curve (the paper uses 101)", ge=2)
+    allow_empty_layers: bool = option(False, "let the DP prune a layer entirely (fraction 1); otherwise fractions "
+                                             "0.99, 0.995, 0.999 stand in for it")
     worst_case: bool = option(False, "distortion as the worst per-sample mean instead of the mean")
 
 

@@ -8,7 +8,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -16,7 +15,7 @@ from nmkit.core.prune import masks as mk
 from nmkit.core.prune.config import PruneConfig
 from nmkit.core.prune.mfac import obs_prune
 from nmkit.core.prune.pqi import sap_prune_count
-from nmkit.core.prune.rd import allocate, distortion_curves
+from nmkit.core.prune.rd import allocate, distortion_curves, fraction_grid
 from nmkit.core.prune.training import apply_masks
 
 
@@ -85,7 +84,7 @@ def prune_to(state: Pruning, sparsity: float) -> None:
 
 def _rd_masks(state: Pruning, sparsity: float) -> list[torch.Tensor]:
     options = state.config.rd
-    grid = np.linspace(0.0, 1.0, options.grid)
+    grid = fraction_grid(options.grid, options.allow_empty_layers)
     calibration = state.x[: options.calibration]
     curves = distortion_curves(state.model, state.layers, calibration, grid, worst_case=options.worst_case,
                                advance=state.advance)

@@ -14,9 +14,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from nmkit.core.errors import InputError
 from nmkit.core.prune.masks import Prunable, layer_masks
 
 DP_UNITS = 20_000  # survivor counts are bucketed so the DP table stays this wide on large models
+NEAR_ONE = (0.99, 0.995, 0.999)  # extreme sparsities stay reachable without emptying any layer
+
+
+def fraction_grid(points: int, allow_empty: bool) -> np.ndarray:
+    """Pruning fractions 0 .. 1 in ``points`` even steps; without ``allow_empty`` the fraction 1 (a layer pruned
+    away entirely, where additivity breaks down) is replaced by a few points just below it."""
+    grid = np.linspace(0.0, 1.0, points)
+    if allow_empty:
+        return grid
+    return np.unique(np.concatenate([grid[:-1], NEAR_ONE]))
 
 
 def distortion_curves(model: nn.Module, layers: list[Prunable], calibration: torch.Tensor, grid: np.ndarray, *,
@@ -57,7 +68,8 @@ def allocate(curves: np.ndarray, sizes: list[int], grid: np.ndarray, sparsity: f
         choices.append(table.argmin(0))
         best = table.min(0)
     if not np.isfinite(best[budget]):
-        raise ValueError("no allocation meets the survivor budget on this grid")
+        raise InputError(f"rd: no allocation on the fraction grid reaches sparsity {sparsity} (the grid's largest "
+                         f"fraction is {grid.max():g}; set rd.allow_empty_layers to prune layers away entirely)")
     picks, remaining = [], budget
     for choice, size in zip(reversed(choices), reversed(sizes), strict=True):
         j = int(choice[remaining])
