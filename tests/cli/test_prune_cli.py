@@ -73,6 +73,7 @@ def test_a_sweep_writes_a_csv_and_a_plot(tmp_path):
     (["--sparsity", "1.0"], "final_sparsity' expects values in [0, 1)"),
     (["--method", "magnitude"], "method"),
     (["{folder}/state.pt", "--architecture", "mlp", "--params", "re:conv.*"], "matches no Conv/Linear weight"),
+    (["{folder}/state.pt", "--train"], "exclude each other"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(trained, args, message):
     (trained / "notes.txt").write_text("not a model")

@@ -142,6 +142,8 @@ def prune(
     trust_pickle: Annotated[bool | None, typer.Option("--trust-pickle/--no-trust-pickle",
                                                       help="Allow a pickled nn.Module (runs code from the file).",
                                                       rich_help_panel=MODEL)] = None,
+    train: Annotated[bool | None, typer.Option("--train/--no-train", help="Train the zoo architecture on digits "
+                                               "first (implied without MODEL).", rich_help_panel=MODEL)] = None,
     params: Annotated[list[str] | None, typer.Option("--params", help="Prunable weights: regex (re:...) on "
                                                      "parameter names; repeatable (default every Conv/Linear).",
                                                      rich_help_panel=MODEL)] = None,
@@ -167,6 +169,6 @@ def prune(
     SparseML (init_sparsity, final_sparsity, start_epoch, end_epoch, update_frequency, params, global_sparsity);
     method settings live in recipe sections sap, rd, mfac (or --set mfac.grads=128).
     """
-    return dict(model=model, architecture=architecture, trust_pickle=trust_pickle, params=params, data=data,
-                method=method, final_sparsity=_sparsities(sparsity), min_per_layer=min_per_layer,
+    return dict(model=model, architecture=architecture, trust_pickle=trust_pickle, train=train, params=params,
+                data=data, method=method, final_sparsity=_sparsities(sparsity), min_per_layer=min_per_layer,
                 fine_tune_epochs=fine_tune_epochs, end_epoch=end_epoch, export_csr=export_csr)

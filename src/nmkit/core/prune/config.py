@@ -74,6 +74,7 @@ class PruneConfig(CommonConfig):
     architecture: Literal["mlp", "cnn", "resnet"] = option("mlp", "zoo architecture (for state dicts and training; "
                                                                   "resnet takes digits upsampled to 32x32)")
     trust_pickle: bool = option(False, "allow loading a pickled nn.Module (runs code from the file)")
+    train: bool = option(False, "train the zoo architecture on digits first (implied when no model is given)")
     data: Literal["digits"] | Path = option("digits", "digits, or an .npz with x [N, ...] and y [N] (split 75/25, "
                                                       "seeded) or with x_train, y_train, x_test, y_test")
     method: Method = option("global-mp", "; ".join(f"{k}: {v}" for k, v in METHOD_HELP.items()))
@@ -106,6 +107,8 @@ class PruneConfig(CommonConfig):
             raise ConfigError(f"field 'global_sparsity' is true but method {self.method} is not global-mp")
         if not self.params:
             raise ConfigError("field 'params' needs at least one pattern")
+        if self.train and self.model is not None:
+            raise ConfigError("fields 'train' and 'model' exclude each other: train a zoo model, or prune a file")
 
     @property
     def sparsities(self) -> list[float]:
