@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import numpy as np
@@ -11,12 +10,12 @@ import typer
 from rich.table import Table
 
 from nmkit.cli.common import Command, Outcome, RunContext, capability, register
+from nmkit.cli.model_options import MODEL, Architecture, ModelFile, TrustPickle
 from nmkit.core import io
 from nmkit.core.attack import AttackConfig, AttackResult, run
 from nmkit.core.attack.config import METHOD_HELP
 from nmkit.core.report import jsonable
 
-MODEL = "Model"
 ATTACK = "Attack"
 GRID_EXAMPLES = 8
 
@@ -96,13 +95,9 @@ COMMAND = register(Command(name="attack", schema=AttackConfig, run=run_command,
 
 @capability(COMMAND, {"Methods": METHOD_HELP})
 def attack(
-    model: Annotated[Path | None, typer.Argument(help="Model file; omit to train the zoo architecture on digits.")]
-    = None,
-    architecture: Annotated[str | None, typer.Option(metavar="mlp|cnn", help="Zoo architecture (default mlp).",
-                                                     rich_help_panel=MODEL)] = None,
-    trust_pickle: Annotated[bool | None, typer.Option("--trust-pickle/--no-trust-pickle",
-                                                      help="Allow a pickled nn.Module (runs code from the file).",
-                                                      rich_help_panel=MODEL)] = None,
+    model: ModelFile = None,
+    architecture: Architecture = None,
+    trust_pickle: TrustPickle = None,
     feature_layer: Annotated[str | None, typer.Option(help="Name of the final Linear layer.",
                                                       rich_help_panel=MODEL)] = None,
     data: Annotated[str | None, typer.Option(help="digits (test split) or an .npz with x [N, ...] and y [N].")]

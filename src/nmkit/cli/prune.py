@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Annotated
 
 import numpy as np
@@ -12,6 +11,7 @@ import typer
 from rich.table import Table
 
 from nmkit.cli.common import Command, Outcome, RunContext, capability, register
+from nmkit.cli.model_options import MODEL, Architecture, ModelFile, TrustPickle
 from nmkit.core import io, models
 from nmkit.core.errors import ConfigError
 from nmkit.core.prune import PruneConfig, PruneResult, run
@@ -20,7 +20,6 @@ from nmkit.core.prune.masks import prunable_parameters
 from nmkit.core.report import jsonable
 from nmkit.core.svg import line_chart
 
-MODEL = "Model"
 SCHEDULE = "Schedule"
 LAYER_COLUMNS = ["name", "kind", "weights", "nonzero", "density", "flops_dense", "flops", "dead_units", "collapsed",
                  "pqi"]
@@ -135,13 +134,9 @@ def _sparsities(text: str | None) -> float | list[float] | None:
 
 @capability(COMMAND, {"Methods": METHOD_HELP})
 def prune(
-    model: Annotated[Path | None, typer.Argument(help="Model file; omit to train the zoo architecture on digits.")]
-    = None,
-    architecture: Annotated[str | None, typer.Option(metavar="mlp|cnn|resnet", help="Zoo architecture (default mlp).",
-                                                     rich_help_panel=MODEL)] = None,
-    trust_pickle: Annotated[bool | None, typer.Option("--trust-pickle/--no-trust-pickle",
-                                                      help="Allow a pickled nn.Module (runs code from the file).",
-                                                      rich_help_panel=MODEL)] = None,
+    model: ModelFile = None,
+    architecture: Architecture = None,
+    trust_pickle: TrustPickle = None,
     train: Annotated[bool | None, typer.Option("--train/--no-train", help="Train the zoo architecture on digits "
                                                "first (implied without MODEL).", rich_help_panel=MODEL)] = None,
     params: Annotated[list[str] | None, typer.Option("--params", help="Prunable weights: regex (re:...) on "

@@ -24,7 +24,8 @@ class AttackConfig(CommonConfig):
 
     model: Path | None = option(None, "TorchScript archive, state dict (with architecture) or module; none: "
                                       "train the zoo architecture on digits first")
-    architecture: Literal["mlp", "cnn"] = option("mlp", "zoo architecture (for state dicts and training)")
+    architecture: Literal["mlp", "cnn", "resnet"] = option("mlp", "zoo architecture (for state dicts and training; "
+                                                                  "resnet takes digits upsampled to 32x32)")
     trust_pickle: bool = option(False, "allow loading a pickled nn.Module (runs code from the file)")
     feature_layer: str | None = option(None, "name of the final Linear layer (default: the last Linear found)")
     data: Literal["digits"] | Path = option("digits", "digits (the test split) or an .npz with x [N, ...] and y [N]")

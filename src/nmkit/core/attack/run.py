@@ -220,7 +220,7 @@ def _inputs(config: AttackConfig) -> tuple[torch.Tensor, torch.Tensor]:
     from nmkit.core import datasets, models
 
     if config.data == "digits":
-        return models.digits_tensors("test")
+        return models.digits_tensors("test", models.INPUT_SIDE[config.architecture])
     arrays = datasets.labelled_npz(config.data)
     if "x" not in arrays:
         raise InputError(f"data {config.data}: expected arrays x [N, ...] and y [N]")
