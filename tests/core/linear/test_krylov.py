@@ -54,3 +54,20 @@ def test_pcg_reaches_the_tolerance_and_reports_the_true_residual(system):
     jacobi = 1 / problem.matrix.diagonal()
     result = pcg(problem.matrix, b, tol=1e-10, max_iter=500, preconditioner=lambda r: jacobi * r, method="pcg")
     assert result.converged and result.true_relative_residual(problem.matrix, b) < 1e-9
+
+
+def test_incomplete_cholesky_is_exact_without_fill_and_helps_on_a_grid():
+    import scipy.sparse as sp
+
+    from nmkit.core.linear.incomplete_cholesky import IncompleteCholesky
+
+    n = 30
+    tridiagonal = sp.diags([-1.0, 2.5, -1.0], [-1, 0, 1], shape=(n, n), format="csr")
+    r = np.random.default_rng(0).standard_normal(n)
+    np.testing.assert_allclose(IncompleteCholesky(tridiagonal).solve(r), np.linalg.solve(tridiagonal.toarray(), r),
+                               rtol=1e-12)
+    problem = problems.build("poisson2d", 32)
+    b = problems.right_hand_side(problem, "random", np.random.default_rng(2))
+    plain = pcg(problem.matrix, b, tol=1e-8, max_iter=1000)
+    ic = pcg(problem.matrix, b, tol=1e-8, max_iter=1000, preconditioner=IncompleteCholesky(problem.matrix).solve)
+    assert ic.converged and ic.iterations < 0.6 * plain.iterations

@@ -5,6 +5,11 @@ q = f(r / ||r||), A-orthogonalised against the last k directions,
     q <- q - sum_j (q . A p_j) / (p_j . A p_j) p_j,
 then an exact line search along q: x += (q . r) / (q . A q) q. Every step minimises the A-norm error along q, so
 that error never grows, whatever f is; with f = identity and k >= 1 the iterates are CG's.
+
+A step along q lowers ||e||_A^2 by exactly (q . r)^2 / (q . A q). An imperfect network can return a direction
+that is almost in the span already searched, and since f sees only r / ||r||, the method then stalls for good.
+nmkit's safeguard (not in the paper) also scores the A-orthogonalised residual and steps along whichever of the
+two lowers the error more; the steps it takes from the residual are counted as fallbacks.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ class Solve:
     iterations: int
     converged: bool
     history: list[float]  # relative residual after each iteration (index 0: the start)
+    fallbacks: int = 0  # dcdm: steps taken along the residual instead of the network's direction
     setup_seconds: float = 0.0
     solve_seconds: float = 0.0
 
@@ -57,7 +63,7 @@ def pcg(matrix: sp.spmatrix, b: np.ndarray, *, tol: float, max_iter: int,
 
 
 def dcdm(matrix: sp.spmatrix, b: np.ndarray, direction: Callable[[np.ndarray], np.ndarray], *, tol: float,
-         max_iter: int, k_orth: int = 2, true_residual_every: int = 1) -> Solve:
+         max_iter: int, k_orth: int = 2, true_residual_every: int = 1, safeguard: bool = True) -> Solve:
     """Deep conjugate directions with ``direction`` as f; the true residual b - A x replaces the recurrence every
     ``true_residual_every`` iterations (1: always, as the authors' code does)."""
     start = time.perf_counter()
@@ -66,14 +72,15 @@ def dcdm(matrix: sp.spmatrix, b: np.ndarray, direction: Callable[[np.ndarray], n
     r = b.copy()
     previous: list[tuple[np.ndarray, np.ndarray, float]] = []  # (p, A p, p . A p), newest last
     history = [1.0]
-    iterations = 0
+    iterations = fallbacks = 0
     while history[-1] > tol and iterations < max_iter:
-        q = np.asarray(direction(r / np.linalg.norm(r)), dtype=np.float64)
-        for p, ap, pap in previous:
-            q = q - (q @ ap) / pap * p
-        aq = matrix @ q
-        qaq = q @ aq
-        if not qaq > 0:  # the generator returned a direction in the span already searched (or zero)
+        q, aq, qaq = _conjugated(matrix, np.asarray(direction(r / np.linalg.norm(r)), dtype=np.float64), previous)
+        if safeguard:
+            s, as_, sas = _conjugated(matrix, r, previous)
+            if _gain(s, sas, r) > _gain(q, qaq, r):
+                q, aq, qaq = s, as_, sas
+                fallbacks += 1
+        if not qaq > 0:  # nothing left to search along
             break
         step = (q @ r) / qaq
         x += step * q
@@ -81,4 +88,18 @@ def dcdm(matrix: sp.spmatrix, b: np.ndarray, direction: Callable[[np.ndarray], n
         r = b - matrix @ x if iterations % true_residual_every == 0 else r - step * aq
         history.append(float(np.linalg.norm(r) / norm_b))
         previous = ([*previous, (q, aq, qaq)])[-k_orth:] if k_orth else []
-    return Solve("dcdm", x, iterations, history[-1] <= tol, history, solve_seconds=time.perf_counter() - start)
+    return Solve("dcdm", x, iterations, history[-1] <= tol, history, fallbacks,
+                 solve_seconds=time.perf_counter() - start)
+
+
+def _conjugated(matrix, q: np.ndarray, previous) -> tuple[np.ndarray, np.ndarray, float]:
+    """q A-orthogonalised against the previous directions, with A q and q . A q."""
+    for p, ap, pap in previous:
+        q = q - (q @ ap) / pap * p
+    aq = matrix @ q
+    return q, aq, float(q @ aq)
+
+
+def _gain(q: np.ndarray, qaq: float, r: np.ndarray) -> float:
+    """How much a line search along q lowers ||e||_A^2."""
+    return (q @ r) ** 2 / qaq if qaq > 0 else 0.0
