@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 import nmkit
-from nmkit.cli import attack, compress_pc, hamming, optimal_transport, prune, relax_sor
+from nmkit.cli import attack, compress_pc, hamming, optimal_transport, prune, relax_sor, solve_linear
 from nmkit.cli.common import (
     COMMANDS,
     DebugOpt,
@@ -41,6 +41,7 @@ app.command("relax-sor")(relax_sor.relax_sor)
 app.command("compress-pc")(compress_pc.compress_pc)
 app.command("attack")(attack.attack)
 app.command("prune")(prune.prune)
+app.command("solve-linear")(solve_linear.solve_linear)
 
 RECIPE_FOLDERS = (Path(__file__).resolve().parents[3] / "recipes",  # a source checkout or editable install
                   Path(sys.prefix) / "share" / "nmkit" / "recipes")  # a wheel install (data-files)

@@ -37,7 +37,9 @@ class DirectionNet(nn.Module):
         self.head = conv(channels, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [B, 1, *grid] -> [B, 1, *grid]."""
+        """x [B, 1, *grid] -> [B, 1, *grid]. Each input is scaled to unit RMS per cell first, so a residual
+        looks the same to the network at every resolution (the output's scale does not matter to DCDM)."""
+        x = x / x.flatten(1).pow(2).mean(1).sqrt().clamp(min=1e-30).view(-1, *[1] * (x.dim() - 1))
         skips = [self.stem(x)]
         for level in range(self.levels):
             skips.append(self.down[level](self.pool(skips[-1])))
