@@ -5,6 +5,7 @@ run on A, with the low (smooth) end of the spectrum weighted 9x, the error modes
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -69,8 +70,10 @@ def train(net: DirectionNet, matrix: sp.spmatrix, shape: tuple[int, ...], fluid:
     torch.manual_seed(seed)
     ritz = torch.from_numpy(ritz_vectors(matrix, ritz_steps, fluid, rng).astype(np.float32))
     coo = sp.coo_matrix(matrix)
-    operator = torch.sparse_coo_tensor(np.vstack([coo.row, coo.col]), coo.data.astype(np.float32),
-                                       coo.shape).to_sparse_csr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        operator = torch.sparse_coo_tensor(np.vstack([coo.row, coo.col]), coo.data.astype(np.float32), coo.shape,
+                                           check_invariants=True).to_sparse_csr()
     mask = torch.from_numpy(fluid.ravel().astype(np.float32))
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(steps, 1))
@@ -82,7 +85,7 @@ def train(net: DirectionNet, matrix: sp.spmatrix, shape: tuple[int, ...], fluid:
         loss.backward()
         optimiser.step()
         schedule.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if advance is not None:
             advance(1, losses[-1])
     net.eval()
