@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ["hamming", "optimal_transport", "relax_sor", "compress_pc", "attack", "prune"]
+BENCHMARKS = ["hamming", "optimal_transport", "relax_sor", "compress_pc", "attack", "prune", "solve_linear"]
 
 for name in sys.argv[1:] or BENCHMARKS:
     if name not in BENCHMARKS:

@@ -47,3 +47,12 @@ def test_prune_benchmark_runs_every_method_and_measures_the_call():
     assert {r["method"] for r in result["accuracy"]} == set(prune.METHODS)
     assert all(abs(r["sparsity"] - 0.9) < 2e-3 for r in result["accuracy"] if r["method"] != "sap")
     assert result["call"]["nmkit"]["extra_peak_mb"] >= 0 and len(result["latency"]) == 6
+
+
+def test_solve_linear_benchmark_runs_every_method():
+    from benchmarks import solve_linear
+
+    result = solve_linear.main(["--sizes2d", "16", "24", "--sizes3d", "--obstacle-sizes", "--steps", "40",
+                                "--tols", "1e-4"])
+    assert len(result["rows"]) == 2
+    assert all(s["converged"] for r in result["rows"] for s in r["solves"].values())
