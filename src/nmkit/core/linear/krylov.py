@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from nmkit.kernels.conjugate_directions import a_orthogonalize
+
 
 @dataclass
 class Solve:
@@ -65,16 +67,17 @@ def pcg(matrix: sp.spmatrix, b: np.ndarray, *, tol: float, max_iter: int,
 def dcdm(matrix: sp.spmatrix, b: np.ndarray, direction: Callable[[np.ndarray], np.ndarray], *, tol: float,
          max_iter: int, k_orth: int = 2, true_residual_every: int = 1, safeguard: bool = True) -> Solve:
     """Deep conjugate directions with ``direction`` as f; the true residual b - A x replaces the recurrence every
-    ``true_residual_every`` iterations (1: always, as the authors' code does)."""
+    ``true_residual_every`` iterations (1: always, as the authors' code does). Works on NumPy arrays with a SciPy
+    matrix, or on torch tensors with a sparse CSR tensor (the GPU path: orthogonalisation fused in Triton)."""
     start = time.perf_counter()
-    norm_b = np.linalg.norm(b)
-    x = np.zeros_like(b)
-    r = b.copy()
+    norm_b = _norm(b)
+    x = b * 0
+    r = b - x
     previous: list[tuple[np.ndarray, np.ndarray, float]] = []  # (p, A p, p . A p), newest last
     history = [1.0]
     iterations = fallbacks = 0
     while history[-1] > tol and iterations < max_iter:
-        q, aq, qaq = _conjugated(matrix, np.asarray(direction(r / np.linalg.norm(r)), dtype=np.float64), previous)
+        q, aq, qaq = _conjugated(matrix, direction(r / _norm(r)), previous)
         if safeguard:
             s, as_, sas = _conjugated(matrix, r, previous)
             if _gain(s, sas, r) > _gain(q, qaq, r):
@@ -82,24 +85,27 @@ def dcdm(matrix: sp.spmatrix, b: np.ndarray, direction: Callable[[np.ndarray], n
                 fallbacks += 1
         if not qaq > 0:  # nothing left to search along
             break
-        step = (q @ r) / qaq
+        step = float(q @ r) / qaq
         x += step * q
         iterations += 1
         r = b - matrix @ x if iterations % true_residual_every == 0 else r - step * aq
-        history.append(float(np.linalg.norm(r) / norm_b))
+        history.append(_norm(r) / norm_b)
         previous = ([*previous, (q, aq, qaq)])[-k_orth:] if k_orth else []
     return Solve("dcdm", x, iterations, history[-1] <= tol, history, fallbacks,
                  solve_seconds=time.perf_counter() - start)
 
 
-def _conjugated(matrix, q: np.ndarray, previous) -> tuple[np.ndarray, np.ndarray, float]:
+def _conjugated(matrix, q, previous) -> tuple[object, object, float]:
     """q A-orthogonalised against the previous directions, with A q and q . A q."""
-    for p, ap, pap in previous:
-        q = q - (q @ ap) / pap * p
+    q = a_orthogonalize(q, previous)
     aq = matrix @ q
     return q, aq, float(q @ aq)
 
 
-def _gain(q: np.ndarray, qaq: float, r: np.ndarray) -> float:
+def _gain(q, qaq: float, r) -> float:
     """How much a line search along q lowers ||e||_A^2."""
-    return (q @ r) ** 2 / qaq if qaq > 0 else 0.0
+    return float(q @ r) ** 2 / qaq if qaq > 0 else 0.0
+
+
+def _norm(v) -> float:
+    return float(v @ v) ** 0.5

@@ -4,6 +4,7 @@ scale. Being fully convolutional it runs at any resolution; solid cells are zero
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -51,12 +52,14 @@ class DirectionNet(nn.Module):
 
 
 def direction_function(net: DirectionNet, shape: tuple[int, ...], fluid: torch.Tensor):
-    """f for DCDM: a float64 numpy residual in, a float64 numpy direction out (inference in float32)."""
-    import numpy as np
+    """f for DCDM: a float64 residual in (a NumPy array, or a tensor on the net's device), a float64 direction of
+    the same kind out; inference in float32."""
 
-    def apply(r: np.ndarray) -> np.ndarray:
+    def apply(r):
+        as_numpy = isinstance(r, np.ndarray)
+        x = torch.from_numpy(r) if as_numpy else r
         with torch.no_grad():
-            x = torch.from_numpy(r.astype(np.float32)).view(1, 1, *shape)
-            return (net(x).view(-1) * fluid).numpy().astype(np.float64)
+            q = net(x.to(torch.float32).view(1, 1, *shape)).view(-1) * fluid
+        return q.numpy().astype(np.float64) if as_numpy else q.to(x.dtype)
 
     return apply

@@ -4,6 +4,7 @@ one stopping rule, reporting the true relative residual ||b - A x|| / ||b|| that
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ import scipy.sparse as sp
 import torch
 
 from nmkit.core import io
+from nmkit.core.device import resolve_device
 from nmkit.core.errors import InputError
 from nmkit.core.linear import problems
 from nmkit.core.linear.config import LinearConfig
@@ -138,16 +140,30 @@ def _solve(method: str, problem: problems.GridProblem, b: np.ndarray, config: Li
     matrix, options = problem.matrix, {"tol": config.tol, "max_iter": config.max_iter}
     start = time.perf_counter()
     if method == "dcdm":
-        f = direction_function(net, problem.shape, torch.from_numpy(problem.fluid.ravel().astype(np.float32)))
+        device = resolve_device(config.device)
+        fluid = torch.from_numpy(problem.fluid.ravel().astype(np.float32)).to(device)
+        f = direction_function(net.to(device), problem.shape, fluid)
+        system, rhs = (matrix, b)
+        if device != "cpu":
+            system, rhs = _device_matrix(matrix, device), torch.from_numpy(b).to(device)
         setup = time.perf_counter() - start
-        result = dcdm(matrix, b, f, k_orth=config.k_orth, true_residual_every=config.true_residual_every,
+        result = dcdm(system, rhs, f, k_orth=config.k_orth, true_residual_every=config.true_residual_every,
                       safeguard=config.safeguard, **options)
+        result.x = result.x if device == "cpu" else result.x.cpu().numpy()
     else:
         preconditioner = _preconditioner(method, matrix, notes)
         setup = time.perf_counter() - start
         result = pcg(matrix, b, preconditioner=preconditioner, method=method, **options)
     result.method, result.setup_seconds = method, setup
     return result
+
+
+def _device_matrix(matrix: sp.csr_matrix, device: str) -> torch.Tensor:
+    """The matrix as a float64 sparse CSR tensor on the device (the GPU path of DCDM)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        return torch.sparse_csr_tensor(torch.from_numpy(matrix.indptr).long(), torch.from_numpy(matrix.indices).long(),
+                                       torch.from_numpy(matrix.data), matrix.shape, device=device)
 
 
 def _preconditioner(method: str, matrix: sp.csr_matrix, notes: list[str]):
