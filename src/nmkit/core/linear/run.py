@@ -3,6 +3,7 @@ one stopping rule, reporting the true relative residual ||b - A x|| / ||b|| that
 
 from __future__ import annotations
 
+import importlib.util
 import time
 import warnings
 from collections.abc import Callable
@@ -60,9 +61,7 @@ def run(config: LinearConfig, advance: Callable[[int, float], None] | None = Non
         if tuple(meta["shape"]) != problem.shape:
             notes.append(f"dcdm: network trained on {'x'.join(map(str, meta['shape']))} ({meta['problem']}), "
                          f"applied to {'x'.join(map(str, problem.shape))}")
-    methods = [m for m in METHODS if m != "dcdm" or net is not None] if config.method == "all" else [config.method]
-    if config.method == "all" and net is None:
-        notes.append("dcdm left out: no model given")
+    methods = _all_methods(notes, with_dcdm=net is not None) if config.method == "all" else [config.method]
     solves = [_solve(method, problem, b, config, net, notes) for method in methods]
     return _result(config, system, problem, solves, b, notes)
 
@@ -78,7 +77,7 @@ def _train(config: LinearConfig, advance) -> LinearResult:
     b = problems.right_hand_side(problem, "random" if config.rhs not in ("smooth", "divergence") else config.rhs,
                                  np.random.default_rng(config.seed + 1))
     notes: list[str] = []
-    solves = [_solve(method, problem, b, config, net, notes) for method in METHODS]
+    solves = [_solve(method, problem, b, config, net, notes) for method in _all_methods(notes, with_dcdm=True)]
     result = _result(config, _describe(config), problem, solves, b, notes)
     result.training = {"steps": config.steps, "seconds": seconds, "loss_first": losses[0],
                        "loss_last_50_mean": float(np.mean(losses[-50:])),
@@ -87,6 +86,18 @@ def _train(config: LinearConfig, advance) -> LinearResult:
                     "meta": {"dim": net.dim, "channels": config.channels, "levels": config.levels,
                              "problem": config.problem, "obstacle": config.obstacle, "shape": list(problem.shape)}}
     return result
+
+
+def _all_methods(notes: list[str], *, with_dcdm: bool) -> list[str]:
+    """Every method that can run here: amg needs PyAMG, dcdm a model."""
+    methods = list(METHODS)
+    if importlib.util.find_spec("pyamg") is None:
+        methods.remove("amg")
+        notes.append("amg left out: PyAMG is not installed (pip install pyamg)")
+    if not with_dcdm:
+        methods.remove("dcdm")
+        notes.append("dcdm left out: no model given")
+    return methods
 
 
 def load_model(path: Path) -> tuple[DirectionNet, dict]:
