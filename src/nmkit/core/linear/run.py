@@ -68,6 +68,7 @@ def run(config: LinearConfig, advance: Callable[[int, float], None] | None = Non
 
 def _train(config: LinearConfig, advance) -> LinearResult:
     problem = problems.build(config.problem, config.n, config.obstacle, config.contrast, config.seed)
+    torch.manual_seed(config.seed)  # the initial weights, so a rerun trains the same network
     net = DirectionNet(len(problem.shape), config.channels, config.levels)
     start = time.perf_counter()
     losses = train_network(net, problem.matrix, problem.shape, problem.fluid, steps=config.steps,
