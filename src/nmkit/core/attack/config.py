@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Literal
 
 from nmkit.core.errors import ConfigError
-from nmkit.core.recipe import CommonConfig, option
+from nmkit.core.models import ModelSource
+from nmkit.core.recipe import option
 
 METHOD_HELP = {
     "quadattack": "project the features onto the ordered top-K polytope (a QP), pull the input there",
@@ -19,14 +20,9 @@ METHOD_HELP = {
 
 
 @dataclass(frozen=True)
-class AttackConfig(CommonConfig):
+class AttackConfig(ModelSource):
     """Ordered top-K targeted attacks: make the model rank K chosen classes first, in order."""
 
-    model: Path | None = option(None, "TorchScript archive, state dict (with architecture) or module; none: "
-                                      "train the zoo architecture on digits first")
-    architecture: Literal["mlp", "cnn", "resnet"] = option("mlp", "zoo architecture (for state dicts and training; "
-                                                                  "resnet takes digits upsampled to 32x32)")
-    trust_pickle: bool = option(False, "allow loading a pickled nn.Module (runs code from the file)")
     feature_layer: str | None = option(None, "name of the final Linear layer (default: the last Linear found)")
     data: Literal["digits"] | Path = option("digits", "digits (the test split) or an .npz with x [N, ...] and y [N]")
     count: int = option(100, "how many correctly classified inputs to attack (the first ones)", ge=1)

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Literal
 
 from nmkit.core.errors import ConfigError
+from nmkit.core.models import ModelSource
 from nmkit.core.prune.masks import ALL_PRUNABLE
-from nmkit.core.recipe import CommonConfig, option
+from nmkit.core.recipe import option
 
 METHOD_HELP = {
     "global-mp": "global magnitude: one threshold on |w| over all layers (optionally with min_per_layer)",
@@ -66,14 +67,9 @@ class MfacOptions:
 
 
 @dataclass(frozen=True)
-class PruneConfig(CommonConfig):
+class PruneConfig(ModelSource):
     """Unstructured pruning of Conv/Linear weights, one-shot or gradual, with a report of what it buys."""
 
-    model: Path | None = option(None, "TorchScript archive, state dict (with architecture) or module; none: train "
-                                      "the zoo architecture on digits first")
-    architecture: Literal["mlp", "cnn", "resnet"] = option("mlp", "zoo architecture (for state dicts and training; "
-                                                                  "resnet takes digits upsampled to 32x32)")
-    trust_pickle: bool = option(False, "allow loading a pickled nn.Module (runs code from the file)")
     train: bool = option(False, "train the zoo architecture on digits first (implied when no model is given)")
     data: Literal["digits"] | Path = option("digits", "digits, or an .npz with x [N, ...] and y [N] (split 75/25, "
                                                       "seeded) or with x_train, y_train, x_test, y_test")
