@@ -1,0 +1,1 @@
+"""Two-stage robust optimisation (Neur2RO's problems): instance generators and the exact CCG baseline."""
