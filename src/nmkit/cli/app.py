@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 import nmkit
-from nmkit.cli import attack, compress_pc, hamming, optimal_transport, prune, relax_sor, solve_linear
+from nmkit.cli import attack, compress_pc, hamming, optimal_transport, prune, relax_sor, robust_opt, solve_linear
 from nmkit.cli.common import (
     COMMANDS,
     DebugOpt,
@@ -42,6 +42,7 @@ app.command("compress-pc")(compress_pc.compress_pc)
 app.command("attack")(attack.attack)
 app.command("prune")(prune.prune)
 app.command("solve-linear")(solve_linear.solve_linear)
+app.command("robust-opt")(robust_opt.robust_opt)
 
 RECIPE_FOLDERS = (Path(__file__).resolve().parents[3] / "recipes",  # a source checkout or editable install
                   Path(sys.prefix) / "share" / "nmkit" / "recipes")  # a wheel install (data-files)

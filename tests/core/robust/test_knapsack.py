@@ -35,7 +35,7 @@ def test_files_round_trip_and_bad_files_are_rejected(tmp_path):
     with pytest.raises(InputError, match="header says 3 items"):
         instances.read_knapsack(tmp_path / "bad.txt")
     (tmp_path / "neg.txt").write_text("1 100 1\n1 2 3 -4 5\n")
-    with pytest.raises(InputError, match="must be positive"):
+    with pytest.raises(InputError, match="must be positive"):  # an item weight below zero
         instances.read_knapsack(tmp_path / "neg.txt")
 
 

@@ -65,7 +65,10 @@ def write_knapsack(instance: Knapsack) -> str:
 
 
 def read_knapsack(path: Path) -> Knapsack:
-    """An instance file; a leading index token on item lines (Neur2RO's copies) is accepted."""
+    """An instance file; a leading index token on item lines (Neur2RO's copies) is accepted. Repair weights
+    and profits may be negative: the generator's WC and ASC ranges reach below zero for light items."""
+    if not Path(path).is_file():
+        raise InputError(f"instance {path}: no such file")
     try:
         rows = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
         n, capacity, gamma = int(rows[0][0]), float(rows[0][1]), float(rows[0][2])
@@ -74,8 +77,8 @@ def read_knapsack(path: Path) -> Knapsack:
         raise InputError(f"instance {path}: expected 'n C Gamma' then n lines 'pbar phat t c f' ({exc})") from None
     if items.shape != (n, 5):
         raise InputError(f"instance {path}: header says {n} items, found {len(items)} item lines of 5 numbers")
-    if np.any(items[:, 3] <= 0) or np.any(items[:, 2] < 0) or capacity <= 0:
-        raise InputError(f"instance {path}: weights and the capacity must be positive (repair weights >= 0)")
+    if np.any(items[:, 3] <= 0) or capacity <= 0:
+        raise InputError(f"instance {path}: item weights (4th column) and the capacity must be positive")
     if not 0 < gamma <= n:
         raise InputError(f"instance {path}: Gamma must lie in (0, n], found {gamma}")
     return Knapsack(*items.T, capacity=capacity, gamma=gamma)
