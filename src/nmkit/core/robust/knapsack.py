@@ -14,6 +14,9 @@ is minus the cost.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -27,6 +30,26 @@ from nmkit.core.robust.instances import Knapsack
 MIP_GAP = 1e-9
 
 
+@contextlib.contextmanager
+def _highs_silenced():
+    """HiGHS's MIP solver prints stray debug lines straight to file descriptor 1, which would corrupt --json
+    output; point fd 1 at /dev/null while it runs."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as sink:
+            os.dup2(sink.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _milp(*args, **kwargs):
+    with _highs_silenced():
+        return milp(*args, **kwargs)
+
+
 def first_stage_cost(instance: Knapsack, x: np.ndarray) -> float:
     return float((instance.f - instance.pbar) @ x)
 
@@ -38,7 +61,7 @@ def second_stage(instance: Knapsack, x: np.ndarray, xi: np.ndarray) -> tuple[flo
     rows = sp.vstack([sp.hstack([-sp.eye(n), sp.eye(n)]),  # r <= y
                       sp.csr_matrix(np.concatenate([instance.c, instance.t])[None, :])])
     upper = np.concatenate([np.zeros(n), [instance.capacity]])
-    result = milp(objective, integrality=np.ones(2 * n), bounds=Bounds(0, np.concatenate([x, np.ones(n)])),
+    result = _milp(objective, integrality=np.ones(2 * n), bounds=Bounds(0, np.concatenate([x, np.ones(n)])),
                   constraints=LinearConstraint(rows, -np.inf, upper), options={"mip_rel_gap": MIP_GAP})
     if result.x is None:
         raise RunError(f"second-stage MILP failed: {result.message}")
@@ -115,7 +138,7 @@ def main_problem(instance: Knapsack, scenarios: list[np.ndarray], time_limit: fl
     integrality = np.ones(width)
     integrality[n] = 0
     bounds = Bounds(np.where(np.arange(width) == n, -np.inf, 0), np.where(np.arange(width) == n, np.inf, 1))
-    result = milp(objective, integrality=integrality, bounds=bounds,
+    result = _milp(objective, integrality=integrality, bounds=bounds,
                   constraints=LinearConstraint(sp.vstack(blocks), lower, upper),
                   options={"mip_rel_gap": MIP_GAP, "time_limit": max(time_limit, 1.0)})
     if result.x is None:
