@@ -6,13 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import numpy as np
+import torch
 import typer
 from rich.table import Table
 
 from nmkit.cli.common import Command, Outcome, RunContext, capability, register
 from nmkit.core import io
 from nmkit.core.errors import InputError
+from nmkit.core.report import jsonable
 from nmkit.core.robust import instances
+from nmkit.core.robust import run as learned
 from nmkit.core.robust.config import ACTION_HELP, RobustConfig
 from nmkit.core.robust.knapsack import exact_ccg
 
@@ -22,6 +25,19 @@ GENERATOR = "Generator"
 def run_command(config: RobustConfig, ctx: RunContext) -> Outcome:
     if config.action == "generate":
         return _generate(config, ctx.force)
+    if config.action == "train":
+        count = len(list(Path(config.instances).glob("*.txt"))) if config.instances else config.sample
+        with ctx.progress("instances solved for data", count) as advance:
+            summary, model = learned.train(config, advance)
+        artifacts = []
+        if ctx.out_dir is not None:
+            io.atomic_write(ctx.out_dir / "model.pt", lambda fh: torch.save(model, fh))
+            artifacts.append("model.pt")
+        return Outcome(summary=jsonable(summary), tables=[_training_table(summary)], artifacts=artifacts)
+    if config.action == "solve":
+        summary = learned.solve(config)
+        return Outcome(summary=jsonable(summary), tables=[_comparison_table([summary], "robust-opt solve")],
+                       artifacts=[])
     result = exact_ccg(instances.read_knapsack(config.instance), tol=config.tol, time_limit=config.time_limit)
     summary = {"instance": str(config.instance), "robust_profit": result.objective, "bound": result.bound,
                "gap": result.gap, "iterations": result.iterations, "seconds": result.seconds,
@@ -33,6 +49,26 @@ def run_command(config: RobustConfig, ctx: RunContext) -> Outcome:
                          ("seconds", f"{result.seconds:.2f}"), ("items selected", str(int(result.x.sum())))):
         table.add_row(label, value)
     return Outcome(summary=summary, tables=[table], artifacts=[])
+
+
+def _training_table(summary: dict) -> Table:
+    table = _comparison_table(summary["evaluation"], f"robust-opt train: {summary['instances']} instances, "
+                                                     f"{summary['second_stage_solves']:,} second-stage solves")
+    table.caption = (f"data {summary['data_seconds']:.1f} s, training {summary['train_seconds']:.1f} s; validation "
+                     f"MAE {summary['validation_mae']:.4f} (label std {summary['label_std']:.4f})")
+    return table
+
+
+def _comparison_table(rows: list[dict], title: str) -> Table:
+    table = Table("n", "ML-CCG profit (exact)", "ML-CCG s", "exact CCG profit", "exact s", "relative error",
+                  title=title)
+    for row in rows:
+        exact = "exact_objective" in row
+        table.add_row(str(row["n"]), f"{row['ml_objective']:.2f}", f"{row['ml_seconds']:.2f}",
+                      f"{row['exact_objective']:.2f}" + (" (time limit)" if row.get("exact_timed_out") else "")
+                      if exact else "-", f"{row['exact_seconds']:.2f}" if exact else "-",
+                      f"{row['relative_error']:.2%}" if exact else "-")
+    return table
 
 
 def _generate(config: RobustConfig, force: bool) -> Outcome:
@@ -53,13 +89,20 @@ def _generate(config: RobustConfig, force: bool) -> Outcome:
 
 
 COMMAND = register(Command(name="robust-opt", schema=RobustConfig, run=run_command,
-                           help="Two-stage robust knapsack: instance generator and exact CCG on HiGHS."))
+                           help="Two-stage robust knapsack: instances, exact CCG and Neur2RO's ML-CCG on HiGHS."))
 
 
 @capability(COMMAND, {"Actions": ACTION_HELP})
 def robust_opt(
-    action: Annotated[str | None, typer.Argument(metavar="generate|exact", help="What to do (listed below).")] = None,
-    instance: Annotated[Path | None, typer.Argument(help="exact: the instance file.")] = None,
+    action: Annotated[str | None, typer.Argument(metavar="generate|exact|train|solve",
+                                                 help="What to do (listed below).")] = None,
+    instance: Annotated[Path | None, typer.Argument(help="exact, solve: the instance file.")] = None,
+    model: Annotated[Path | None, typer.Option(help="solve: a trained model.pt or its folder.")] = None,
+    instances_dir: Annotated[Path | None, typer.Option("--instances", help="train: a folder of instance files "
+                                                       "(default: sample --sample of them).")] = None,
+    sample: Annotated[int | None, typer.Option(help="train: instances to sample (default 30).")] = None,
+    compare_exact: Annotated[bool | None, typer.Option("--compare-exact/--no-compare-exact",
+                                                       help="solve: also run exact CCG.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="generate: file (or folder with --count).")]
     = None,
     n: Annotated[int | None, typer.Option("--n", help="Items (default 20).", rich_help_panel=GENERATOR)] = None,
@@ -75,11 +118,14 @@ def robust_opt(
     = None,
     time_limit: Annotated[float | None, typer.Option(help="exact: seconds (default 600).")] = None,
 ):
-    """Two-stage robust knapsack with repair: write instances, or solve one exactly (column-and-constraint
-    generation; the worst case of every candidate is computed exactly by row generation).
+    """Two-stage robust knapsack with repair: write instances, solve one exactly (column-and-constraint generation,
+    every candidate's worst case exact by row generation), or learn the second-stage value and solve by ML-CCG.
 
     Examples: `nmkit robust-opt generate --n 10 --correlation WC -o inst.txt`,
-    `nmkit robust-opt exact inst.txt --time-limit 60 --json`. Neur2RO's learned solver is not in yet.
+    `nmkit robust-opt exact inst.txt --time-limit 60 --json`, `nmkit robust-opt train --sample 30 --out runs/m`,
+    `nmkit robust-opt solve inst.txt --model runs/m --compare-exact`. Every ML-CCG answer is scored by the exact
+    worst case, so its reported profit is true, not predicted.
     """
-    return dict(action=action, instance=instance, output=output, n=n, correlation=correlation, h=h, delta=delta,
+    return dict(action=action, instance=instance, model=model, instances=instances_dir, sample=sample,
+                compare_exact=compare_exact, output=output, n=n, correlation=correlation, h=h, delta=delta,
                 budget_factor=budget_factor, count=count, time_limit=time_limit)

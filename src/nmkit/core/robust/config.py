@@ -12,16 +12,33 @@ from nmkit.core.recipe import CommonConfig, option
 ACTION_HELP = {
     "generate": "write knapsack instances (Arslan and Detienne's generator and text format)",
     "exact": "solve an instance exactly by column-and-constraint generation (HiGHS)",
+    "train": "collect second-stage solves on sampled instances, train the value network, check it on fresh ones",
+    "solve": "ML-CCG with a trained value network; the answer is scored by the exact worst case",
 }
 
 
 @dataclass(frozen=True)
 class RobustConfig(CommonConfig):
-    """Two-stage robust optimisation: instances and the exact CCG baseline (Neur2RO's learned solver: to come)."""
+    """Two-stage robust optimisation: instances, the exact CCG baseline and Neur2RO's learned ML-CCG."""
 
-    action: Literal["generate", "exact"] = option("exact", "; ".join(f"{k}: {v}" for k, v in ACTION_HELP.items()))
+    action: Literal["generate", "exact", "train", "solve"] = option(
+        "exact", "; ".join(f"{k}: {v}" for k, v in ACTION_HELP.items()))
     problem: Literal["knapsack"] = option("knapsack", "two-stage robust knapsack with repair")
-    instance: Path | None = option(None, "exact: the instance file")
+    instance: Path | None = option(None, "exact, solve: the instance file")
+    model: Path | None = option(None, "solve: a model.pt from a train run, or its folder")
+    instances: Path | None = option(None, "train: a folder of instance files to learn from (default: sample)")
+    sample: int = option(30, "train: instances to sample when no folder is given (n drawn from n_range)", ge=1)
+    n_range: list[int] = option([10, 20], "train: smallest and largest n of sampled instances")
+    decisions: int = option(10, "train: first-stage decisions sampled per instance", ge=1)
+    scenarios: int = option(20, "train: scenarios per decision (each one second-stage MILP)", ge=1)
+    epochs: int = option(100, "train: epochs (the best validation MAE is kept)", ge=1)
+    lr: float = option(1e-3, "train: Adam learning rate", gt=0)
+    batch_size: int = option(256, "train: batch size", ge=1)
+    evaluate: int = option(3, "train: fresh instances to compare ML-CCG with exact CCG on after training", ge=0)
+    compare_exact: bool = option(False, "solve: also run exact CCG and report the relative error")
+    adversary: Literal["pga"] = option("pga", "solve: projected gradient ascent on the network (the MILP "
+                                              "adversary is not in yet)")
+    max_scenarios: int = option(20, "solve: scenarios ML-CCG may add", ge=1)
     output: Path | None = option(None, "generate: the file to write (a folder with count > 1)")
     n: int = option(20, "generate: items", ge=1)
     correlation: Literal["UN", "WC", "ASC", "SC"] = option("UN", "generate: profit-weight correlation")
@@ -36,5 +53,9 @@ class RobustConfig(CommonConfig):
     def __post_init__(self) -> None:
         if self.action == "generate" and self.output is None:
             raise ConfigError("action generate needs output (-o FILE, or a folder with --count)")
-        if self.action == "exact" and self.instance is None:
-            raise ConfigError("action exact needs an instance file")
+        if self.action in ("exact", "solve") and self.instance is None:
+            raise ConfigError(f"action {self.action} needs an instance file")
+        if self.action == "solve" and self.model is None:
+            raise ConfigError("action solve needs a trained model (field 'model')")
+        if len(self.n_range) != 2 or not 1 <= self.n_range[0] <= self.n_range[1]:
+            raise ConfigError(f"field 'n_range' expects [smallest, largest] item counts, found {self.n_range}")

@@ -46,8 +46,13 @@ def _highs_silenced():
 
 
 def _milp(*args, **kwargs):
+    """scipy.optimize.milp, silenced; HiGHS's presolve sometimes ends in "Solve error" (status 4) on the big-M
+    models of ML-CCG, so such a solve is repeated once without presolve."""
     with _highs_silenced():
-        return milp(*args, **kwargs)
+        result = milp(*args, **kwargs)
+        if result.status == 4:
+            result = milp(*args, **{**kwargs, "options": {**kwargs.get("options", {}), "presolve": False}})
+    return result
 
 
 def first_stage_cost(instance: Knapsack, x: np.ndarray) -> float:

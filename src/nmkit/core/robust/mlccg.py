@@ -63,16 +63,18 @@ def main_problem(instance: Knapsack, net: SetEncoder, scaler: FeatureScaler, sce
                            np.concatenate([p_x.constant, p_xi]))
         predictions.append(em.mlp(model, joined, np.concatenate([p_low, p_xi]), np.concatenate([p_high, p_xi]),
                                   net.psi))
-    spread = max(h[0] for _, _, h in predictions) - min(lo[0] for _, lo, _ in predictions) + 1.0
-    a = model.variables(1, -np.inf, np.inf)[0]
+    highest, lowest = max(h[0] for _, _, h in predictions), min(lo[0] for _, lo, _ in predictions)
+    spread = highest - lowest + 1.0
+    a = model.variables(1, lowest - 1.0, highest + 1.0)[0]
     pick = model.variables(k, 0, 1, integer=True)
     y = model.variables(n, 0, 1, integer=True)
     r = model.variables(n, 0, 1, integer=True)
-    z = model.variables(1, -np.inf, np.inf)[0]
+    cost_low, cost_high = -(instance.f.sum() + instance.phat.sum()), instance.phat.sum()
+    z = model.variables(1, cost_low, cost_high)[0]
     width = model.width
     unit = lambda index, value=1.0: sp.csr_matrix(([value], ([0], [index])), shape=(1, width))  # noqa: E731
     model.constrain(sp.csr_matrix((np.ones(k), (np.zeros(k), pick)), shape=(1, width)), 1.0, 1.0)
-    big = 2 * (instance.f.sum() + instance.phat.sum())
+    big = cost_high - cost_low
     for j, (pred, _, _) in enumerate(predictions):
         row = pred.widened(width)
         model.constrain(unit(a) - row, pred.constant[0], np.inf)  # a >= pred_j
