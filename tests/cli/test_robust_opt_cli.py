@@ -30,3 +30,26 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path):
         result = runner.invoke(app, ["robust-opt", *args])
         assert result.exit_code == 2, result.output
         assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_train_then_solve_with_the_learned_value_and_reject_foreign_models(tmp_path):
+    import torch
+
+    trained = runner.invoke(app, ["robust-opt", "train", "--sample", "4", "--set", "n_range=[6,8]", "--set",
+                                  "decisions=4", "--set", "scenarios=5", "--set", "epochs=10", "--set", "evaluate=1",
+                                  "--out", str(tmp_path / "m"), "--json", "-q"])
+    assert trained.exit_code == 0, trained.output
+    record = json.loads(trained.stdout)["result"]
+    assert record["second_stage_solves"] == 4 * 4 * 5
+    row = record["evaluation"][0]
+    assert row["ml_objective"] <= row["exact_objective"] + 1e-6  # the exact optimum bounds every true objective
+    runner.invoke(app, ["robust-opt", "generate", "--n", "7", "-o", str(tmp_path / "i.txt"), "-q"])
+    solved = runner.invoke(app, ["robust-opt", "solve", str(tmp_path / "i.txt"), "--model", str(tmp_path / "m"),
+                                 "--json", "-q"])
+    assert solved.exit_code == 0, solved.output
+    assert len(json.loads(solved.stdout)["result"]["x"]) == 7
+    saved = torch.load(tmp_path / "m" / "model.pt", weights_only=True)
+    torch.save({**saved, "problem": "capital-budgeting"}, tmp_path / "other.pt")
+    foreign = runner.invoke(app, ["robust-opt", "solve", str(tmp_path / "i.txt"), "--model",
+                                  str(tmp_path / "other.pt")])
+    assert foreign.exit_code == 2 and "trained for capital-budgeting, not knapsack" in foreign.stderr
