@@ -3,7 +3,8 @@
 import importlib
 import sys
 
-BENCHMARKS = ["hamming", "optimal_transport", "relax_sor", "compress_pc", "attack", "prune", "solve_linear"]
+BENCHMARKS = ["hamming", "optimal_transport", "relax_sor", "compress_pc", "attack", "prune", "solve_linear",
+              "robust_opt"]
 
 for name in sys.argv[1:] or BENCHMARKS:
     if name not in BENCHMARKS:

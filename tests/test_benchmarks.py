@@ -56,3 +56,12 @@ def test_solve_linear_benchmark_runs_every_method():
                                 "--tols", "1e-4"])
     assert len(result["rows"]) == 2
     assert all(s["converged"] for r in result["rows"] for s in r["solves"].values())
+
+
+def test_robust_opt_benchmark_scores_every_answer_exactly():
+    from benchmarks import robust_opt
+
+    result = robust_opt.main(["--sizes", "6", "--h", "40", "--seeds", "1", "--correlations", "UN", "--sample", "3",
+                              "--epochs", "5", "--time-limit", "30"])
+    row = result["rows"][0]
+    assert row["ml_error"] >= -1e-9 and row["nominal_error"] >= -1e-9  # nothing beats the exact optimum
