@@ -69,7 +69,8 @@ def main_problem(instance: Knapsack, net: SetEncoder, scaler: FeatureScaler, sce
     pick = model.variables(k, 0, 1, integer=True)
     y = model.variables(n, 0, 1, integer=True)
     r = model.variables(n, 0, 1, integer=True)
-    cost_low, cost_high = -(instance.f.sum() + instance.phat.sum()), instance.phat.sum()
+    scale = instance.f.sum() + instance.phat.sum()  # costs measured in this unit keep the big-M rows well scaled
+    cost_low, cost_high = -1.0, instance.phat.sum() / scale
     z = model.variables(1, cost_low, cost_high)[0]
     width = model.width
     unit = lambda index, value=1.0: sp.csr_matrix(([value], ([0], [index])), shape=(1, width))  # noqa: E731
@@ -80,7 +81,7 @@ def main_problem(instance: Knapsack, net: SetEncoder, scaler: FeatureScaler, sce
         model.constrain(unit(a) - row, pred.constant[0], np.inf)  # a >= pred_j
         model.constrain(unit(a) - row + unit(pick[j], spread), -np.inf, pred.constant[0] + spread)
         degradation = instance.phat * scenarios[j]
-        cost = sp.csr_matrix((np.concatenate([degradation - instance.f, -degradation]),
+        cost = sp.csr_matrix((np.concatenate([degradation - instance.f, -degradation]) / scale,
                               (np.zeros(2 * n), np.concatenate([y, r]))), shape=(1, width))
         model.constrain(unit(z) - cost - unit(pick[j], big), -big, np.inf)  # z >= cost_j - big (1 - s_j)
     for i in range(n):
@@ -89,7 +90,7 @@ def main_problem(instance: Knapsack, net: SetEncoder, scaler: FeatureScaler, sce
     model.constrain(sp.csr_matrix((np.concatenate([instance.c, instance.t]), (np.zeros(2 * n), np.concatenate([y, r]))),
                                   shape=(1, width)), -np.inf, instance.capacity)
     objective = np.zeros(width)
-    objective[x], objective[z] = instance.f - instance.pbar, 1.0
+    objective[x], objective[z] = (instance.f - instance.pbar) / scale, 1.0
     result = _milp(objective, **model.scipy_form(), options={"mip_rel_gap": 1e-6, "time_limit": time_limit})
     if result.x is None:
         raise RunError(f"ML-CCG main problem failed: {result.message}")
