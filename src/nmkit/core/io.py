@@ -126,6 +126,25 @@ class NpyStreamWriter:
             self.abort()
 
 
+def load_saved_model(path: Path) -> tuple[dict, Path]:
+    """The dict in a model.pt a train run wrote (``path`` may be the run's folder), loaded with
+    ``weights_only`` so no code is unpickled; returns it and the file's path."""
+    import torch
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise InputError(f"model {path}: no such file")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for foreign files
+        raise InputError(f"model {path}: cannot be loaded ({str(exc).splitlines()[0][:100]})") from None
+    if not isinstance(saved, dict):
+        raise InputError(f"model {path}: expected a model.pt written by a train run")
+    return saved, path
+
+
 def write_png(path: Path, image: np.ndarray) -> Path:
     """Write an RGB image ([h, w, 3], floats in [0, 1] or uint8) as an 8-bit PNG (zlib, no extra deps)."""
     pixels = np.asarray(image)

@@ -103,17 +103,12 @@ def _all_methods(notes: list[str], *, with_dcdm: bool) -> list[str]:
 
 def load_model(path: Path) -> tuple[DirectionNet, dict]:
     """A model.pt written by ``train`` (or its folder), loaded without unpickling code."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.pt"
-    if not path.exists():
-        raise InputError(f"model {path}: no such file")
+    saved, path = io.load_saved_model(path)
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
         meta = saved["meta"]
         net = DirectionNet(int(meta["dim"]), int(meta["channels"]), int(meta["levels"]))
         net.load_state_dict(saved["state_dict"])
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for foreign files
+    except (KeyError, TypeError, RuntimeError) as exc:
         raise InputError(f"model {path}: not a solve-linear model ({str(exc).splitlines()[0][:100]})") from None
     return net.eval(), meta
 

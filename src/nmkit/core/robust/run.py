@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nmkit.core import io
 from nmkit.core.errors import InputError
 from nmkit.core.robust import instances
 from nmkit.core.robust.config import RobustConfig
@@ -67,18 +68,14 @@ def compare(instance: instances.Knapsack, net: SetEncoder, scaler: FeatureScaler
 
 
 def load_model(path: Path, problem: str) -> tuple[SetEncoder, FeatureScaler]:
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.pt"
-    if not path.is_file():
-        raise InputError(f"model {path}: no such file")
+    """A model.pt written by ``train`` (or its folder), loaded without unpickling code."""
+    saved, path = io.load_saved_model(path)
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
         kind = saved["problem"]
         net = SetEncoder()
         net.load_state_dict(saved["state_dict"])
         scaler = FeatureScaler(saved["scaler_low"].numpy(), saved["scaler_high"].numpy())
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for foreign files
+    except (KeyError, TypeError, AttributeError, RuntimeError) as exc:
         raise InputError(f"model {path}: not a robust-opt model ({str(exc).splitlines()[0][:100]})") from None
     if kind != problem:
         raise InputError(f"model {path}: trained for {kind}, not {problem}")
