@@ -82,3 +82,14 @@ def test_an_untrained_set_encoder_is_permutation_invariant():
     features = torch.rand(1, 9, 7)
     order = torch.randperm(9)
     torch.testing.assert_close(net(features, features), net(features[:, order], features[:, order]))
+
+
+def test_data_collection_is_the_same_in_worker_processes():
+    rng = np.random.default_rng(5)
+    family = [instances.generate_knapsack(5, "UN", 40.0, 0.5, 0.2, rng) for _ in range(2)]
+    scaler = FeatureScaler.fit(family)
+    serial = collect(family, scaler, 2, 3, np.random.default_rng(9))
+    parallel = collect(family, scaler, 2, 3, np.random.default_rng(9), workers=2)
+    for a, b in zip(serial, parallel, strict=True):
+        np.testing.assert_array_equal(a.labels, b.labels)
+        np.testing.assert_array_equal(a.xi_features, b.xi_features)

@@ -31,6 +31,7 @@ class RobustConfig(CommonConfig):
     n_range: list[int] = option([10, 20], "train: smallest and largest n of sampled instances")
     decisions: int = option(10, "train: first-stage decisions sampled per instance", ge=1)
     scenarios: int = option(20, "train: scenarios per decision (each one second-stage MILP)", ge=1)
+    workers: int = option(1, "train: processes solving second stages in parallel", ge=1)
     epochs: int = option(100, "train: epochs (the best validation MAE is kept)", ge=1)
     lr: float = option(1e-3, "train: Adam learning rate", gt=0)
     batch_size: int = option(256, "train: batch size", ge=1)

@@ -3,12 +3,15 @@ decisions and scenarios, solved exactly, and a set-encoder regression on them.
 
 Samples: x_i ~ Bernoulli(1 - p) with p ~ U(0, 1) per decision; xi = u * b / sum(u) with u ~ U(0, 1)^n and
 b ~ U(0, Gamma), clipped to [0, 1]. Labels are Q / sum(f) (a per-instance scale that keeps them near [-1, 1]).
-Training: MSE, Adam, mini-batches; the epoch with the best validation MAE is kept.
+Training: MSE, Adam, mini-batches; the epoch with the best validation MAE is kept. Collection runs in worker
+processes when asked (the solves are independent).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
+import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,22 +36,40 @@ def sample_scenario(instance: Knapsack, rng: np.random.Generator) -> np.ndarray:
 
 
 def collect(instances: list[Knapsack], scaler: FeatureScaler, decisions: int, scenarios: int,
-            rng: np.random.Generator, advance: Callable[[int], None] | None = None) -> list[Samples]:
-    """One Samples per instance size group is not needed: every instance here has its own n, so one per instance."""
-    out = []
-    for instance in instances:
-        xs, xis, labels = [], [], []
-        for _ in range(decisions):
-            x = (rng.random(instance.n) < 1 - rng.random()).astype(float)
-            for _ in range(scenarios):
-                xi = sample_scenario(instance, rng)
-                xs.append(scaler.features(instance, x))
-                xis.append(scaler.features(instance, xi))
-                labels.append(second_stage(instance, x, xi)[0] / instance.f.sum())
-        out.append(Samples(np.array(xs, np.float32), np.array(xis, np.float32), np.array(labels, np.float32)))
-        if advance is not None:
-            advance(1)
-    return out
+            rng: np.random.Generator, advance: Callable[[int], None] | None = None,
+            workers: int = 1) -> list[Samples]:
+    """Samples for every instance (one group each, since instances differ in n). Each instance draws from its own
+    seed, so the data is the same for any number of worker processes."""
+    seeds = rng.integers(0, 2**63 - 1, len(instances))
+    jobs = [(instance, scaler, decisions, scenarios, int(seed)) for instance, seed in zip(instances, seeds,
+                                                                                          strict=True)]
+    if workers <= 1:
+        results = []
+        for job in jobs:
+            results.append(_collect_one(*job))
+            if advance is not None:
+                advance(1)
+        return results
+    context = multiprocessing.get_context("spawn")  # no fork after torch has started its threads
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [pool.submit(_collect_one, *job) for job in jobs]
+        for _ in concurrent.futures.as_completed(futures):
+            if advance is not None:
+                advance(1)
+        return [future.result() for future in futures]
+
+
+def _collect_one(instance: Knapsack, scaler: FeatureScaler, decisions: int, scenarios: int, seed: int) -> Samples:
+    rng = np.random.default_rng(seed)
+    xs, xis, labels = [], [], []
+    for _ in range(decisions):
+        x = (rng.random(instance.n) < 1 - rng.random()).astype(float)
+        for _ in range(scenarios):
+            xi = sample_scenario(instance, rng)
+            xs.append(scaler.features(instance, x))
+            xis.append(scaler.features(instance, xi))
+            labels.append(second_stage(instance, x, xi)[0] / instance.f.sum())
+    return Samples(np.array(xs, np.float32), np.array(xis, np.float32), np.array(labels, np.float32))
 
 
 def fit(samples: list[Samples], *, epochs: int, lr: float, batch_size: int, seed: int,

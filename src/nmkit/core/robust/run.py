@@ -41,7 +41,7 @@ def train(config: RobustConfig, advance: Callable[[int], None] | None = None) ->
         family = sample_family(config, config.sample, rng)
     scaler = FeatureScaler.fit(family)
     start = time.perf_counter()
-    samples = collect(family, scaler, config.decisions, config.scenarios, rng, advance)
+    samples = collect(family, scaler, config.decisions, config.scenarios, rng, advance, config.workers)
     data_seconds = time.perf_counter() - start
     start = time.perf_counter()
     net, info = fit(samples, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=config.seed)
