@@ -42,4 +42,5 @@ def test_recipe_runs_end_to_end(recipe, tmp_path):
     if "solves" in found:  # solve-linear: every method reaches the tolerance, checked on the true residual
         assert all(s["converged"] and s["true_relative_residual"] <= found["tol"] for s in found["solves"])
     if "evaluation" in found:  # robust-opt: ML-CCG's true objective never beats the exact optimum
-        assert all(row["ml_objective"] <= row["exact_objective"] + 1e-6 for row in found["evaluation"])
+        assert all(row["exact_timed_out"] or row["ml_objective"] <= row["exact_objective"] + 1e-6
+                   for row in found["evaluation"])
