@@ -9,8 +9,17 @@ import torch
 import typer
 from rich.table import Table
 
-from nmkit.cli.common import Command, Outcome, RunContext, capability, register
-from nmkit.cli.model_options import MODEL, Architecture, ModelFile, TrustPickle
+from nmkit.cli.common import (
+    MODEL,
+    Architecture,
+    Command,
+    ModelFile,
+    Outcome,
+    RunContext,
+    TrustPickle,
+    capability,
+    register,
+)
 from nmkit.core import io
 from nmkit.core.attack import AttackConfig, AttackResult, run
 from nmkit.core.attack.config import METHOD_HELP

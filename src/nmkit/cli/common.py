@@ -27,6 +27,7 @@ from rich.table import Table
 from nmkit.core import io
 from nmkit.core.device import resolve_device
 from nmkit.core.errors import InputError, NmkitError
+from nmkit.core.models import ZOO
 from nmkit.core.recipe import META_KEYS, build_config, parse_set_items, read_recipe, to_plain
 from nmkit.core.report import jsonable, package_versions
 
@@ -234,3 +235,15 @@ def error_boundary(debug: bool) -> Iterator[None]:
 def _fail(message: str, code: int) -> None:
     sys.stderr.write(f"error: {message}\n")
     raise typer.Exit(code)
+
+
+# -- flags shared by the subcommands that take a classifier (attack, prune), in the help's "Model" panel --
+
+MODEL = "Model"
+
+ModelFile = Annotated[Path | None, typer.Argument(help="Model file; omit to train the zoo architecture on digits.")]
+Architecture = Annotated[str | None, typer.Option(metavar="|".join(ZOO), help="Zoo architecture (default mlp; resnet "
+                                                  "takes digits upsampled to 32x32).", rich_help_panel=MODEL)]
+TrustPickle = Annotated[bool | None, typer.Option("--trust-pickle/--no-trust-pickle",
+                                                  help="Allow a pickled nn.Module (runs code from the file).",
+                                                  rich_help_panel=MODEL)]

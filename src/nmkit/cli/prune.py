@@ -10,8 +10,17 @@ import torch
 import typer
 from rich.table import Table
 
-from nmkit.cli.common import Command, Outcome, RunContext, capability, register
-from nmkit.cli.model_options import MODEL, Architecture, ModelFile, TrustPickle
+from nmkit.cli.common import (
+    MODEL,
+    Architecture,
+    Command,
+    ModelFile,
+    Outcome,
+    RunContext,
+    TrustPickle,
+    capability,
+    register,
+)
 from nmkit.core import io, models
 from nmkit.core.errors import ConfigError
 from nmkit.core.prune import PruneConfig, PruneResult, run
