@@ -61,7 +61,11 @@ def test_solve_linear_benchmark_runs_every_method():
 def test_robust_opt_benchmark_scores_every_answer_exactly():
     from benchmarks import robust_opt
 
-    result = robust_opt.main(["--sizes", "6", "--h", "40", "--seeds", "1", "--correlations", "UN", "--sample", "3",
-                              "--epochs", "5", "--time-limit", "30"])
-    row = result["rows"][0]
-    assert row["ml_error"] >= -1e-9 and row["nominal_error"] >= -1e-9  # nothing beats the exact optimum
+    result = robust_opt.main(["--sizes", "6", "--cb-sizes", "5", "--cb-count", "1", "--h", "40", "--seeds", "1",
+                              "--correlations", "UN", "--sample", "3", "--decisions", "3", "--scenarios", "4",
+                              "--workers", "1", "--epochs", "5", "--embed", "8", "4", "--post", "8", "4",
+                              "--value", "4", "--time-limit", "30"])
+    for problem in ("knapsack", "capital_budgeting"):
+        row = result[problem]["rows"][0]
+        for key in ("milp_error", "pga_error", "nominal_error"):
+            assert row[key] >= -1e-9  # nothing beats the exact optimum

@@ -21,9 +21,22 @@ def test_generate_then_solve_exactly(tmp_path):
     assert record["status"] == "optimal" and record["gap"] <= 1e-4 and len(record["x"]) == 7
 
 
+def test_capital_budgeting_generate_then_solve_exactly(tmp_path):
+    result = runner.invoke(app, ["robust-opt", "generate", "--problem", "capital_budgeting", "--n", "6", "-o",
+                                 str(tmp_path / "cb.txt"), "-q"])
+    assert result.exit_code == 0, result.output
+    solved = runner.invoke(app, ["robust-opt", "exact", str(tmp_path / "cb.txt"), "--problem", "capital_budgeting",
+                                 "--json", "-q"])
+    assert solved.exit_code == 0, solved.output
+    record = json.loads(solved.stdout)["result"]
+    assert record["status"] == "optimal" and record["robust_profit"] > 0 and len(record["x"]) == 6
+    wrong = runner.invoke(app, ["robust-opt", "exact", str(tmp_path / "cb.txt")])  # read as a knapsack
+    assert wrong.exit_code == 2 and "without 5 numbers" in wrong.stderr
+
+
 def test_bad_input_gives_one_line_and_exit_2(tmp_path):
     (tmp_path / "bad.txt").write_text("2 100 1\n1 2 3\n")
-    for args, message in ((["exact", str(tmp_path / "bad.txt")], "header says 2 items"),
+    for args, message in ((["exact", str(tmp_path / "bad.txt")], "without 5 numbers"),
                           (["exact", str(tmp_path / "none.txt")], "no such file"),
                           (["generate", "-o", str(tmp_path / "x.txt"), "--budget-factor", "1.5"], "budget_factor"),
                           (["generate"], "needs output")):

@@ -1,4 +1,5 @@
-"""``nmkit robust-opt ACTION``: generate robust knapsack instances, or solve one exactly by CCG."""
+"""``nmkit robust-opt ACTION``: generate instances, solve one exactly by CCG, train a value network, solve by
+ML-CCG."""
 
 from __future__ import annotations
 
@@ -14,15 +15,16 @@ from nmkit.cli.common import Command, Outcome, RunContext, capability, register
 from nmkit.core import io
 from nmkit.core.errors import InputError
 from nmkit.core.report import jsonable
-from nmkit.core.robust import instances
 from nmkit.core.robust import run as learned
+from nmkit.core.robust.ccg import exact_ccg
 from nmkit.core.robust.config import ACTION_HELP, RobustConfig
-from nmkit.core.robust.knapsack import exact_ccg
+from nmkit.core.robust.problems import PROBLEMS
 
 GENERATOR = "Generator"
 
 
 def run_command(config: RobustConfig, ctx: RunContext) -> Outcome:
+    problem = PROBLEMS[config.problem]
     if config.action == "generate":
         return _generate(config, ctx.force)
     if config.action == "train":
@@ -31,18 +33,20 @@ def run_command(config: RobustConfig, ctx: RunContext) -> Outcome:
             summary, model = learned.train(config, advance)
         artifacts = []
         if ctx.out_dir is not None:
-            io.atomic_write(ctx.out_dir / "model.pt", lambda fh: torch.save(model, fh))
+            io.atomic_write(ctx.out_dir / "model.pt", lambda fh: torch.save(model.to_file(), fh))
             artifacts.append("model.pt")
         return Outcome(summary=jsonable(summary), tables=[_training_table(summary)], artifacts=artifacts)
     if config.action == "solve":
         summary = learned.solve(config)
         return Outcome(summary=jsonable(summary), tables=[_comparison_table([summary], "robust-opt solve")],
                        artifacts=[])
-    result = exact_ccg(instances.read_knapsack(config.instance), tol=config.tol, time_limit=config.time_limit)
-    summary = {"instance": str(config.instance), "robust_profit": result.objective, "bound": result.bound,
+    result = exact_ccg(problem, problem.read(config.instance), tol=config.tol, time_limit=config.time_limit)
+    summary = {"instance": str(config.instance), "problem": config.problem, "robust_profit": result.objective,
+               "bound": result.bound,
                "gap": result.gap, "iterations": result.iterations, "seconds": result.seconds,
                "status": "time limit" if result.timed_out else "optimal", "x": result.x.astype(int).tolist()}
-    table = Table("", "", title=f"robust-opt exact: {Path(config.instance).name}", show_header=False)
+    table = Table("", "", title=f"robust-opt exact ({config.problem}): {Path(config.instance).name}",
+                  show_header=False)
     for label, value in (("robust profit (exact worst case)", f"{result.objective:.4f}"),
                          ("bound", f"{result.bound:.4f}"), ("relative gap", f"{result.gap:.2e}"),
                          ("status", summary["status"]), ("CCG iterations", str(result.iterations)),
@@ -72,16 +76,16 @@ def _comparison_table(rows: list[dict], title: str) -> Table:
 
 
 def _generate(config: RobustConfig, force: bool) -> Outcome:
+    stem = f"CB_n{config.n}" if config.problem == "capital_budgeting" else \
+        f"RKP_{config.correlation}_n{config.n}_R1000_H100_h{config.h:g}_dev{config.budget_factor:g}_d{config.delta:g}"
     paths = [config.output] if config.count == 1 else [
-        config.output / f"RKP_{config.correlation}_n{config.n}_R1000_H100_h{config.h:g}_dev{config.budget_factor:g}"
-                        f"_d{config.delta:g}_s{config.seed + i}.txt" for i in range(config.count)]
+        config.output / f"{stem}_s{config.seed + i}.txt" for i in range(config.count)]
     for i, path in enumerate(paths):
         if path.exists() and not force:
             raise InputError(f"output {path}: exists; pass --force to replace it")
-        instance = instances.generate_knapsack(config.n, config.correlation, config.h, config.delta,
-                                               config.budget_factor, np.random.default_rng(config.seed + i))
+        instance = learned.generate(config, config.n, np.random.default_rng(config.seed + i))
         path.parent.mkdir(parents=True, exist_ok=True)
-        io.write_text(path, instances.write_knapsack(instance))
+        io.write_text(path, PROBLEMS[config.problem].write(instance))
     table = Table("instances written", title="robust-opt generate")
     for path in paths:
         table.add_row(str(path))
@@ -89,7 +93,8 @@ def _generate(config: RobustConfig, force: bool) -> Outcome:
 
 
 COMMAND = register(Command(name="robust-opt", schema=RobustConfig, run=run_command,
-                           help="Two-stage robust knapsack: instances, exact CCG and Neur2RO's ML-CCG on HiGHS."))
+                           help="Two-stage robust optimisation (knapsack, capital budgeting): instances, exact "
+                                "CCG and Neur2RO's ML-CCG on HiGHS."))
 
 
 @capability(COMMAND, {"Actions": ACTION_HELP})
@@ -97,6 +102,10 @@ def robust_opt(
     action: Annotated[str | None, typer.Argument(metavar="generate|exact|train|solve",
                                                  help="What to do (listed below).")] = None,
     instance: Annotated[Path | None, typer.Argument(help="exact, solve: the instance file.")] = None,
+    problem: Annotated[str | None, typer.Option(metavar="knapsack|capital_budgeting",
+                                                help="The problem (default knapsack).")] = None,
+    adversary: Annotated[str | None, typer.Option(metavar="milp|pga", help="solve: how ML-CCG finds the "
+                                                  "predicted worst scenario (default pga).")] = None,
     model: Annotated[Path | None, typer.Option(help="solve: a trained model.pt or its folder.")] = None,
     instances_dir: Annotated[Path | None, typer.Option("--instances", help="train: a folder of instance files "
                                                        "(default: sample --sample of them).")] = None,
@@ -118,14 +127,16 @@ def robust_opt(
     = None,
     time_limit: Annotated[float | None, typer.Option(help="exact: seconds (default 600).")] = None,
 ):
-    """Two-stage robust knapsack with repair: write instances, solve one exactly (column-and-constraint generation,
-    every candidate's worst case exact by row generation), or learn the second-stage value and solve by ML-CCG.
+    """Two-stage robust optimisation (knapsack with repair, capital budgeting): write instances, solve one exactly
+    (column-and-constraint generation, every candidate's worst case exact by row generation), or learn the
+    second-stage value and solve by ML-CCG.
 
     Examples: `nmkit robust-opt generate --n 10 --correlation WC -o inst.txt`,
     `nmkit robust-opt exact inst.txt --time-limit 60 --json`, `nmkit robust-opt train --sample 30 --out runs/m`,
-    `nmkit robust-opt solve inst.txt --model runs/m --compare-exact`. Every ML-CCG answer is scored by the exact
-    worst case, so its reported profit is true, not predicted.
+    `nmkit robust-opt solve inst.txt --model runs/m --adversary milp --compare-exact`. Every ML-CCG answer is
+    scored by the exact worst case, so its reported profit is true, not predicted.
     """
-    return dict(action=action, instance=instance, model=model, instances=instances_dir, sample=sample,
+    return dict(action=action, instance=instance, problem=problem, adversary=adversary, model=model,
+                instances=instances_dir, sample=sample,
                 compare_exact=compare_exact, output=output, n=n, correlation=correlation, h=h, delta=delta,
                 budget_factor=budget_factor, count=count, time_limit=time_limit)

@@ -7,7 +7,10 @@ import pytest
 
 from nmkit.core.errors import InputError
 from nmkit.core.robust import instances
-from nmkit.core.robust.knapsack import exact_ccg, first_stage_cost, second_stage, worst_case
+from nmkit.core.robust.ccg import exact_ccg
+from nmkit.core.robust.knapsack import KnapsackProblem
+
+KNAPSACK = KnapsackProblem()
 
 
 @pytest.mark.parametrize("correlation", instances.CORRELATIONS)
@@ -43,9 +46,8 @@ def test_files_round_trip_and_bad_files_are_rejected(tmp_path):
 def test_exact_ccg_equals_brute_force_enumeration(seed):
     rng = np.random.default_rng(seed)
     inst = instances.generate_knapsack(6, instances.CORRELATIONS[seed], 40, 0.5, 0.3, rng)
-    costs = {x: first_stage_cost(inst, np.array(x, float)) + worst_case(inst, np.array(x, float)).value
-             for x in itertools.product((0, 1), repeat=inst.n)}
-    result = exact_ccg(inst, tol=1e-9)
+    costs = {x: KNAPSACK.robust_cost(inst, np.array(x, float)) for x in itertools.product((0, 1), repeat=inst.n)}
+    result = exact_ccg(KNAPSACK, inst, tol=1e-9)
     assert -result.objective == pytest.approx(min(costs.values()), rel=1e-7, abs=1e-6)
     assert result.bound >= result.objective - 1e-6 and not result.timed_out
 
@@ -54,10 +56,10 @@ def test_the_worst_case_dominates_every_sampled_scenario():
     rng = np.random.default_rng(3)
     inst = instances.generate_knapsack(8, "UN", 40, 1.0, 0.25, rng)
     x = (rng.random(8) < 0.6).astype(float)
-    worst = worst_case(inst, x)
+    worst = KNAPSACK.worst_case(inst, x)
     assert worst.xi.sum() <= inst.gamma + 1e-9 and np.all((-1e-9 <= worst.xi) & (worst.xi <= 1 + 1e-9))
-    for _ in range(30):
-        u = rng.random(8)
-        xi = u * rng.uniform(0, inst.gamma) / u.sum()
-        xi = np.minimum(xi, 1.0)
-        assert second_stage(inst, x, xi)[0] <= worst.value + 1e-6
+    assert KNAPSACK.second_stage(inst, x, worst.xi) == pytest.approx(worst.value)
+    for _ in range(40):  # spread-out and vertex-like samples
+        xi = KNAPSACK.sample_xi(inst, rng)
+        assert xi.sum() <= inst.gamma + 1e-9 and np.all((0 <= xi) & (xi <= 1))
+        assert KNAPSACK.second_stage(inst, x, xi) <= worst.value + 1e-6

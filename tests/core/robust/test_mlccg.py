@@ -1,5 +1,6 @@
-"""Neur2RO pieces: the affine-in-x shortcut, interval bounds, the big-M embedding against torch, the budget
-projection, and ML-CCG's reported objective being the exact value of its decision."""
+"""Neur2RO pieces on both problems: the affine-in-x shortcut, interval bounds, the big-M embeddings against torch
+(main problem and MILP adversary), the uncertainty-set projection, and ML-CCG's reported objective being the exact
+value of its decision."""
 
 import numpy as np
 import pytest
@@ -7,28 +8,40 @@ import torch
 
 from nmkit.core.robust import embedding as em
 from nmkit.core.robust import instances
-from nmkit.core.robust.knapsack import exact_ccg, first_stage_cost, worst_case
+from nmkit.core.robust.capital_budgeting import generate_capital_budget
+from nmkit.core.robust.ccg import exact_ccg
 from nmkit.core.robust.learning import collect, fit
-from nmkit.core.robust.mlccg import _tensor, main_problem, ml_ccg, project_budget, x_embedding_affine
-from nmkit.core.robust.network import FeatureScaler, SetEncoder
+from nmkit.core.robust.mlccg import adversary_milp, adversary_pga, main_problem, ml_ccg, x_embedding_affine
+from nmkit.core.robust.network import Dimensions, SetEncoder, as_batch
+from nmkit.core.robust.problem import UncertaintySet
+from nmkit.core.robust.problems import PROBLEMS
+
+SMALL = {"embed": (8, 4), "post": (16, 4), "value": 4}
 
 
-@pytest.fixture(scope="module")
-def setting():
+def _family(name, rng, count):
+    if name == "knapsack":
+        return [instances.generate_knapsack(int(rng.integers(6, 10)), "UN", 40.0, 0.5, 0.2, rng) for _ in range(count)]
+    return [generate_capital_budget(int(rng.integers(5, 8)), rng) for _ in range(count)]
+
+
+@pytest.fixture(scope="module", params=["knapsack", "capital_budgeting"])
+def setting(request):
+    problem = PROBLEMS[request.param]
     rng = np.random.default_rng(0)
-    family = [instances.generate_knapsack(int(rng.integers(6, 10)), "UN", 40.0, 0.5, 0.2, rng) for _ in range(8)]
-    scaler = FeatureScaler.fit(family)
-    net, info = fit(collect(family, scaler, 6, 10, rng), epochs=30, lr=1e-3, batch_size=32, seed=0)
-    return family, scaler, net, info
+    family = _family(request.param, rng, 8)
+    model, info = fit(problem, collect(problem, family, 6, 10, rng), epochs=30, lr=1e-3, batch_size=32, seed=0,
+                      dims=SMALL)
+    return problem, family, model, info
 
 
 def test_the_x_branch_is_affine_in_binary_x(setting):
-    family, scaler, net, _ = setting
+    problem, family, model, _ = setting
     instance = family[0]
-    s0, slope = x_embedding_affine(net, scaler, instance)
+    s0, slope = x_embedding_affine(model, instance)
     for x in np.random.default_rng(1).integers(0, 2, (10, instance.n)).astype(float):
         with torch.no_grad():
-            direct = net.phi_x(_tensor(scaler.features(instance, x)))[0].sum(0).double().numpy()
+            direct = model.net.phi_x(as_batch(model.x_features(instance, x)))[0].sum(0).double().numpy()
         np.testing.assert_allclose(s0 + slope @ x, direct, rtol=1e-5, atol=1e-5)
 
 
@@ -44,52 +57,70 @@ def test_interval_bounds_contain_every_activation():
 
 
 def test_the_embedded_network_predicts_what_torch_computes_at_the_optimum(setting):
-    family, scaler, net, _ = setting
+    problem, family, model, _ = setting
     instance = family[1]
-    scenarios = [np.zeros(instance.n), project_budget(torch.rand(instance.n), instance.gamma).double().numpy()]
-    solution = main_problem(instance, net, scaler, scenarios)
-    with torch.no_grad():
-        direct = [float(net(_tensor(scaler.features(instance, solution.x)), _tensor(scaler.features(instance, xi))))
-                  for xi in scenarios]
+    generator = torch.Generator().manual_seed(0)
+    uncertainty = problem.uncertainty(instance)
+    scenarios = [np.zeros(uncertainty.dim)] + [uncertainty.random(generator).double().numpy() for _ in range(2)]
+    solution = main_problem(model, instance, scenarios)
+    direct = [model.predict(instance, solution.x, xi) for xi in scenarios]
     np.testing.assert_allclose(solution.predictions, direct, rtol=1e-4, atol=1e-5)
     assert solution.chosen == int(np.argmax(direct))
 
 
-def test_budget_projection_is_the_closest_feasible_point():
+def test_the_milp_adversary_maximises_the_network(setting):
+    problem, family, model, _ = setting
+    instance = family[2]
+    x = problem.sample_x(instance, np.random.default_rng(4))
+    xi, value = adversary_milp(model, instance, x, gap=1e-6)
+    uncertainty = problem.uncertainty(instance)
+    assert np.all((uncertainty.low - 1e-7 <= xi) & (xi <= uncertainty.high + 1e-7))
+    assert uncertainty.budget is None or xi.sum() <= uncertainty.budget + 1e-6
+    _, ascent = adversary_pga(model, instance, x)
+    assert value >= ascent - 1e-4 * max(1.0, abs(ascent))
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(50):
+        assert model.predict(instance, x, uncertainty.random(generator).double().numpy()) <= value + 1e-4
+
+
+@pytest.mark.parametrize("box", [(0.0, 1.0, 1.5), (-1.0, 1.0, None), (-1.0, 2.0, 0.5)])
+def test_the_projection_is_the_closest_point_of_the_set(box):
+    low, high, budget = box
+    uncertainty = UncertaintySet(6, low, high, budget)
     generator = torch.Generator().manual_seed(0)
     for _ in range(20):
-        v = torch.randn(6, generator=generator, dtype=torch.float64) + 0.5
-        p = project_budget(v, 1.5)
-        assert float(p.sum()) <= 1.5 + 1e-9 and float(p.min()) >= 0 and float(p.max()) <= 1
+        v = 2 * torch.randn(6, generator=generator, dtype=torch.float64)
+        p = uncertainty.project(v)
+        assert float(p.min()) >= low - 1e-9 and float(p.max()) <= high + 1e-9
+        assert budget is None or float(p.sum()) <= budget + 1e-9
         for _ in range(50):
-            other = project_budget(torch.rand(6, generator=generator, dtype=torch.float64) * 2, 1.5)
+            other = uncertainty.random(generator).double()
             assert float((v - p).norm()) <= float((v - other).norm()) + 1e-9
 
 
 def test_ml_ccg_reports_the_exact_value_of_its_decision_close_to_the_optimum(setting):
-    _, scaler, net, info = setting
-    instance = instances.generate_knapsack(8, "UN", 40.0, 0.5, 0.2, np.random.default_rng(7))
-    result = ml_ccg(instance, net, scaler)
-    exact_value = -(first_stage_cost(instance, result.x) + worst_case(instance, result.x).value)
-    assert result.objective == pytest.approx(exact_value)
-    optimum = exact_ccg(instance, tol=1e-9).objective
-    assert result.objective <= optimum + 1e-6 and result.objective >= optimum - 0.25 * abs(optimum)
+    problem, _, model, info = setting
+    instance = _family(problem.name, np.random.default_rng(7), 1)[0]
+    result = ml_ccg(model, instance)
+    assert result.objective == pytest.approx(-problem.robust_cost(instance, result.x))
+    optimum = exact_ccg(problem, instance, tol=1e-9).objective
+    assert optimum - 0.25 * abs(optimum) <= result.objective <= optimum + 1e-6
     assert info["validation_mae"] < info["label_std"]
 
 
 def test_an_untrained_set_encoder_is_permutation_invariant():
-    net = SetEncoder()
-    features = torch.rand(1, 9, 7)
+    net = SetEncoder(Dimensions(7, 5))
+    x, xi = torch.rand(1, 9, 7), torch.rand(1, 9, 5)
     order = torch.randperm(9)
-    torch.testing.assert_close(net(features, features), net(features[:, order], features[:, order]))
+    torch.testing.assert_close(net(x, xi), net(x[:, order], xi[:, order]))
 
 
 def test_data_collection_is_the_same_in_worker_processes():
     rng = np.random.default_rng(5)
+    problem = PROBLEMS["knapsack"]
     family = [instances.generate_knapsack(5, "UN", 40.0, 0.5, 0.2, rng) for _ in range(2)]
-    scaler = FeatureScaler.fit(family)
-    serial = collect(family, scaler, 2, 3, np.random.default_rng(9))
-    parallel = collect(family, scaler, 2, 3, np.random.default_rng(9), workers=2)
+    serial = collect(problem, family, 2, 3, np.random.default_rng(9))
+    parallel = collect(problem, family, 2, 3, np.random.default_rng(9), workers=2)
     for a, b in zip(serial, parallel, strict=True):
         np.testing.assert_array_equal(a.labels, b.labels)
-        np.testing.assert_array_equal(a.xi_features, b.xi_features)
+        np.testing.assert_array_equal(a.xi_raw, b.xi_raw)

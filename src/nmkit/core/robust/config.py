@@ -10,7 +10,8 @@ from nmkit.core.errors import ConfigError
 from nmkit.core.recipe import CommonConfig, option
 
 ACTION_HELP = {
-    "generate": "write knapsack instances (Arslan and Detienne's generator and text format)",
+    "generate": "write instances (knapsack: Arslan and Detienne's generator and format; capital budgeting: "
+                "Subramanyam et al.'s generator)",
     "exact": "solve an instance exactly by column-and-constraint generation (HiGHS)",
     "train": "collect second-stage solves on sampled instances, train the value network, check it on fresh ones",
     "solve": "ML-CCG with a trained value network; the answer is scored by the exact worst case",
@@ -23,7 +24,9 @@ class RobustConfig(CommonConfig):
 
     action: Literal["generate", "exact", "train", "solve"] = option(
         "exact", "; ".join(f"{k}: {v}" for k, v in ACTION_HELP.items()))
-    problem: Literal["knapsack"] = option("knapsack", "two-stage robust knapsack with repair")
+    problem: Literal["knapsack", "capital_budgeting"] = option(
+        "knapsack", "knapsack: two-stage robust knapsack with repair; capital_budgeting: invest now or later under "
+                    "cost and revenue uncertainty (constraint uncertainty)")
     instance: Path | None = option(None, "exact, solve: the instance file")
     model: Path | None = option(None, "solve: a model.pt from a train run, or its folder")
     instances: Path | None = option(None, "train: a folder of instance files to learn from (default: sample)")
@@ -32,13 +35,18 @@ class RobustConfig(CommonConfig):
     decisions: int = option(10, "train: first-stage decisions sampled per instance", ge=1)
     scenarios: int = option(20, "train: scenarios per decision (each one second-stage MILP)", ge=1)
     workers: int = option(1, "train: processes solving second stages in parallel", ge=1)
+    embed: list[int] = option([32, 16], "train: per-item network widths (hidden, output); the MILP adversary "
+                                        "embeds items x hidden ReLUs")
+    post: list[int] = option([64, 8], "train: widths after the sum over items (hidden, output)")
+    value: int = option(8, "train: hidden width of the value network", ge=1)
     epochs: int = option(100, "train: epochs (the best validation MAE is kept)", ge=1)
     lr: float = option(1e-3, "train: Adam learning rate", gt=0)
     batch_size: int = option(256, "train: batch size", ge=1)
     evaluate: int = option(3, "train: fresh instances to compare ML-CCG with exact CCG on after training", ge=0)
     compare_exact: bool = option(False, "solve: also run exact CCG and report the relative error")
-    adversary: Literal["pga"] = option("pga", "solve: projected gradient ascent on the network (the MILP "
-                                              "adversary is not in yet)")
+    adversary: Literal["milp", "pga"] = option(
+        "pga", "solve: milp maximises the embedded network exactly (HiGHS); pga: projected gradient ascent, "
+               "5 starts x 100 steps")
     max_scenarios: int = option(20, "solve: scenarios ML-CCG may add", ge=1)
     output: Path | None = option(None, "generate: the file to write (a folder with count > 1)")
     n: int = option(20, "generate: items", ge=1)
@@ -58,5 +66,9 @@ class RobustConfig(CommonConfig):
             raise ConfigError(f"action {self.action} needs an instance file")
         if self.action == "solve" and self.model is None:
             raise ConfigError("action solve needs a trained model (field 'model')")
+        for name in ("embed", "post"):
+            widths = getattr(self, name)
+            if len(widths) != 2 or min(widths) < 1:
+                raise ConfigError(f"field '{name}' expects two positive widths [hidden, output], found {widths}")
         if len(self.n_range) != 2 or not 1 <= self.n_range[0] <= self.n_range[1]:
             raise ConfigError(f"field 'n_range' expects [smallest, largest] item counts, found {self.n_range}")

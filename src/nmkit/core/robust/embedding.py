@@ -82,30 +82,41 @@ def linear(expression: Affine, layer: nn.Linear, width: int) -> Affine:
 
 def relu(model: MILP, pre: Affine, low: np.ndarray, high: np.ndarray) -> Affine:
     """ReLU of every row of ``pre`` given its bounds; returns the output expression."""
-    outputs: list[tuple[str, int]] = []
-    for j in range(pre.matrix.shape[0]):
-        if high[j] <= 0:
-            outputs.append(("zero", j))
-        elif low[j] >= 0:
-            outputs.append(("pass", j))
-        else:
-            h = model.variables(1, 0.0, high[j])[0]
-            z = model.variables(1, 0.0, 1.0, integer=True)[0]
-            row = pre.widened(model.width)[j]
-            model.constrain(_unit(h, 1.0, model.width) - row, pre.constant[j], np.inf)  # h >= pre
-            model.constrain(_unit(h, 1.0, model.width) - row - _unit(z, low[j], model.width), -np.inf,
-                            pre.constant[j] - low[j])  # h <= pre - l (1 - z)
-            model.constrain(_unit(h, 1.0, model.width) - _unit(z, high[j], model.width), -np.inf, 0.0)  # h <= u z
-            outputs.append(("unit", h))
-    matrix = pre.widened(model.width)
-    rows = [sp.csr_matrix((1, model.width)) if kind == "zero" else matrix[index] if kind == "pass"
-            else _unit(index, 1.0, model.width) for kind, index in outputs]
-    constants = [pre.constant[index] if kind == "pass" else 0.0 for kind, index in outputs]
-    return Affine(sp.vstack(rows).tocsr(), np.array(constants))
+    unstable = np.flatnonzero((low < 0) & (high > 0))
+    k = len(unstable)
+    h = model.variables(k, 0.0, high[unstable])
+    z = model.variables(k, 0.0, 1.0, integer=True)
+    width = model.width
+    matrix = pre.widened(width)
+    hidden, gate = _selection(h, width), _selection(z, width)
+    chosen, constant = matrix[unstable], pre.constant[unstable]
+    model.constrain(hidden - chosen, constant, np.inf)  # h >= pre
+    model.constrain(hidden - chosen - sp.diags(low[unstable]) @ gate, -np.inf, constant - low[unstable])
+    model.constrain(hidden - sp.diags(high[unstable]) @ gate, -np.inf, 0.0)  # h <= u z
+    passing = low >= 0
+    placed = sp.csr_matrix((np.ones(k), (unstable, np.arange(k))), shape=(len(low), k))
+    # stable-active rows pass through, stable-inactive rows are 0, the others are their h
+    out = sp.diags(passing.astype(float)) @ matrix + placed @ hidden
+    return Affine(sp.csr_matrix(out), np.where(passing, pre.constant, 0.0))
 
 
-def _unit(index: int, value: float, width: int) -> sp.csr_matrix:
-    return sp.csr_matrix(([value], ([0], [index])), shape=(1, width))
+def _selection(indices: np.ndarray, width: int) -> sp.csr_matrix:
+    k = len(indices)
+    return sp.csr_matrix((np.ones(k), (np.arange(k), indices)), shape=(k, width))
+
+
+def row(width: int, indices, values=None) -> sp.csr_matrix:
+    """One constraint row with ``values`` (default 1) at ``indices``."""
+    indices = np.atleast_1d(np.asarray(indices))
+    values = np.ones(len(indices)) if values is None else np.atleast_1d(np.asarray(values, dtype=float))
+    return sp.csr_matrix((values, (np.zeros(len(indices), int), indices)), shape=(1, width))
+
+
+def pairs(width: int, left: np.ndarray, right: np.ndarray, weight: float = -1.0) -> sp.csr_matrix:
+    """Rows v[left_i] + weight * v[right_i]."""
+    k = len(left)
+    return sp.csr_matrix((np.concatenate([np.ones(k), np.full(k, weight)]),
+                          (np.tile(np.arange(k), 2), np.concatenate([left, right]))), shape=(k, width))
 
 
 def mlp(model: MILP, expression: Affine, low: np.ndarray, high: np.ndarray,

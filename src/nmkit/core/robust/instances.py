@@ -72,6 +72,8 @@ def read_knapsack(path: Path) -> Knapsack:
     try:
         rows = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
         n, capacity, gamma = int(rows[0][0]), float(rows[0][1]), float(rows[0][2])
+        if any(len(row) not in (5, 6) for row in rows[1:]):
+            raise ValueError("an item line without 5 numbers (and an optional leading index)")
         items = np.array([[float(v) for v in row[-5:]] for row in rows[1:]])
     except (OSError, ValueError, IndexError) as exc:
         raise InputError(f"instance {path}: expected 'n C Gamma' then n lines 'pbar phat t c f' ({exc})") from None

@@ -1,8 +1,9 @@
-"""Neur2RO's data and training (Sec. 4.2; ``ro/dm/kp.py``): second-stage values Q(x, xi) of sampled first-stage
-decisions and scenarios, solved exactly, and a set-encoder regression on them.
+"""Neur2RO's data and training (Sec. 4.2; ``ro/dm/kp.py``): second-stage values of sampled first-stage decisions
+and scenarios, solved exactly, and a set-encoder regression on them.
 
-Samples: x_i ~ Bernoulli(1 - p) with p ~ U(0, 1) per decision; xi = u * b / sum(u) with u ~ U(0, 1)^n and
-b ~ U(0, Gamma), clipped to [0, 1]. Labels are Q / sum(f) (a per-instance scale that keeps them near [-1, 1]).
+Decisions and scenarios come from the problem's samplers. Labels are the second-stage cost over the problem's
+per-instance scale; the network is trained on them standardised (mean 0, std 1 on the training split) and the
+standardisation is then folded into its last layer. Features are min-max scaled on the training split.
 Training: MSE, Adam, mini-batches; the epoch with the best validation MAE is kept. Collection runs in worker
 processes when asked (the solves are independent).
 """
@@ -14,35 +15,30 @@ import copy
 import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from nmkit.core.robust.instances import Knapsack
-from nmkit.core.robust.knapsack import second_stage
-from nmkit.core.robust.network import FeatureScaler, SetEncoder
+from nmkit.core.robust.network import Dimensions, FeatureScaler, SetEncoder, ValueModel
+from nmkit.core.robust.problem import RobustProblem
 
 
 @dataclass
 class Samples:
-    x_features: np.ndarray  # [S, n, 7]
-    xi_features: np.ndarray
+    """One instance's samples (instances differ in item count, so they are not stacked)."""
+
+    x_raw: np.ndarray  # [S, items, x_features], unscaled
+    xi_raw: np.ndarray  # [S, items, xi_features]
     labels: np.ndarray  # [S]
 
 
-def sample_scenario(instance: Knapsack, rng: np.random.Generator) -> np.ndarray:
-    u = rng.random(instance.n)
-    return np.minimum(u * rng.uniform(0, instance.gamma) / u.sum(), 1.0)
-
-
-def collect(instances: list[Knapsack], scaler: FeatureScaler, decisions: int, scenarios: int,
-            rng: np.random.Generator, advance: Callable[[int], None] | None = None,
-            workers: int = 1) -> list[Samples]:
-    """Samples for every instance (one group each, since instances differ in n). Each instance draws from its own
-    seed, so the data is the same for any number of worker processes."""
-    seeds = rng.integers(0, 2**63 - 1, len(instances))
-    jobs = [(instance, scaler, decisions, scenarios, int(seed)) for instance, seed in zip(instances, seeds,
-                                                                                          strict=True)]
+def collect(problem: RobustProblem, family: list[Any], decisions: int, scenarios: int, rng: np.random.Generator,
+            advance: Callable[[int], None] | None = None, workers: int = 1) -> list[Samples]:
+    """``decisions`` x ``scenarios`` second-stage solves per instance. Each instance draws from its own seed, so the
+    data is the same for any number of worker processes."""
+    seeds = rng.integers(0, 2**63 - 1, len(family))
+    jobs = [(problem, instance, decisions, scenarios, int(seed)) for instance, seed in zip(family, seeds, strict=True)]
     if workers <= 1:
         results = []
         for job in jobs:
@@ -59,49 +55,65 @@ def collect(instances: list[Knapsack], scaler: FeatureScaler, decisions: int, sc
         return [future.result() for future in futures]
 
 
-def _collect_one(instance: Knapsack, scaler: FeatureScaler, decisions: int, scenarios: int, seed: int) -> Samples:
+def _collect_one(problem: RobustProblem, instance: Any, decisions: int, scenarios: int, seed: int) -> Samples:
     rng = np.random.default_rng(seed)
     xs, xis, labels = [], [], []
+    scale = problem.scale(instance)
     for _ in range(decisions):
-        x = (rng.random(instance.n) < 1 - rng.random()).astype(float)
+        x = problem.sample_x(instance, rng)
         for _ in range(scenarios):
-            xi = sample_scenario(instance, rng)
-            xs.append(scaler.features(instance, x))
-            xis.append(scaler.features(instance, xi))
-            labels.append(second_stage(instance, x, xi)[0] / instance.f.sum())
-    return Samples(np.array(xs, np.float32), np.array(xis, np.float32), np.array(labels, np.float32))
+            xi = problem.sample_xi(instance, rng)
+            xs.append(problem.raw_x(instance, x))
+            xis.append(problem.raw_xi(instance, xi))
+            labels.append(problem.second_stage(instance, x, xi) / scale)
+    return Samples(np.array(xs), np.array(xis), np.array(labels, np.float32))
 
 
-def fit(samples: list[Samples], *, epochs: int, lr: float, batch_size: int, seed: int,
-        validation: float = 0.2) -> tuple[SetEncoder, dict]:
+def fit(problem: RobustProblem, samples: list[Samples], *, epochs: int, lr: float, batch_size: int, seed: int,
+        dims: dict | None = None, validation: float = 0.2) -> tuple[ValueModel, dict]:
     """Train on a random 80/20 split of the samples (within each instance); keep the best validation MAE."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    net = SetEncoder()
-    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
-    train, valid = [], []
+    splits = []
     for group in samples:
-        tensors = [torch.from_numpy(a) for a in (group.x_features, group.xi_features, group.labels)]
-        order = torch.randperm(len(group.labels), generator=generator)
+        order = torch.randperm(len(group.labels), generator=generator).numpy()
         cut = max(1, int(len(order) * validation))
-        valid.append([t[order[:cut]] for t in tensors])
-        train.append([t[order[cut:]] for t in tensors])
-    best, best_mae = copy.deepcopy(net.state_dict()), np.inf
-    history = []
+        splits.append((order[cut:], order[:cut]))
+    x_scaler = FeatureScaler.fit(np.concatenate([g.x_raw[t].reshape(-1, g.x_raw.shape[-1])
+                                                 for g, (t, _) in zip(samples, splits, strict=True)]),
+                                 keep_first=True)
+    xi_scaler = FeatureScaler.fit(np.concatenate([g.xi_raw[t].reshape(-1, g.xi_raw.shape[-1])
+                                                  for g, (t, _) in zip(samples, splits, strict=True)]))
+    train_labels = np.concatenate([g.labels[t] for g, (t, _) in zip(samples, splits, strict=True)])
+    shift, spread = float(train_labels.mean()), float(max(train_labels.std(), 1e-6))
+    train, valid = [], []
+    for group, (train_rows, valid_rows) in zip(samples, splits, strict=True):
+        tensors = [torch.from_numpy(x_scaler(group.x_raw)), torch.from_numpy(xi_scaler(group.xi_raw)),
+                   torch.from_numpy((group.labels - shift) / spread)]
+        train.append([t[train_rows] for t in tensors])
+        valid.append([t[valid_rows] for t in tensors])
+    net = SetEncoder(Dimensions(problem.x_features, problem.xi_features, **(dims or {})))
+    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
+    best, best_mae, history = copy.deepcopy(net.state_dict()), np.inf, []
     for _ in range(epochs):
         net.train()
-        for x, xi, y in train:
+        for group in torch.randperm(len(train), generator=generator).tolist():
+            x, xi, y = train[group]
             for batch in torch.randperm(len(y), generator=generator).split(batch_size):
                 optimiser.zero_grad()
                 torch.nn.functional.mse_loss(net(x[batch], xi[batch]), y[batch]).backward()
                 optimiser.step()
         net.eval()
         with torch.no_grad():
-            errors = torch.cat([(net(x, xi) - y).abs() for x, xi, y in valid])
-        mae = float(errors.mean())
+            mae = float(torch.cat([(net(x, xi) - y).abs() for x, xi, y in valid]).mean())
         history.append(mae)
         if mae < best_mae:
             best, best_mae = copy.deepcopy(net.state_dict()), mae
     net.load_state_dict(best)
-    label_spread = float(torch.cat([y for _, _, y in valid]).std())
-    return net.eval(), {"validation_mae": best_mae, "label_std": label_spread, "mae_per_epoch": history}
+    with torch.no_grad():  # fold the label standardisation into the last layer: the net predicts labels
+        net.psi[2].weight.mul_(spread)
+        net.psi[2].bias.mul_(spread).add_(shift)
+    label_spread = float(torch.cat([y for _, _, y in valid]).std()) * spread
+    info = {"validation_mae": best_mae * spread, "label_std": label_spread,
+            "mae_per_epoch": [m * spread for m in history]}
+    return ValueModel(problem, net, x_scaler, xi_scaler), info
