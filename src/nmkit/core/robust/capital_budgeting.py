@@ -154,7 +154,7 @@ class CapitalBudgetingProblem(RobustProblem):
         """The exact adversary by row generation over recourses (see the module docstring)."""
         n, k = instance.n, instance.late_fraction
         epsilon = 1e-5 * max(instance.budget, 1.0)
-        recourses = [np.zeros(n)]
+        recourses, visited = [np.zeros(n)], []
         while True:
             model = MILP()
             xi = model.variables(FACTORS, -1.0, 1.0)
@@ -180,9 +180,10 @@ class CapitalBudgetingProblem(RobustProblem):
                 raise RunError(f"adversarial MILP failed: {result.message}")
             scenario, bound = np.clip(result.x[xi], -1, 1), float(result.x[z])
             value, y = recourse(instance, x, scenario)
+            visited.append((scenario, value))
             repeated = any(np.array_equal(y, seen) for seen in recourses)
             if value >= bound - tol * max(1.0, abs(bound)) or repeated:
-                return WorstCase(value, scenario, len(recourses))
+                return WorstCase(value, scenario, visited)
             recourses.append(y)
 
     def main_problem(self, instance: CapitalBudget, scenarios: list[np.ndarray], time_limit: float

@@ -131,3 +131,35 @@ def mlp(model: MILP, expression: Affine, low: np.ndarray, high: np.ndarray,
     bias2 = second.bias.detach().double().numpy() if second.bias is not None else np.zeros(weight2.shape[0])
     out_low, out_high = interval(weight2, bias2, np.maximum(pre_low, 0), np.maximum(pre_high, 0))
     return linear(hidden, second, model.width), out_low, out_high
+
+
+def scalar_mlp(model: MILP, t: int, low: float, high: float, base: np.ndarray, step: np.ndarray,
+               network: nn.Sequential) -> tuple[Affine, np.ndarray, np.ndarray]:
+    """Embed Linear -> ReLU -> Linear applied to base + t * step for one scalar variable t in [low, high].
+
+    The output is piecewise linear in t with a breakpoint where a hidden unit changes sign, so it is modelled
+    exactly by the incremental formulation: t = low + sum_k d_k, 0 <= d_k <= L_k, binaries z_k with
+    d_k >= L_k z_k and d_(k+1) <= L_(k+1) z_k (segment k+1 opens only once segment k is full). Its LP relaxation
+    is much tighter than one big-M ReLU per hidden unit, with no more binaries."""
+    first, _, second = network
+    w1, w2 = first.weight.detach().double().numpy(), second.weight.detach().double().numpy()
+    b1 = first.bias.detach().double().numpy() if first.bias is not None else np.zeros(w1.shape[0])
+    b2 = second.bias.detach().double().numpy() if second.bias is not None else np.zeros(w2.shape[0])
+    offset, slope = w1 @ base + b1, w1 @ step
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kinks = -offset / slope
+    kinks = np.unique(kinks[np.isfinite(kinks) & (kinks > low + 1e-9) & (kinks < high - 1e-9)])
+    points = np.concatenate([[low], kinks, [high]])
+    values = np.maximum(offset[None, :] + points[:, None] * slope[None, :], 0) @ w2.T + b2  # [points, outputs]
+    lengths = np.diff(points)
+    slopes = np.diff(values, axis=0) / lengths[:, None]  # [segments, outputs]
+    pieces = model.variables(len(lengths), 0.0, lengths)
+    gates = model.variables(len(lengths) - 1, 0, 1, integer=True)
+    width = model.width
+    model.constrain(row(width, [t, *pieces], [1.0, *-np.ones(len(pieces))]), low, low)
+    for k, gate in enumerate(gates):
+        model.constrain(row(width, [pieces[k], gate], [1.0, -lengths[k]]), 0.0, np.inf)  # d_k >= L_k z_k
+        model.constrain(row(width, [pieces[k + 1], gate], [1.0, -lengths[k + 1]]), -np.inf, 0.0)
+    matrix = sp.csr_matrix((slopes.T.ravel(), (np.repeat(np.arange(values.shape[1]), len(pieces)),
+                                               np.tile(pieces, values.shape[1]))), shape=(values.shape[1], width))
+    return Affine(matrix, values[0]), values.min(0), values.max(0)

@@ -101,6 +101,7 @@ class KnapsackProblem(RobustProblem):
         n = instance.n
         _, y, r = recourse(instance, x, np.zeros(n))
         slopes, offsets = [instance.phat * (y - r)], [-(instance.f @ y)]
+        visited = []
         while True:
             # variables (xi, z): maximise z, z - a_j . xi <= b_j, sum xi <= Gamma, 0 <= xi <= 1
             rows = np.vstack([np.hstack([-np.array(slopes), np.ones((len(slopes), 1))]),
@@ -112,8 +113,9 @@ class KnapsackProblem(RobustProblem):
                 raise RunError(f"adversarial LP failed: {result.message}")
             xi, bound = result.x[:n], -result.fun
             value, y, r = recourse(instance, x, xi)
+            visited.append((xi, value))
             if value >= bound - tol * max(1.0, abs(bound)):
-                return WorstCase(value, xi, len(slopes))
+                return WorstCase(value, xi, visited)
             slopes.append(instance.phat * (y - r))
             offsets.append(-(instance.f @ y))
 

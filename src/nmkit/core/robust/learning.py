@@ -1,9 +1,11 @@
 """Neur2RO's data and training (Sec. 4.2; ``ro/dm/kp.py``): second-stage values of sampled first-stage decisions
 and scenarios, solved exactly, and a set-encoder regression on them.
 
-Decisions and scenarios come from the problem's samplers. Labels are the second-stage cost over the problem's
-per-instance scale; the network is trained on them standardised (mean 0, std 1 on the training split) and the
-standardisation is then folded into its last layer. Features are min-max scaled on the training split.
+Decisions and scenarios come from the problem's samplers. Optionally every scenario that the exact worst-case
+search of a sampled decision visits (its row generation solves the second stage at each anyway) is added as a
+sample too, since sampled scenarios rarely look like the adversary's worst cases. Labels are the second-stage cost
+over the problem's per-instance scale; the network is trained on them standardised (mean 0, std 1 on the training
+split) and the standardisation is then folded into its last layer. Features are min-max scaled on the training split.
 Training: MSE, Adam, mini-batches; the epoch with the best validation MAE is kept. Collection runs in worker
 processes when asked (the solves are independent).
 """
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nmkit.core.robust.network import Dimensions, FeatureScaler, SetEncoder, ValueModel
+from nmkit.core.robust.network import Dimensions, FeatureScaler, ValueModel, build_network
 from nmkit.core.robust.problem import RobustProblem
 
 
@@ -34,11 +36,14 @@ class Samples:
 
 
 def collect(problem: RobustProblem, family: list[Any], decisions: int, scenarios: int, rng: np.random.Generator,
-            advance: Callable[[int], None] | None = None, workers: int = 1) -> list[Samples]:
-    """``decisions`` x ``scenarios`` second-stage solves per instance. Each instance draws from its own seed, so the
-    data is the same for any number of worker processes."""
+            advance: Callable[[int], None] | None = None, workers: int = 1,
+            worst_cases: bool = False) -> list[Samples]:
+    """``decisions`` x ``scenarios`` second-stage solves per instance, plus (``worst_cases``) every scenario the
+    exact worst-case search visits for each sampled decision. Each instance draws from its own seed, so the data is
+    the same for any number of worker processes."""
     seeds = rng.integers(0, 2**63 - 1, len(family))
-    jobs = [(problem, instance, decisions, scenarios, int(seed)) for instance, seed in zip(family, seeds, strict=True)]
+    jobs = [(problem, instance, decisions, scenarios, int(seed), worst_cases)
+            for instance, seed in zip(family, seeds, strict=True)]
     if workers <= 1:
         results = []
         for job in jobs:
@@ -55,17 +60,21 @@ def collect(problem: RobustProblem, family: list[Any], decisions: int, scenarios
         return [future.result() for future in futures]
 
 
-def _collect_one(problem: RobustProblem, instance: Any, decisions: int, scenarios: int, seed: int) -> Samples:
+def _collect_one(problem: RobustProblem, instance: Any, decisions: int, scenarios: int, seed: int,
+                 worst_cases: bool) -> Samples:
     rng = np.random.default_rng(seed)
     xs, xis, labels = [], [], []
     scale = problem.scale(instance)
     for _ in range(decisions):
         x = problem.sample_x(instance, rng)
-        for _ in range(scenarios):
-            xi = problem.sample_xi(instance, rng)
+        solved = [(xi, problem.second_stage(instance, x, xi))
+                  for xi in (problem.sample_xi(instance, rng) for _ in range(scenarios))]
+        if worst_cases:
+            solved += problem.worst_case(instance, x).visited
+        for xi, value in solved:
             xs.append(problem.raw_x(instance, x))
             xis.append(problem.raw_xi(instance, xi))
-            labels.append(problem.second_stage(instance, x, xi) / scale)
+            labels.append(value / scale)
     return Samples(np.array(xs), np.array(xis), np.array(labels, np.float32))
 
 
@@ -92,7 +101,7 @@ def fit(problem: RobustProblem, samples: list[Samples], *, epochs: int, lr: floa
                    torch.from_numpy((group.labels - shift) / spread)]
         train.append([t[train_rows] for t in tensors])
         valid.append([t[valid_rows] for t in tensors])
-    net = SetEncoder(Dimensions(problem.x_features, problem.xi_features, **(dims or {})))
+    net = build_network(Dimensions(problem.x_features, problem.xi_features, **(dims or {})))
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
     best, best_mae, history = copy.deepcopy(net.state_dict()), np.inf, []
     for _ in range(epochs):

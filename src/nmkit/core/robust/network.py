@@ -22,13 +22,15 @@ from nmkit.core.robust.problem import RobustProblem
 @dataclass(frozen=True)
 class Dimensions:
     """Hidden and output widths: phi (per item), rho (after the sum), psi (the value net's hidden layer). The
-    paper's runs used embed (32, 16), post (64, 8), value 8; the MILP adversary embeds items x embed[0] ReLUs."""
+    paper's runs used embed (32, 16), post (64, 8), value 8; the MILP adversary embeds items x embed[0] ReLUs.
+    ``joint``: one per-item encoder over [x features, xi features] (``JointSetEncoder``) instead of two."""
 
     x_features: int
     xi_features: int
     embed: tuple[int, int] = (32, 16)
     post: tuple[int, int] = (64, 8)
     value: int = 8
+    joint: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +63,27 @@ class SetEncoder(nn.Module):
         return self.value(self.encode_x(x_features), self.encode_xi(xi_features))
 
 
+class JointSetEncoder(nn.Module):
+    """value = psi(sum_i phi([x features_i, xi features_i])): one encoder sees each item's decision and scenario
+    together, so the value can tell whether the scenario hits the items x selected, which two separate sums cannot.
+    Both ML-CCG embeddings stay cheap: for a fixed scenario phi's input is affine in binary x_i (the main problem
+    needs ReLUs only in psi, once per scenario), and for a fixed x an item's input follows one coordinate of xi
+    when the scenario is per item (the adversary's piecewise-linear embedding). Needs one xi row per item."""
+
+    def __init__(self, dims: Dimensions) -> None:
+        super().__init__()
+        self.dims = dims
+        self.phi = _mlp(dims.x_features + dims.xi_features, *dims.embed, bias=False)
+        self.psi = _mlp(dims.embed[1], dims.value, 1)
+
+    def forward(self, x_features: torch.Tensor, xi_features: torch.Tensor) -> torch.Tensor:
+        return self.psi(self.phi(torch.cat([x_features, xi_features], -1)).sum(1)).squeeze(1)
+
+
+def build_network(dims: Dimensions) -> SetEncoder | JointSetEncoder:
+    return JointSetEncoder(dims) if dims.joint else SetEncoder(dims)
+
+
 class FeatureScaler:
     """Min-max scaling of per-item features, fitted on the training data; column 0 of the x branch (x_i itself)
     stays as it is. Scaling is affine, so features stay affine in the decision."""
@@ -84,7 +107,7 @@ class FeatureScaler:
 class ValueModel:
     """A trained network with its feature scalers, for one problem: predicts second-stage cost / scale."""
 
-    def __init__(self, problem: RobustProblem, net: SetEncoder, x_scaler: FeatureScaler,
+    def __init__(self, problem: RobustProblem, net: SetEncoder | JointSetEncoder, x_scaler: FeatureScaler,
                  xi_scaler: FeatureScaler) -> None:
         self.problem, self.net, self.x_scaler, self.xi_scaler = problem, net.eval(), x_scaler, xi_scaler
 
@@ -114,7 +137,8 @@ class ValueModel:
     @classmethod
     def from_file(cls, saved: dict, problem: RobustProblem) -> ValueModel:
         dims = saved["dimensions"]
-        net = SetEncoder(Dimensions(**{k: tuple(v) if isinstance(v, list | tuple) else v for k, v in dims.items()}))
+        net = build_network(Dimensions(**{k: tuple(v) if isinstance(v, list | tuple) else v
+                                          for k, v in dims.items()}))
         net.load_state_dict(saved["state_dict"])
         scalers = [FeatureScaler(saved[f"{name}_low"].numpy(), saved[f"{name}_high"].numpy())
                    for name in ("x_scaler", "xi_scaler")]

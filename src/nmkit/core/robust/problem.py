@@ -59,7 +59,7 @@ class UncertaintySet:
 class WorstCase:
     value: float  # max over xi of the second-stage cost at x
     xi: np.ndarray
-    cuts: int  # recourses the row generation needed
+    visited: list[tuple[np.ndarray, float]]  # every scenario the row generation's oracle solved, with its value
 
 
 class RobustProblem(ABC):

@@ -58,12 +58,13 @@ def train(config: RobustConfig, advance: Callable[[int], None] | None = None) ->
     else:
         family = sample_family(config, config.sample, rng)
     start = time.perf_counter()
-    samples = collect(problem, family, config.decisions, config.scenarios, rng, advance, config.workers)
+    samples = collect(problem, family, config.decisions, config.scenarios, rng, advance, config.workers,
+                      config.worst_cases)
     data_seconds = time.perf_counter() - start
     start = time.perf_counter()
     model, info = fit(problem, samples, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                       seed=config.seed, dims={"embed": tuple(config.embed), "post": tuple(config.post),
-                                              "value": config.value})
+                                              "value": config.value, "joint": config.encoder == "joint"})
     train_seconds = time.perf_counter() - start
     summary = {"problem": config.problem, "instances": len(family),
                "second_stage_solves": int(sum(len(s.labels) for s in samples)),
