@@ -1,4 +1,4 @@
-"""nmkit robust-opt: ML-CCG (Neur2RO, MILP and PGA adversaries) against exact CCG and the nominal solution.
+"""nmkit robust-opt: ML-CCG (Neur2RO; MILP, PGA and exact adversaries) against exact CCG and the nominal solution.
 
 Per problem one value network is trained on sampled instances (n in the range of the test sizes; for the knapsack
 every correlation type); then on each test instance exact CCG (with a time limit), ML-CCG with each adversary and
@@ -7,7 +7,7 @@ Reported: median and mean relative error to exact CCG's answer, and times, with 
 separately.
 
     python -m benchmarks.robust_opt [--problems knapsack capital_budgeting] [--sizes 10 15 20] [--cb-sizes 10 20]
-        [--h 40 80] [--seeds 1 2] [--adversaries milp pga] [--time-limit 120]
+        [--h 40 80] [--seeds 1 2] [--adversaries milp pga exact] [--encoder auto] [--time-limit 120]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def run_problem(name: str, args) -> dict:
     config = build_config(RobustConfig, [("benchmark", {
         "action": "train", "problem": name, "sample": args.sample, "n_range": [min(sizes), max(sizes)],
         "decisions": args.decisions, "scenarios": args.scenarios, "epochs": args.epochs, "evaluate": 0,
-        "workers": args.workers, "embed": args.embed, "post": args.post, "value": args.value,
+        "workers": args.workers, "encoder": args.encoder, "embed": args.embed, "post": args.post, "value": args.value,
         "time_limit": args.time_limit}, None)])
     summary, model = learned.train(config)
     rows = []
@@ -60,8 +60,8 @@ def run_problem(name: str, args) -> dict:
         row = {**labels, "exact_seconds": exact.seconds, "exact_timed_out": exact.timed_out}
         for adversary in args.adversaries:
             ml = ml_ccg(model, instance, adversary=adversary, time_limit=args.time_limit)
-            row[f"{adversary}_seconds"] = ml.seconds
-            row[f"{adversary}_error"] = (reference - ml.objective) / abs(reference)
+            row[f"ml_{adversary}_seconds"] = ml.seconds
+            row[f"ml_{adversary}_error"] = (reference - ml.objective) / abs(reference)
         start = time.perf_counter()
         row["nominal_error"] = (reference - nominal_profit(problem, instance)) / abs(reference)
         row["nominal_seconds"] = time.perf_counter() - start
@@ -71,9 +71,9 @@ def run_problem(name: str, args) -> dict:
         chosen = [r for r in rows if r["group"] == group]
         cells = [group]
         for adversary in args.adversaries:
-            errors = [r[f"{adversary}_error"] for r in chosen]
+            errors = [r[f"ml_{adversary}_error"] for r in chosen]
             cells += [f"{statistics.median(errors):.2%} / {statistics.mean(errors):.2%}",
-                      f"{statistics.median(r[f'{adversary}_seconds'] for r in chosen):.2f}"]
+                      f"{statistics.median(r[f'ml_{adversary}_seconds'] for r in chosen):.2f}"]
         cells += [f"{statistics.median(r['nominal_error'] for r in chosen):.2%}",
                   f"{statistics.median(r['exact_seconds'] for r in chosen):.2f}"
                   + f" ({sum(r['exact_timed_out'] for r in chosen)} at limit)"]
@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--h", type=float, nargs="+", default=[40.0, 80.0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--correlations", nargs="+", default=list(instances.CORRELATIONS))
-    parser.add_argument("--adversaries", nargs="+", default=["milp", "pga"])
+    parser.add_argument("--adversaries", nargs="+", default=["milp", "pga", "exact"])
+    parser.add_argument("--encoder", default="auto")
     parser.add_argument("--sample", type=int, default=40)
     parser.add_argument("--decisions", type=int, default=10)
     parser.add_argument("--scenarios", type=int, default=20)

@@ -108,6 +108,7 @@ class CapitalBudgetingProblem(RobustProblem):
     name = "capital_budgeting"
     x_features = 12  # [x_i, cbar_i, rbar_i, Phi_i, Psi_i, B]
     xi_features = FACTORS  # xi itself, as a set of one: xi is shared by all projects, which the x branch describes
+    joint_encoder, adversary = True, "pga"
 
     def read(self, path: Path) -> CapitalBudget:
         return read_capital_budget(path)
@@ -175,9 +176,7 @@ class CapitalBudgetingProblem(RobustProblem):
                                 instance.budget + epsilon - big_feasible - base, np.inf)
             objective = np.zeros(model.width)
             objective[z] = -1.0
-            result = solve_milp(objective, **model.scipy_form(), options={"mip_rel_gap": MIP_GAP})
-            if result.x is None:
-                raise RunError(f"adversarial MILP failed: {result.message}")
+            result = model.minimise(objective, gap=MIP_GAP, what="adversarial MILP")
             scenario, bound = np.clip(result.x[xi], -1, 1), float(result.x[z])
             value, y = recourse(instance, x, scenario)
             visited.append((scenario, value))
@@ -200,10 +199,7 @@ class CapitalBudgetingProblem(RobustProblem):
             model.constrain(row(model.width, [*x, *y], np.tile(instance.costs(xi), 2)), -np.inf, instance.budget)
         objective = np.zeros(model.width)
         objective[theta] = 1.0
-        result = solve_milp(objective, **model.scipy_form(),
-                            options={"mip_rel_gap": MIP_GAP, "time_limit": max(time_limit, 1.0)})
-        if result.x is None:
-            raise RunError(f"main problem failed: {result.message}")
+        result = model.minimise(objective, gap=MIP_GAP, time_limit=time_limit, what="main problem")
         return np.round(result.x[x]), dual_bound(result)
 
     def first_stage(self, model: MILP, instance: CapitalBudget) -> np.ndarray:

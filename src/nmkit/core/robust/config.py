@@ -37,9 +37,11 @@ class RobustConfig(CommonConfig):
     worst_cases: bool = option(False, "train: also learn from the scenarios each sampled decision's exact "
                                       "worst-case search visits (off: Neur2RO's sampling only)")
     workers: int = option(1, "train: processes solving second stages in parallel", ge=1)
-    encoder: Literal["separate", "joint"] = option(
-        "separate", "train: separate: Neur2RO's two set encoders (x and xi summed apart); joint: one per-item encoder "
-                    "over [x_i, xi_i] (knapsack only: needs a per-item scenario)")
+    encoder: Literal["auto", "separate", "joint"] = option(
+        "auto", "train: auto: separate for the knapsack, joint for capital budgeting (what measured best); "
+                "separate: Neur2RO's two set encoders (x and xi summed apart); joint: one per-item encoder "
+                    "over [x_i features, xi features] (for capital budgeting the MILP adversary then embeds a net "
+                    "per project)")
     embed: list[int] = option([32, 16], "train: per-item network widths (hidden, output); the MILP adversary "
                                         "embeds items x hidden ReLUs")
     post: list[int] = option([64, 8], "train: widths after the sum over items (hidden, output)")
@@ -49,10 +51,10 @@ class RobustConfig(CommonConfig):
     batch_size: int = option(256, "train: batch size", ge=1)
     evaluate: int = option(3, "train: fresh instances to compare ML-CCG with exact CCG on after training", ge=0)
     compare_exact: bool = option(False, "solve: also run exact CCG and report the relative error")
-    adversary: Literal["milp", "pga", "exact"] = option(
-        "pga", "solve: milp maximises the embedded network exactly (HiGHS); pga: projected gradient ascent, "
-               "5 starts x 100 steps; exact: each x's true worst case (the network then only ranks scenarios in "
-               "the main problem)")
+    adversary: Literal["auto", "milp", "pga", "exact"] = option(
+        "auto", "solve: auto: milp for the knapsack, pga for capital budgeting (what measured best); milp: "
+                "maximise the embedded network exactly (HiGHS); pga: projected gradient ascent, 5 starts x 100 "
+                "steps; exact: each x's true worst case (the network then only ranks scenarios in the main problem)")
     max_scenarios: int = option(20, "solve: scenarios ML-CCG may add", ge=1)
     output: Path | None = option(None, "generate: the file to write (a folder with count > 1)")
     n: int = option(20, "generate: items", ge=1)
@@ -72,9 +74,6 @@ class RobustConfig(CommonConfig):
             raise ConfigError(f"action {self.action} needs an instance file")
         if self.action == "solve" and self.model is None:
             raise ConfigError("action solve needs a trained model (field 'model')")
-        if self.encoder == "joint" and self.problem == "capital_budgeting":
-            raise ConfigError("field 'encoder': joint needs a per-item scenario; capital budgeting's xi is shared "
-                              "by all projects, use separate")
         for name in ("embed", "post"):
             widths = getattr(self, name)
             if len(widths) != 2 or min(widths) < 1:

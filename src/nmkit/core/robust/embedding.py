@@ -16,6 +16,9 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint
 from torch import nn
 
+from nmkit.core.errors import RunError
+from nmkit.core.robust.highs import solve_milp
+
 
 @dataclass
 class Affine:
@@ -49,8 +52,7 @@ class MILP:
         return np.arange(start, start + count)
 
     def identity(self, indices: np.ndarray) -> Affine:
-        k = len(indices)
-        return Affine(sp.csr_matrix((np.ones(k), (np.arange(k), indices)), shape=(k, self.width)), np.zeros(k))
+        return Affine(_selection(indices, self.width), np.zeros(len(indices)))
 
     def constrain(self, matrix: sp.spmatrix, low, high) -> None:
         matrix = sp.csr_matrix(matrix)
@@ -58,6 +60,14 @@ class MILP:
         self.rows.append(matrix)
         self.row_low.append(np.broadcast_to(low, matrix.shape[0]).astype(float))
         self.row_high.append(np.broadcast_to(high, matrix.shape[0]).astype(float))
+
+    def minimise(self, objective: np.ndarray, *, gap: float, time_limit: float | None = None, what: str):
+        """Solve with HiGHS; the scipy result (x, fun, mip_dual_bound), or RunError naming ``what``."""
+        options = {"mip_rel_gap": gap, **({} if time_limit is None else {"time_limit": max(time_limit, 1.0)})}
+        result = solve_milp(objective, **self.scipy_form(), options=options)
+        if result.x is None:
+            raise RunError(f"{what} failed: {result.message}")
+        return result
 
     def scipy_form(self) -> dict:
         rows = [r.copy() for r in self.rows]

@@ -48,6 +48,7 @@ def recourse(instance: Knapsack, x: np.ndarray, xi: np.ndarray) -> tuple[float, 
 class KnapsackProblem(RobustProblem):
     name = "knapsack"
     x_features = xi_features = 7  # [decision_i, c_i, pbar_i, phat_i, f_i, t_i, C]
+    joint_encoder, adversary = False, "milp"
 
     def read(self, path: Path) -> Knapsack:
         return instances.read_knapsack(path)
@@ -131,10 +132,7 @@ class KnapsackProblem(RobustProblem):
             model.constrain(cost - row(model.width, [theta]), -np.inf, 0.0)
         objective = np.zeros(model.width)
         objective[x], objective[theta] = instance.f - instance.pbar, 1.0
-        result = solve_milp(objective, **model.scipy_form(),
-                            options={"mip_rel_gap": MIP_GAP, "time_limit": max(time_limit, 1.0)})
-        if result.x is None:
-            raise RunError(f"main problem failed: {result.message}")
+        result = model.minimise(objective, gap=MIP_GAP, time_limit=time_limit, what="main problem")
         return np.round(result.x[x]), dual_bound(result)
 
     def first_stage(self, model: MILP, instance: Knapsack) -> np.ndarray:

@@ -5,9 +5,10 @@ value at x; binaries s_k pick the scenario with the largest prediction (a >= pre
 sum s = 1) and the problem charges that scenario's cost exactly (big-M rows on s_k). The x branch enters affinely
 (binary x and a bias-free per-item net), so only the post-aggregation and value layers need ReLU binaries.
 Adversarial problem: max over the uncertainty set of the predicted value at the fixed x, either exactly as a MILP
-(the whole xi branch embedded, big-M ReLUs with interval bounds over the set's box) or by projected gradient ascent
-(Adam, several random starts). The loop stops when the adversary's prediction does not exceed the main problem's
-by more than tol (relative), when its scenario repeats, or after max_scenarios. The returned x is scored by the
+(the network's xi side embedded; see adversary_milp) or by projected gradient ascent (Adam, several random
+starts); or, outside the paper, the exact worst case itself (see ml_ccg). The loop stops when the adversary's
+prediction does not exceed the main problem's by more than tol (relative), when its scenario repeats, or after
+max_scenarios. The returned x is scored by the
 exact worst case: the reported objective is true, not predicted.
 """
 
@@ -21,9 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from nmkit.core.errors import RunError
 from nmkit.core.robust import embedding as em
-from nmkit.core.robust.highs import solve_milp
 from nmkit.core.robust.network import ValueModel, as_batch
 
 
@@ -70,9 +69,7 @@ def main_problem(model: ValueModel, instance: Any, scenarios: list[np.ndarray],
     objective[x] = [model.problem.first_stage_cost(instance, unit) for unit in np.eye(len(x))]
     objective[x] /= model.problem.scale(instance)
     objective[z] = 1.0
-    result = solve_milp(objective, **milp.scipy_form(), options={"mip_rel_gap": 1e-6, "time_limit": time_limit})
-    if result.x is None:
-        raise RunError(f"ML-CCG main problem failed: {result.message}")
+    result = milp.minimise(objective, gap=1e-6, time_limit=time_limit, what="ML-CCG main problem")
     values = np.array([float((p.widened(milp.width) @ result.x)[0] + p.constant[0]) for p, _, _ in predictions])
     return MainSolution(np.round(result.x[x]), values, int(np.argmax(np.round(result.x[pick]))),
                         float(result.fun) * model.problem.scale(instance))
@@ -149,10 +146,10 @@ def adversary_pga(model: ValueModel, instance: Any, x: np.ndarray, *, starts: in
 
 def adversary_milp(model: ValueModel, instance: Any, x: np.ndarray, *, time_limit: float = 60.0,
                    gap: float = 1e-3) -> tuple[np.ndarray, float]:
-    """max over the uncertainty set of the predicted value at x, as a MILP: every item's phi_xi (inputs affine in
-    xi), rho_xi and psi embedded with big-M ReLUs, bounds by interval arithmetic over the set's box; an item whose
-    features follow a single coordinate of xi (the knapsack's xi_i) is embedded exactly as a piecewise-linear
-    function of it instead."""
+    """max over the uncertainty set of the predicted value at x, as a MILP: the per-item encoder (phi_xi, or the
+    joint phi with x's features as constants) for every item, then the rest of the network, embedded with big-M
+    ReLUs and interval bounds over the set's box; an item whose features follow a single coordinate of xi (the
+    knapsack's xi_i) is embedded exactly as a piecewise-linear function of it instead."""
     uncertainty, net = model.problem.uncertainty(instance), model.net
     milp = em.MILP()
     xi = uncertainty.add_to(milp)
@@ -173,9 +170,7 @@ def adversary_milp(model: ValueModel, instance: Any, x: np.ndarray, *, time_limi
         joined = em.Affine(matrix, np.concatenate([p_x, p_xi.constant]))
         value, _, _ = em.mlp(milp, joined, np.concatenate([p_x, p_low]), np.concatenate([p_x, p_high]), net.psi)
     objective = -np.asarray(value.widened(milp.width).todense()).ravel()
-    result = solve_milp(objective, **milp.scipy_form(), options={"mip_rel_gap": gap, "time_limit": time_limit})
-    if result.x is None:
-        raise RunError(f"ML-CCG adversarial problem failed: {result.message}")
+    result = milp.minimise(objective, gap=gap, time_limit=time_limit, what="ML-CCG adversarial problem")
     found = np.clip(result.x[xi], uncertainty.low, uncertainty.high)
     return found, model.predict(instance, x, found)
 

@@ -66,9 +66,10 @@ class SetEncoder(nn.Module):
 class JointSetEncoder(nn.Module):
     """value = psi(sum_i phi([x features_i, xi features_i])): one encoder sees each item's decision and scenario
     together, so the value can tell whether the scenario hits the items x selected, which two separate sums cannot.
-    Both ML-CCG embeddings stay cheap: for a fixed scenario phi's input is affine in binary x_i (the main problem
-    needs ReLUs only in psi, once per scenario), and for a fixed x an item's input follows one coordinate of xi
-    when the scenario is per item (the adversary's piecewise-linear embedding). Needs one xi row per item."""
+    A scenario given as one row (capital budgeting's xi) is repeated for every item. For a fixed scenario phi's
+    input is affine in binary x_i, so the main problem needs ReLUs only in psi, once per scenario; for a fixed x
+    an item's input follows one coordinate of a per-item xi (the adversary's piecewise-linear embedding), while a
+    shared xi costs the adversary big-M ReLUs for every item."""
 
     def __init__(self, dims: Dimensions) -> None:
         super().__init__()
@@ -77,6 +78,7 @@ class JointSetEncoder(nn.Module):
         self.psi = _mlp(dims.embed[1], dims.value, 1)
 
     def forward(self, x_features: torch.Tensor, xi_features: torch.Tensor) -> torch.Tensor:
+        xi_features = xi_features.expand(-1, x_features.shape[1], -1)  # a shared scenario row, once per item
         return self.psi(self.phi(torch.cat([x_features, xi_features], -1)).sum(1)).squeeze(1)
 
 
@@ -115,7 +117,11 @@ class ValueModel:
         return self.x_scaler(self.problem.raw_x(instance, x))
 
     def xi_features(self, instance: Any, xi: np.ndarray) -> np.ndarray:
-        return self.xi_scaler(self.problem.raw_xi(instance, xi))
+        """Scaled; for the joint encoder a shared scenario row is repeated for every item."""
+        features = self.xi_scaler(self.problem.raw_xi(instance, xi))
+        if self.net.dims.joint and len(features) == 1:
+            features = np.repeat(features, self.problem.size(instance), axis=0)
+        return features
 
     def xi_affine(self, instance: Any) -> tuple[np.ndarray, np.ndarray]:
         """(F0 [items, features], J [dim, items, features]) with xi features = F0 + sum_j xi_j J_j exactly."""

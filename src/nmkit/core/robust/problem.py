@@ -66,6 +66,9 @@ class RobustProblem(ABC):
     name: str
     x_features: int
     xi_features: int
+    # what "auto" picks, from our measurements (README): the encoder kind and ML-CCG's adversary
+    joint_encoder: bool
+    adversary: str
 
     @abstractmethod
     def read(self, path: Path) -> Any: ...

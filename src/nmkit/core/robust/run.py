@@ -64,7 +64,8 @@ def train(config: RobustConfig, advance: Callable[[int], None] | None = None) ->
     start = time.perf_counter()
     model, info = fit(problem, samples, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                       seed=config.seed, dims={"embed": tuple(config.embed), "post": tuple(config.post),
-                                              "value": config.value, "joint": config.encoder == "joint"})
+                                              "value": config.value, "joint": config.encoder == "joint" or
+                                              (config.encoder == "auto" and problem.joint_encoder)})
     train_seconds = time.perf_counter() - start
     summary = {"problem": config.problem, "instances": len(family),
                "second_stage_solves": int(sum(len(s.labels) for s in samples)),
@@ -74,9 +75,13 @@ def train(config: RobustConfig, advance: Callable[[int], None] | None = None) ->
     return summary, model
 
 
+def adversary(config: RobustConfig) -> str:
+    return PROBLEMS[config.problem].adversary if config.adversary == "auto" else config.adversary
+
+
 def compare(model: ValueModel, instance: Any, config: RobustConfig) -> dict:
     """ML-CCG and exact CCG on one instance: true objectives, relative error, times."""
-    ml = ml_ccg(model, instance, adversary=config.adversary, max_scenarios=config.max_scenarios,
+    ml = ml_ccg(model, instance, adversary=adversary(config), max_scenarios=config.max_scenarios,
                 time_limit=config.time_limit, seed=config.seed)
     exact = exact_ccg(model.problem, instance, tol=config.tol, time_limit=config.time_limit)
     return {"n": model.problem.size(instance), "ml_objective": ml.objective, "ml_seconds": ml.seconds,
@@ -102,7 +107,7 @@ def solve(config: RobustConfig) -> dict:
     instance = model.problem.read(config.instance)
     if config.compare_exact:
         return compare(model, instance, config)
-    ml = ml_ccg(model, instance, adversary=config.adversary, max_scenarios=config.max_scenarios,
+    ml = ml_ccg(model, instance, adversary=adversary(config), max_scenarios=config.max_scenarios,
                 time_limit=config.time_limit, seed=config.seed)
     return {"n": model.problem.size(instance), "ml_objective": ml.objective, "ml_seconds": ml.seconds,
             "ml_stop": ml.stop, "iterations": ml.iterations, "scenarios": ml.scenarios,
