@@ -16,7 +16,6 @@ from nmkit.core import io
 from nmkit.core.errors import InputError
 from nmkit.core.report import jsonable
 from nmkit.core.robust import run as learned
-from nmkit.core.robust.ccg import exact_ccg
 from nmkit.core.robust.config import ACTION_HELP, RobustConfig
 from nmkit.core.robust.problems import PROBLEMS
 
@@ -24,7 +23,6 @@ GENERATOR = "Generator"
 
 
 def run_command(config: RobustConfig, ctx: RunContext) -> Outcome:
-    problem = PROBLEMS[config.problem]
     if config.action == "generate":
         return _generate(config, ctx.force)
     if config.action == "train":
@@ -40,7 +38,7 @@ def run_command(config: RobustConfig, ctx: RunContext) -> Outcome:
         summary = learned.solve(config)
         return Outcome(summary=jsonable(summary), tables=[_comparison_table([summary], "robust-opt solve")],
                        artifacts=[])
-    result = exact_ccg(problem, problem.read(config.instance), tol=config.tol, time_limit=config.time_limit)
+    result = learned.exact(config)
     summary = {"instance": str(config.instance), "problem": config.problem, "robust_profit": result.objective,
                "bound": result.bound,
                "gap": result.gap, "iterations": result.iterations, "seconds": result.seconds,

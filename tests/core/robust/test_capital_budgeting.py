@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from nmkit.core.errors import InputError
+from nmkit.core.robust import solvers
 from nmkit.core.robust.capital_budgeting import (
     CapitalBudgetingProblem,
     generate_capital_budget,
@@ -60,3 +61,18 @@ def test_exact_ccg_equals_brute_force_enumeration(seed):
     result = exact_ccg(BUDGETING, inst, tol=1e-9)
     assert -result.objective == pytest.approx(min(costs), rel=1e-7, abs=1e-7)
     assert 1.5 * inst.cbar @ result.x <= inst.budget + 1e-9 and not result.timed_out
+
+
+def test_scip_and_highs_agree_and_a_time_limit_is_reported_with_its_bound():
+    pytest.importorskip("pyscipopt")
+    inst = generate_capital_budget(6, np.random.default_rng(4))
+    highs = exact_ccg(BUDGETING, inst, tol=1e-9)
+    solvers.use("scip")
+    try:
+        scip = exact_ccg(BUDGETING, inst, tol=1e-9)
+    finally:
+        solvers.use("highs")
+    assert scip.objective == pytest.approx(highs.objective, rel=1e-6)
+    limited = exact_ccg(BUDGETING, inst, tol=1e-9, time_limit=1e-3)  # stops after the first iteration
+    assert limited.timed_out and limited.bound >= limited.objective - 1e-9
+    assert limited.bound >= highs.objective - 1e-6 >= limited.objective - 1e-6

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nmkit.core.robust import embedding as em
-from nmkit.core.robust import highs, instances
+from nmkit.core.robust import instances, solvers
 from nmkit.core.robust.capital_budgeting import generate_capital_budget
 from nmkit.core.robust.ccg import exact_ccg
 from nmkit.core.robust.learning import collect, fit
@@ -153,7 +153,7 @@ def test_the_piecewise_linear_embedding_of_a_scalar_input_matches_torch():
         for sign in (1.0, -1.0):
             objective = np.zeros(model.width)
             objective[:] = sign * np.asarray(out.widened(model.width)[0].todense()).ravel()
-            result = highs.solve_milp(objective, **model.scipy_form())
+            result = solvers.solve_milp(objective, **model.scipy_form())
             value = out.widened(model.width) @ result.x + out.constant
             with torch.no_grad():
                 direct = network(torch.from_numpy(base + t_value * step).float()).double().numpy()

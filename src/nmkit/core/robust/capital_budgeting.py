@@ -25,8 +25,8 @@ from scipy.optimize import Bounds, LinearConstraint
 
 from nmkit.core.errors import InputError, RunError
 from nmkit.core.robust.embedding import MILP, pairs, row
-from nmkit.core.robust.highs import dual_bound, solve_milp
 from nmkit.core.robust.problem import RobustProblem, UncertaintySet, WorstCase
+from nmkit.core.robust.solvers import dual_bound, solve_milp
 
 FACTORS = 4
 MIP_GAP = 1e-9

@@ -27,6 +27,8 @@ class RobustConfig(CommonConfig):
     problem: Literal["knapsack", "capital_budgeting"] = option(
         "knapsack", "knapsack: two-stage robust knapsack with repair; capital_budgeting: invest now or later under "
                     "cost and revenue uncertainty (constraint uncertainty)")
+    solver: Literal["highs", "scip"] = option("highs", "MILP backend: highs (scipy.optimize.milp) or scip "
+                                                       "(needs PySCIPOpt installed)")
     instance: Path | None = option(None, "exact, solve: the instance file")
     model: Path | None = option(None, "solve: a model.pt from a train run, or its folder")
     instances: Path | None = option(None, "train: a folder of instance files to learn from (default: sample)")

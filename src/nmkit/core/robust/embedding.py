@@ -17,7 +17,7 @@ from scipy.optimize import Bounds, LinearConstraint
 from torch import nn
 
 from nmkit.core.errors import RunError
-from nmkit.core.robust.highs import solve_milp
+from nmkit.core.robust.solvers import solve_milp
 
 
 @dataclass

@@ -23,9 +23,9 @@ from scipy.optimize import Bounds, LinearConstraint, linprog
 from nmkit.core.errors import RunError
 from nmkit.core.robust import instances
 from nmkit.core.robust.embedding import MILP, pairs, row
-from nmkit.core.robust.highs import dual_bound, solve_milp
 from nmkit.core.robust.instances import Knapsack
 from nmkit.core.robust.problem import RobustProblem, UncertaintySet, WorstCase
+from nmkit.core.robust.solvers import dual_bound, solve_milp
 
 MIP_GAP = 1e-9
 

@@ -12,9 +12,9 @@ import numpy as np
 
 from nmkit.core import io
 from nmkit.core.errors import InputError
-from nmkit.core.robust import instances
+from nmkit.core.robust import instances, solvers
 from nmkit.core.robust.capital_budgeting import generate_capital_budget
-from nmkit.core.robust.ccg import exact_ccg
+from nmkit.core.robust.ccg import CCGResult, exact_ccg
 from nmkit.core.robust.config import RobustConfig
 from nmkit.core.robust.learning import collect, fit
 from nmkit.core.robust.mlccg import ml_ccg
@@ -47,7 +47,14 @@ def sample_family(config: RobustConfig, count: int, rng: np.random.Generator) ->
     return family
 
 
+def exact(config: RobustConfig) -> CCGResult:
+    solvers.use(config.solver)
+    problem = PROBLEMS[config.problem]
+    return exact_ccg(problem, problem.read(config.instance), tol=config.tol, time_limit=config.time_limit)
+
+
 def train(config: RobustConfig, advance: Callable[[int], None] | None = None) -> tuple[dict, ValueModel]:
+    solvers.use(config.solver)
     problem = PROBLEMS[config.problem]
     rng = np.random.default_rng(config.seed)
     if config.instances is not None:
@@ -103,6 +110,7 @@ def load_model(path: Path, problem: str) -> ValueModel:
 
 
 def solve(config: RobustConfig) -> dict:
+    solvers.use(config.solver)
     model = load_model(config.model, config.problem)
     instance = model.problem.read(config.instance)
     if config.compare_exact:
