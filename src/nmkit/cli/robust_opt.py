@@ -102,8 +102,10 @@ def robust_opt(
     instance: Annotated[Path | None, typer.Argument(help="exact, solve: the instance file.")] = None,
     problem: Annotated[str | None, typer.Option(metavar="knapsack|capital_budgeting",
                                                 help="The problem (default knapsack).")] = None,
-    adversary: Annotated[str | None, typer.Option(metavar="milp|pga", help="solve: how ML-CCG finds the "
-                                                  "predicted worst scenario (default pga).")] = None,
+    solver: Annotated[str | None, typer.Option(metavar="highs|scip", help="MILP backend (default highs; scip "
+                                               "needs PySCIPOpt).")] = None,
+    adversary: Annotated[str | None, typer.Option(metavar="auto|milp|pga|exact", help="solve: how ML-CCG finds the "
+                                                  "worst scenario (default auto).")] = None,
     model: Annotated[Path | None, typer.Option(help="solve: a trained model.pt or its folder.")] = None,
     instances_dir: Annotated[Path | None, typer.Option("--instances", help="train: a folder of instance files "
                                                        "(default: sample --sample of them).")] = None,
@@ -134,7 +136,7 @@ def robust_opt(
     `nmkit robust-opt solve inst.txt --model runs/m --adversary milp --compare-exact`. Every ML-CCG answer is
     scored by the exact worst case, so its reported profit is true, not predicted.
     """
-    return dict(action=action, instance=instance, problem=problem, adversary=adversary, model=model,
+    return dict(action=action, instance=instance, problem=problem, solver=solver, adversary=adversary, model=model,
                 instances=instances_dir, sample=sample,
                 compare_exact=compare_exact, output=output, n=n, correlation=correlation, h=h, delta=delta,
                 budget_factor=budget_factor, count=count, time_limit=time_limit)
