@@ -104,8 +104,8 @@ def robust_opt(
                                                 help="The problem (default knapsack).")] = None,
     solver: Annotated[str | None, typer.Option(metavar="highs|scip", help="MILP backend (default highs; scip "
                                                "needs PySCIPOpt).")] = None,
-    adversary: Annotated[str | None, typer.Option(metavar="auto|milp|pga|exact", help="solve: how ML-CCG finds the "
-                                                  "worst scenario (default auto).")] = None,
+    adversary: Annotated[str | None, typer.Option(metavar="milp|pga|exact", help="solve: how ML-CCG finds the "
+                                                  "worst scenario (default pga).")] = None,
     model: Annotated[Path | None, typer.Option(help="solve: a trained model.pt or its folder.")] = None,
     instances_dir: Annotated[Path | None, typer.Option("--instances", help="train: a folder of instance files "
                                                        "(default: sample --sample of them).")] = None,

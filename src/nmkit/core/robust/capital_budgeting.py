@@ -108,7 +108,7 @@ class CapitalBudgetingProblem(RobustProblem):
     name = "capital_budgeting"
     x_features = 12  # [x_i, cbar_i, rbar_i, Phi_i, Psi_i, B]
     xi_features = FACTORS  # xi itself, as a set of one: xi is shared by all projects, which the x branch describes
-    joint_encoder, adversary = True, "pga"
+    joint_encoder = True
 
     def read(self, path: Path) -> CapitalBudget:
         return read_capital_budget(path)

@@ -53,10 +53,10 @@ class RobustConfig(CommonConfig):
     batch_size: int = option(256, "train: batch size", ge=1)
     evaluate: int = option(3, "train: fresh instances to compare ML-CCG with exact CCG on after training", ge=0)
     compare_exact: bool = option(False, "solve: also run exact CCG and report the relative error")
-    adversary: Literal["auto", "milp", "pga", "exact"] = option(
-        "auto", "solve: auto: milp for the knapsack, pga for capital budgeting (what measured best); milp: "
-                "maximise the embedded network exactly (HiGHS); pga: projected gradient ascent, 5 starts x 100 "
-                "steps; exact: each x's true worst case (the network then only ranks scenarios in the main problem)")
+    adversary: Literal["milp", "pga", "exact"] = option(
+        "pga", "solve: pga: projected gradient ascent, 5 starts x 100 steps (measured best); milp: maximise the "
+               "embedded network exactly (HiGHS); exact: each x's true worst case (the network then only ranks "
+               "scenarios in the main problem)")
     max_scenarios: int = option(20, "solve: scenarios ML-CCG may add", ge=1)
     output: Path | None = option(None, "generate: the file to write (a folder with count > 1)")
     n: int = option(20, "generate: items", ge=1)

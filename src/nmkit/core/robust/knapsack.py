@@ -48,7 +48,7 @@ def recourse(instance: Knapsack, x: np.ndarray, xi: np.ndarray) -> tuple[float, 
 class KnapsackProblem(RobustProblem):
     name = "knapsack"
     x_features = xi_features = 7  # [decision_i, c_i, pbar_i, phat_i, f_i, t_i, C]
-    joint_encoder, adversary = False, "milp"
+    joint_encoder = False
 
     def read(self, path: Path) -> Knapsack:
         return instances.read_knapsack(path)

@@ -66,9 +66,7 @@ class RobustProblem(ABC):
     name: str
     x_features: int
     xi_features: int
-    # what "auto" picks, from our measurements (README): the encoder kind and ML-CCG's adversary
-    joint_encoder: bool
-    adversary: str
+    joint_encoder: bool  # what encoder "auto" picks, from our measurements (README)
 
     @abstractmethod
     def read(self, path: Path) -> Any: ...

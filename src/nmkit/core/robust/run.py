@@ -82,13 +82,9 @@ def train(config: RobustConfig, advance: Callable[[int], None] | None = None) ->
     return summary, model
 
 
-def adversary(config: RobustConfig) -> str:
-    return PROBLEMS[config.problem].adversary if config.adversary == "auto" else config.adversary
-
-
 def compare(model: ValueModel, instance: Any, config: RobustConfig) -> dict:
     """ML-CCG and exact CCG on one instance: true objectives, relative error, times."""
-    ml = ml_ccg(model, instance, adversary=adversary(config), max_scenarios=config.max_scenarios,
+    ml = ml_ccg(model, instance, adversary=config.adversary, max_scenarios=config.max_scenarios,
                 time_limit=config.time_limit, seed=config.seed)
     exact = exact_ccg(model.problem, instance, tol=config.tol, time_limit=config.time_limit)
     return {"n": model.problem.size(instance), "ml_objective": ml.objective, "ml_seconds": ml.seconds,
@@ -115,7 +111,7 @@ def solve(config: RobustConfig) -> dict:
     instance = model.problem.read(config.instance)
     if config.compare_exact:
         return compare(model, instance, config)
-    ml = ml_ccg(model, instance, adversary=adversary(config), max_scenarios=config.max_scenarios,
+    ml = ml_ccg(model, instance, adversary=config.adversary, max_scenarios=config.max_scenarios,
                 time_limit=config.time_limit, seed=config.seed)
     return {"n": model.problem.size(instance), "ml_objective": ml.objective, "ml_seconds": ml.seconds,
             "ml_stop": ml.stop, "iterations": ml.iterations, "scenarios": ml.scenarios,
