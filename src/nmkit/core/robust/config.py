@@ -12,7 +12,7 @@ from nmkit.core.recipe import CommonConfig, option
 ACTION_HELP = {
     "generate": "write instances (knapsack: Arslan and Detienne's generator and format; capital budgeting: "
                 "Subramanyam et al.'s generator)",
-    "exact": "solve an instance exactly by column-and-constraint generation (HiGHS)",
+    "exact": "solve an instance exactly by column-and-constraint generation (HiGHS, or SCIP with solver scip)",
     "train": "collect second-stage solves on sampled instances, train the value network, check it on fresh ones",
     "solve": "ML-CCG with a trained value network; the answer is scored by the exact worst case",
 }
