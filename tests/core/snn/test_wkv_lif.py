@@ -56,7 +56,11 @@ def test_chunks_with_carried_state_equal_one_call():
 def test_lif_on_a_hand_computed_sequence():
     x = torch.tensor([1.0, 1.0, 1.0, 3.0, 0.0, 2.0])[None, :, None]
     # H = V/2 + X/2: 0.5 (V 0.5), 0.75 (V 0.75), 0.875 (V 0.875), 1.9375 fires (V 0), 0 (V 0), 1.0 fires
-    assert lif_reference(x).flatten().tolist() == [0.0, 0.0, 0.0, 1.0, 0.0, 1.0]
+    spikes, potential = lif_reference(x)
+    assert spikes.flatten().tolist() == [0.0, 0.0, 0.0, 1.0, 0.0, 1.0] and potential.item() == 0.0
+    first, middle = lif_reference(x[:, :2])
+    assert first.flatten().tolist() == [0.0, 0.0] and middle.item() == 0.75  # the potential carries on
+    torch.testing.assert_close(lif_reference(x[:, 2:], potential=middle)[0], spikes[:, 2:])
 
 
 @pytest.mark.parametrize(("x", "expected"), [(0.0, 1.0), (1.0, 1 / (1 + math.pi**2)), (-0.5, 1 / (1 + math.pi**2 / 4))])

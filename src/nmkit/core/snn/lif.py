@@ -32,13 +32,15 @@ def spike(x: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
     return ATanSpike.apply(x, alpha)
 
 
-def lif_reference(x: torch.Tensor, tau: float = 2.0, threshold: float = 1.0, alpha: float = 2.0) -> torch.Tensor:
-    """Spikes {0, 1} of a LIF neuron per channel driven by x [B, T, C] (time = token axis), from V = 0."""
-    potential = torch.zeros_like(x[:, 0])
+def lif_reference(x: torch.Tensor, tau: float = 2.0, threshold: float = 1.0, alpha: float = 2.0,
+                  potential: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spikes {0, 1} of a LIF neuron per channel driven by x [B, T, C] (time = token axis), starting from
+    ``potential`` [B, C] (default 0); returns the spikes and the potential after the last step."""
+    potential = torch.zeros_like(x[:, 0]) if potential is None else potential
     spikes = []
     for t in range(x.shape[1]):
         charged = potential + (x[:, t] - potential) / tau
         fired = spike(charged - threshold, alpha)
         spikes.append(fired)
         potential = charged * (1 - fired)
-    return torch.stack(spikes, 1)
+    return torch.stack(spikes, 1), potential
