@@ -1,0 +1,116 @@
+"""SpikeGPT (Zhu et al. 2023; ``src/model.py``): an RWKV-4 language model with LIF neurons on every residual
+branch and a binary embedding; ``spiking=False`` gives the identical non-spiking twin.
+
+    x = H(Emb[idx]) (spiking) or Emb[idx];  x = LN0(x)
+    per layer:  x = x + LIF(TimeMix(LN1(x)));  x = x + LIF(ChannelMix(LN2(x)))
+    logits = Head(LN_out(x))
+TimeMix (SRWKV): token shift xx (x one step back), streams x mu + xx (1 - mu);
+    out = Wo(sigmoid(Wr x_r) * WKV(exp(time_decay), time_first, Wk x_k, Wv x_v)).
+ChannelMix (SRFFN): out = sigmoid(Wr x_r) * Wv(relu(Wk x_k)^2), hidden 4 d.
+Every sequential piece (token shift, WKV, LIF) carries a state, so a forward over a chunk continues the previous
+one exactly: RNN-mode generation is the same model called one token at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from nmkit.core.snn.lif import lif_reference, spike
+from nmkit.core.snn.wkv import wkv_reference
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab: int
+    d_model: int = 256
+    layers: int = 4
+    spiking: bool = True
+
+
+def _shift(x: torch.Tensor, last: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """x one step back in time (the previous chunk's last token, or zeros, first); and x's last token."""
+    previous = torch.zeros_like(x[:, :1]) if last is None else last[:, None]
+    return torch.cat([previous, x[:, :-1]], 1), x[:, -1]
+
+
+def _ramp(d_model: int, power: float) -> torch.Tensor:
+    return (torch.arange(d_model, dtype=torch.float32) / d_model) ** power
+
+
+class TimeMix(nn.Module):
+    def __init__(self, d_model: int, layer: int, layers: int) -> None:
+        super().__init__()
+        depth = layer / max(layers - 1, 1)
+        channel = torch.arange(d_model, dtype=torch.float32) / max(d_model - 1, 1)
+        self.time_decay = nn.Parameter(-5 + 8 * channel ** (0.7 + 1.3 * depth))
+        self.time_first = nn.Parameter(torch.log(torch.tensor(0.3)) + 0.5 * ((torch.arange(d_model) + 1) % 3 - 1))
+        self.mu_k = nn.Parameter(_ramp(d_model, 1 - layer / layers))
+        self.mu_v = nn.Parameter(self.mu_k.detach() + 0.3 * depth)
+        self.mu_r = nn.Parameter(_ramp(d_model, 0.5 * (1 - layer / layers)))
+        self.key, self.value, self.receptance, self.output = (nn.Linear(d_model, d_model, bias=False)
+                                                              for _ in range(4))
+
+    def forward(self, x: torch.Tensor, state: dict) -> torch.Tensor:
+        shifted, state["att_last"] = _shift(x, state.get("att_last"))
+        mix = lambda mu: x * mu + shifted * (1 - mu)  # noqa: E731
+        k, v, r = self.key(mix(self.mu_k)), self.value(mix(self.mu_v)), self.receptance(mix(self.mu_r))
+        wkv, state["wkv"] = wkv_reference(torch.exp(self.time_decay), self.time_first, k, v, state.get("wkv"))
+        return self.output(torch.sigmoid(r) * wkv)
+
+
+class ChannelMix(nn.Module):
+    def __init__(self, d_model: int, layer: int, layers: int) -> None:
+        super().__init__()
+        self.mu_k = nn.Parameter(_ramp(d_model, 1 - layer / layers))
+        self.mu_r = nn.Parameter(_ramp(d_model, 1 - layer / layers))
+        self.key = nn.Linear(d_model, 4 * d_model, bias=False)
+        self.value = nn.Linear(4 * d_model, d_model, bias=False)
+        self.receptance = nn.Linear(d_model, d_model, bias=False)
+
+    def forward(self, x: torch.Tensor, state: dict) -> torch.Tensor:
+        shifted, state["ffn_last"] = _shift(x, state.get("ffn_last"))
+        k = self.key(x * self.mu_k + shifted * (1 - self.mu_k))
+        r = self.receptance(x * self.mu_r + shifted * (1 - self.mu_r))
+        return torch.sigmoid(r) * self.value(torch.relu(k) ** 2)
+
+
+class Block(nn.Module):
+    def __init__(self, config: ModelConfig, layer: int) -> None:
+        super().__init__()
+        self.spiking = config.spiking
+        self.ln1, self.ln2 = nn.LayerNorm(config.d_model), nn.LayerNorm(config.d_model)
+        self.att = TimeMix(config.d_model, layer, config.layers)
+        self.ffn = ChannelMix(config.d_model, layer, config.layers)
+
+    def _fire(self, branch: torch.Tensor, state: dict, name: str) -> torch.Tensor:
+        if not self.spiking:
+            return branch
+        spikes, state[name] = lif_reference(branch, potential=state.get(name))
+        return spikes
+
+    def forward(self, x: torch.Tensor, state: dict) -> torch.Tensor:
+        x = x + self._fire(self.att(self.ln1(x), state), state, "lif_att")
+        return x + self._fire(self.ffn(self.ln2(x), state), state, "lif_ffn")
+
+
+class SpikeGPT(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab, config.d_model)
+        self.ln0, self.ln_out = nn.LayerNorm(config.d_model), nn.LayerNorm(config.d_model)
+        self.blocks = nn.ModuleList(Block(config, layer) for layer in range(config.layers))
+        self.head = nn.Linear(config.d_model, config.vocab, bias=False)
+
+    def forward(self, tokens: torch.Tensor, state: list[dict] | None = None) -> tuple[torch.Tensor, list[dict]]:
+        """tokens [B, T] -> logits [B, T, vocab] and the per-layer state after the last token."""
+        state = [{} for _ in self.blocks] if state is None else [dict(s) for s in state]
+        x = self.embedding(tokens)
+        x = self.ln0(spike(x) if self.config.spiking else x)
+        for block, layer_state in zip(self.blocks, state, strict=True):
+            x = block(x, layer_state)
+        return self.head(self.ln_out(x)), state
+
