@@ -81,6 +81,7 @@ class Block(nn.Module):
     def __init__(self, config: ModelConfig, layer: int) -> None:
         super().__init__()
         self.spiking = config.spiking
+        self.rates: dict[str, float] = {}  # fraction of branch outputs that spiked in the last forward
         self.ln1, self.ln2 = nn.LayerNorm(config.d_model), nn.LayerNorm(config.d_model)
         self.att = TimeMix(config.d_model, layer, config.layers)
         self.ffn = ChannelMix(config.d_model, layer, config.layers)
@@ -89,6 +90,7 @@ class Block(nn.Module):
         if not self.spiking:
             return branch
         spikes, state[name] = lif_reference(branch, potential=state.get(name))
+        self.rates[name] = float(spikes.detach().mean())
         return spikes
 
     def forward(self, x: torch.Tensor, state: dict) -> torch.Tensor:
