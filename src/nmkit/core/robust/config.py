@@ -46,7 +46,8 @@ class RobustConfig(CommonConfig):
                     "per project)")
     embed: list[int] = option([32, 16], "train: per-item network widths (hidden, output); the MILP adversary "
                                         "embeds items x hidden ReLUs")
-    post: list[int] = option([64, 8], "train: widths after the sum over items (hidden, output)")
+    post: list[int] = option([64, 8], "train: widths after the sum over items (hidden, output; separate encoder "
+                                      "only: the joint one goes straight to the value net)")
     value: int = option(8, "train: hidden width of the value network", ge=1)
     epochs: int = option(100, "train: epochs (the best validation MAE is kept)", ge=1)
     lr: float = option(1e-3, "train: Adam learning rate", gt=0)
