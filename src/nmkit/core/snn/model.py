@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nmkit.core.snn.lif import lif_reference, spike
-from nmkit.core.snn.wkv import wkv_reference
+from nmkit.kernels.lif import lif, spike
+from nmkit.kernels.wkv import wkv
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ class TimeMix(nn.Module):
         shifted, state["att_last"] = _shift(x, state.get("att_last"))
         mix = lambda mu: x * mu + shifted * (1 - mu)  # noqa: E731
         k, v, r = self.key(mix(self.mu_k)), self.value(mix(self.mu_v)), self.receptance(mix(self.mu_r))
-        wkv, state["wkv"] = wkv_reference(torch.exp(self.time_decay), self.time_first, k, v, state.get("wkv"))
-        return self.output(torch.sigmoid(r) * wkv)
+        mixed, state["wkv"] = wkv(torch.exp(self.time_decay), self.time_first, k, v, state.get("wkv"))
+        return self.output(torch.sigmoid(r) * mixed)
 
 
 class ChannelMix(nn.Module):
@@ -89,7 +89,7 @@ class Block(nn.Module):
     def _fire(self, branch: torch.Tensor, state: dict, name: str) -> torch.Tensor:
         if not self.spiking:
             return branch
-        spikes, state[name] = lif_reference(branch, potential=state.get(name))
+        spikes, state[name] = lif(branch, potential=state.get(name))
         self.rates[name] = float(spikes.detach().mean())
         return spikes
 

@@ -1,0 +1,202 @@
+"""RWKV-4's WKV operator (SpikeGPT's SRWKV time mixing): a Triton kernel (forward and backward) and its PyTorch
+reference, both behind one autograd function.
+
+With decay w > 0 (w = exp(time_decay)), bonus u (time_first), keys k and values v [B, T, C]:
+    wkv_t = (sum_{i<t} e^{-(t-1-i) w + k_i} v_i + e^{u + k_t} v_t) / (sum_{i<t} e^{-(t-1-i) w + k_i} + e^{u + k_t})
+computed as a recurrence over t on the running numerator P and denominator Q, stored scaled as p = P e^{-o},
+q = Q e^{-o} with a shared exponent o, so no exponential overflows (the stable form of RWKV-4's CUDA kernel):
+    e = max(o, u + k_t);  a = e^{o - e};  b = e^{u + k_t - e};  y_t = (a p + b v_t) / (a q + b)
+    e' = max(o - w, k_t); a' = e^{o - w - e'}; b' = e^{k_t - e'}; p, q, o = a' p + b' v_t, a' q + b', e'
+
+Backward, derived here for this form: with gp_t = e^{o_t} dL/dP_t and gq_t likewise (the adjoints of the state
+entering step t, scaled the same way, so they stay bounded), z = 1 / (a q + b), and gp_T = gq_T = 0,
+    gk_t = gy z b (v_t - y_t) + b' (gp_{t+1} v_t + gq_{t+1});   gv_t = gy z b + b' gp_{t+1}
+    gu  += gy z b (v_t - y_t);                                    gw  -= a' (gp_{t+1} p_t + gq_{t+1} q_t)
+    gp_t = gy z a + a' gp_{t+1};                                  gq_t = -gy z a y_t + a' gq_{t+1}
+The forward stores the state entering every step, so the backward is one reverse sweep without recomputing the
+forward. The state (p, q, o) carries across calls (chunked or RNN-mode evaluation equals one long call); it is
+a constant to autograd: gradients flow to w, u, k and v.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from nmkit.kernels.dispatch import triton_available, use_triton
+
+if triton_available():
+    import triton
+    import triton.language as tl
+
+State = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+NO_EXPONENT = -1e38  # o before the first token: e^{o} = 0
+
+
+def initial_state(batch: int, channels: int, dtype: torch.dtype = torch.float32,
+                  device: torch.device | str = "cpu") -> State:
+    zeros = torch.zeros(batch, channels, dtype=dtype, device=device)
+    return zeros, zeros.clone(), torch.full_like(zeros, NO_EXPONENT)
+
+
+def wkv(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+        state: State | None = None) -> tuple[torch.Tensor, State]:
+    """w, u: [C]; k, v: [B, T, C]. Returns wkv [B, T, C] and the state after the last step (Triton on CUDA)."""
+    return _apply("triton" if use_triton(k, v) else "ref", w, u, k, v, state)
+
+
+def wkv_ref(w, u, k, v, state: State | None = None) -> tuple[torch.Tensor, State]:
+    return _apply("ref", w, u, k, v, state)
+
+
+def wkv_triton(w, u, k, v, state: State | None = None) -> tuple[torch.Tensor, State]:
+    """The Triton kernels (CUDA tensors, or CPU tensors under TRITON_INTERPRET=1); fp32 inside."""
+    if not triton_available():
+        raise RuntimeError("triton is not installed")
+    return _apply("triton", w, u, k, v, state)
+
+
+def _apply(backend: str, w, u, k, v, state: State | None) -> tuple[torch.Tensor, State]:
+    batch, _, channels = k.shape
+    p, q, o = state if state is not None else initial_state(batch, channels, k.dtype, k.device)
+    y, p, q, o = _WKV.apply(backend, w, u, k, v, p.detach(), q.detach(), o.detach())
+    return y, (p, q, o)
+
+
+class _WKV(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, backend, w, u, k, v, p, q, o):
+        forward = _forward_triton if backend == "triton" else _forward_ref
+        y, entering, final = forward(w, u, k.contiguous(), v.contiguous(), p, q, o)
+        ctx.backend = backend
+        ctx.save_for_backward(w, u, k, v, y, *entering)
+        ctx.mark_non_differentiable(*final)
+        return y, *final
+
+    @staticmethod
+    def backward(ctx, gy, *_):
+        backward = _backward_triton if ctx.backend == "triton" else _backward_ref
+        w, u, k, v, y, p, q, o = ctx.saved_tensors
+        gw, gu, gk, gv = backward(w, u, k.contiguous(), v.contiguous(), y, gy.contiguous(), p, q, o)
+        return None, gw.sum(0).to(w.dtype), gu.sum(0).to(u.dtype), gk, gv, None, None, None
+
+
+def _forward_ref(w, u, k, v, p, q, o):
+    entering = [torch.empty_like(k) for _ in range(3)]
+    y = torch.empty_like(k)
+    for t in range(k.shape[1]):
+        kt, vt = k[:, t], v[:, t]
+        for stored, value in zip(entering, (p, q, o), strict=True):
+            stored[:, t] = value
+        top = torch.maximum(o, u + kt)
+        a, b = torch.exp(o - top), torch.exp(u + kt - top)
+        y[:, t] = (a * p + b * vt) / (a * q + b)
+        top = torch.maximum(o - w, kt)
+        a, b = torch.exp(o - w - top), torch.exp(kt - top)
+        p, q, o = a * p + b * vt, a * q + b, top
+    return y, entering, (p, q, o)
+
+
+def _backward_ref(w, u, k, v, y, gy, p_in, q_in, o_in):
+    gw, gu = k.new_zeros(k.shape[0], k.shape[2]), k.new_zeros(k.shape[0], k.shape[2])
+    gp, gq = torch.zeros_like(gw), torch.zeros_like(gw)
+    gk, gv = torch.empty_like(k), torch.empty_like(v)
+    for t in reversed(range(k.shape[1])):
+        kt, vt, yt, p, q, o = k[:, t], v[:, t], y[:, t], p_in[:, t], q_in[:, t], o_in[:, t]
+        top = torch.maximum(o, u + kt)
+        a, b = torch.exp(o - top), torch.exp(u + kt - top)
+        gyz = gy[:, t] / (a * q + b)
+        top = torch.maximum(o - w, kt)
+        decay, fresh = torch.exp(o - w - top), torch.exp(kt - top)
+        gu += gyz * b * (vt - yt)
+        gk[:, t] = gyz * b * (vt - yt) + fresh * (gp * vt + gq)
+        gv[:, t] = gyz * b + fresh * gp
+        gw -= decay * (gp * p + gq * q)
+        gp, gq = gyz * a + decay * gp, -gyz * a * yt + decay * gq
+    return gw, gu, gk, gv
+
+
+def _blocks(k: torch.Tensor) -> tuple[tuple[int, int], int]:
+    batch, _, channels = k.shape
+    block = min(128, triton.next_power_of_2(channels))
+    return (batch, triton.cdiv(channels, block)), block
+
+
+def _forward_triton(w, u, k, v, p, q, o):
+    dtype = k.dtype
+    k32, v32 = k.float(), v.float()
+    y, entering = torch.empty_like(k32), [torch.empty_like(k32) for _ in range(3)]
+    final = [s.float().contiguous().clone() for s in (p, q, o)]
+    grid, block = _blocks(k)
+    _wkv_forward_kernel[grid](w.float().contiguous(), u.float().contiguous(), k32, v32, y, *entering, *final,
+                              k.shape[1], k.shape[2], BLOCK=block)
+    return y.to(dtype), [s.to(dtype) for s in entering], tuple(s.to(dtype) for s in final)
+
+
+def _backward_triton(w, u, k, v, y, gy, p, q, o):
+    tensors = [t.float().contiguous() for t in (k, v, y, gy, p, q, o)]
+    gk, gv = torch.empty_like(tensors[0]), torch.empty_like(tensors[0])
+    gw, gu = (tensors[0].new_empty(k.shape[0], k.shape[2]) for _ in range(2))
+    grid, block = _blocks(k)
+    _wkv_backward_kernel[grid](w.float().contiguous(), u.float().contiguous(), *tensors, gw, gu, gk, gv,
+                               k.shape[1], k.shape[2], BLOCK=block)
+    return gw, gu, gk.to(k.dtype), gv.to(v.dtype)
+
+
+if triton_available():
+
+    @triton.jit
+    def _wkv_forward_kernel(w_ptr, u_ptr, k_ptr, v_ptr, y_ptr, p_in_ptr, q_in_ptr, o_in_ptr, p_ptr, q_ptr, o_ptr,
+                            steps, channels, BLOCK: tl.constexpr):
+        """One program per (batch row, block of channels), looping over time; p/q/o hold the state in and out."""
+        batch = tl.program_id(0)
+        c = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        inside = c < channels
+        w, u = tl.load(w_ptr + c, mask=inside, other=1.0), tl.load(u_ptr + c, mask=inside, other=0.0)
+        state = batch * channels + c
+        p = tl.load(p_ptr + state, mask=inside, other=0.0)
+        q = tl.load(q_ptr + state, mask=inside, other=1.0)
+        o = tl.load(o_ptr + state, mask=inside, other=0.0)
+        for t in range(steps):
+            at = (batch * steps + t) * channels + c
+            kt, vt = tl.load(k_ptr + at, mask=inside, other=0.0), tl.load(v_ptr + at, mask=inside, other=0.0)
+            tl.store(p_in_ptr + at, p, mask=inside)
+            tl.store(q_in_ptr + at, q, mask=inside)
+            tl.store(o_in_ptr + at, o, mask=inside)
+            top = tl.maximum(o, u + kt)
+            a, b = tl.exp(o - top), tl.exp(u + kt - top)
+            tl.store(y_ptr + at, (a * p + b * vt) / (a * q + b), mask=inside)
+            top = tl.maximum(o - w, kt)
+            a, b = tl.exp(o - w - top), tl.exp(kt - top)
+            p, q, o = a * p + b * vt, a * q + b, top
+        tl.store(p_ptr + state, p, mask=inside)
+        tl.store(q_ptr + state, q, mask=inside)
+        tl.store(o_ptr + state, o, mask=inside)
+
+    @triton.jit
+    def _wkv_backward_kernel(w_ptr, u_ptr, k_ptr, v_ptr, y_ptr, gy_ptr, p_in_ptr, q_in_ptr, o_in_ptr, gw_ptr, gu_ptr,
+                             gk_ptr, gv_ptr, steps, channels, BLOCK: tl.constexpr):
+        """The reverse sweep of the module docstring; gw, gu per batch row (summed over rows by the caller)."""
+        batch = tl.program_id(0)
+        c = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        inside = c < channels
+        w, u = tl.load(w_ptr + c, mask=inside, other=1.0), tl.load(u_ptr + c, mask=inside, other=0.0)
+        gw = tl.zeros([BLOCK], dtype=tl.float32)
+        gu, gp, gq = tl.zeros_like(gw), tl.zeros_like(gw), tl.zeros_like(gw)
+        for i in range(steps):
+            at = (batch * steps + steps - 1 - i) * channels + c
+            kt, vt = tl.load(k_ptr + at, mask=inside, other=0.0), tl.load(v_ptr + at, mask=inside, other=0.0)
+            yt, gyt = tl.load(y_ptr + at, mask=inside, other=0.0), tl.load(gy_ptr + at, mask=inside, other=0.0)
+            p, q = tl.load(p_in_ptr + at, mask=inside, other=0.0), tl.load(q_in_ptr + at, mask=inside, other=1.0)
+            o = tl.load(o_in_ptr + at, mask=inside, other=0.0)
+            top = tl.maximum(o, u + kt)
+            a, b = tl.exp(o - top), tl.exp(u + kt - top)
+            gyz = gyt / (a * q + b)
+            top = tl.maximum(o - w, kt)
+            decay, fresh = tl.exp(o - w - top), tl.exp(kt - top)
+            gu += gyz * b * (vt - yt)
+            tl.store(gk_ptr + at, gyz * b * (vt - yt) + fresh * (gp * vt + gq), mask=inside)
+            tl.store(gv_ptr + at, gyz * b + fresh * gp, mask=inside)
+            gw -= decay * (gp * p + gq * q)
+            gp, gq = gyz * a + decay * gp, -gyz * a * yt + decay * gq
+        tl.store(gw_ptr + batch * channels + c, gw, mask=inside)
+        tl.store(gu_ptr + batch * channels + c, gu, mask=inside)
