@@ -12,7 +12,7 @@ from nmkit.core.snn.model import ModelConfig, SpikeGPT
 @pytest.mark.parametrize("spiking", [True, False])
 def test_recurrent_mode_gives_the_parallel_logits(spiking):
     torch.manual_seed(0)
-    model = SpikeGPT(ModelConfig(vocab=11, d_model=16, layers=2, spiking=spiking)).double()
+    model = SpikeGPT(ModelConfig(vocab=11, d_model=16, layers=2, spiking=spiking)).double().eval()
     tokens = torch.randint(0, 11, (2, 9))
     parallel, _ = model(tokens)
     state, steps = None, []

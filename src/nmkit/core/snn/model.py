@@ -2,7 +2,7 @@
 branch and a binary embedding; ``spiking=False`` gives the identical non-spiking twin.
 
     x = H(Emb[idx]) (spiking) or Emb[idx];  x = LN0(x)
-    per layer:  x = x + LIF(TimeMix(LN1(x)));  x = x + LIF(ChannelMix(LN2(x)))
+    per layer:  x = x + LIF(TimeMix(LN1(x)));  x = x + LIF(ChannelMix(LN2(x)));  x = Dropout(x)
     logits = Head(LN_out(x))
 TimeMix (SRWKV): token shift xx (x one step back), streams x mu + xx (1 - mu);
     out = Wo(sigmoid(Wr x_r) * WKV(exp(time_decay), time_first, Wk x_k, Wv x_v)).
@@ -28,6 +28,7 @@ class ModelConfig:
     d_model: int = 256
     layers: int = 4
     spiking: bool = True
+    dropout: float = 0.03  # after every block, as in SpikeGPT (active in training only)
 
 
 def _shift(x: torch.Tensor, last: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,6 +106,7 @@ class SpikeGPT(nn.Module):
         self.embedding = nn.Embedding(config.vocab, config.d_model)
         self.ln0, self.ln_out = nn.LayerNorm(config.d_model), nn.LayerNorm(config.d_model)
         self.blocks = nn.ModuleList(Block(config, layer) for layer in range(config.layers))
+        self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.d_model, config.vocab, bias=False)
 
     def forward(self, tokens: torch.Tensor, state: list[dict] | None = None) -> tuple[torch.Tensor, list[dict]]:
@@ -113,6 +115,6 @@ class SpikeGPT(nn.Module):
         x = self.embedding(tokens)
         x = self.ln0(spike(x) if self.config.spiking else x)
         for block, layer_state in zip(self.blocks, state, strict=True):
-            x = block(x, layer_state)
+            x = self.dropout(block(x, layer_state))
         return self.head(self.ln_out(x)), state
 
