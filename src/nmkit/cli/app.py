@@ -11,7 +11,17 @@ from rich.console import Console
 from rich.table import Table
 
 import nmkit
-from nmkit.cli import attack, compress_pc, hamming, optimal_transport, prune, relax_sor, robust_opt, solve_linear
+from nmkit.cli import (
+    attack,
+    compress_pc,
+    hamming,
+    optimal_transport,
+    prune,
+    relax_sor,
+    robust_opt,
+    solve_linear,
+    train_snn,
+)
 from nmkit.cli.common import (
     COMMANDS,
     DebugOpt,
@@ -43,6 +53,7 @@ app.command("attack")(attack.attack)
 app.command("prune")(prune.prune)
 app.command("solve-linear")(solve_linear.solve_linear)
 app.command("robust-opt")(robust_opt.robust_opt)
+app.command("train-snn")(train_snn.train_snn)
 
 RECIPE_FOLDERS = (Path(__file__).resolve().parents[3] / "recipes",  # a source checkout or editable install
                   Path(sys.prefix) / "share" / "nmkit" / "recipes")  # a wheel install (data-files)

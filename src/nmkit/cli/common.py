@@ -11,6 +11,7 @@ import contextlib
 import functools
 import inspect
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -86,17 +87,20 @@ class RunContext:
     device: str
     show_progress: bool
     force: bool = False  # replace existing output files too, not only write into a non-empty --out
+    stream_text: bool = False  # a command may stream text to stdout (not under --json)
 
     @contextlib.contextmanager
-    def progress(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-        """Yield ``advance(n)``; draws a rich bar on stderr when allowed."""
+    def progress(self, description: str, total: int | None) -> Iterator[Callable[..., None]]:
+        """Yield ``advance(n, info="")``; draws a rich bar on stderr when allowed, ``info`` (a short status
+        such as the current loss) beside it."""
         if not self.show_progress:
-            yield lambda n: None
+            yield lambda n, info="": None
             return
-        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("{task.fields[info]}")]
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task(description, total=total)
-            yield lambda n: bar.advance(task, n)
+            task = bar.add_task(description, total=total, info="")
+            yield lambda n, info="": bar.update(task, advance=n, **({"info": info} if info else {}))
 
 
 @dataclass(frozen=True)
@@ -183,9 +187,15 @@ def execute(command: Command, *, recipe: Path | None, flags: dict, sets: list[st
 
 
 def run_config(command: Command, config, options: RunOptions) -> dict:
+    """Run and report. Under torchrun only process 0 (RANK 0) writes and prints; the others compute."""
     device = resolve_device(config.device)
-    out_dir = io.prepare_out_dir(options.out, force=options.force) if options.out else None
-    ctx = RunContext(out_dir, device, show_progress=not options.quiet and sys.stderr.isatty(), force=options.force)
+    primary = int(os.environ.get("RANK", "0")) == 0
+    resuming = getattr(config, "resume", False)  # a resumed run writes into its own, non-empty folder
+    out_dir = options.out
+    if out_dir is not None and primary:
+        out_dir = io.prepare_out_dir(out_dir, force=options.force or resuming)
+    ctx = RunContext(out_dir, device, show_progress=primary and not options.quiet and sys.stderr.isatty(),
+                     force=options.force, stream_text=primary and not options.json)
     start = time.perf_counter()
     outcome = command.run(config, ctx)
     record = {
@@ -197,6 +207,8 @@ def run_config(command: Command, config, options: RunOptions) -> dict:
         "versions": package_versions(),
         "config": to_plain(config),
     }
+    if not primary:
+        return record
     if out_dir is not None:
         recipe_text = yaml.safe_dump({"command": command.name, **to_plain(config)}, sort_keys=False)
         io.write_text(out_dir / "recipe.yaml", recipe_text)

@@ -126,22 +126,23 @@ class NpyStreamWriter:
             self.abort()
 
 
-def load_saved_model(path: Path) -> tuple[dict, Path]:
-    """The dict in a model.pt a train run wrote (``path`` may be the run's folder), loaded with
+def load_saved_model(path: Path, name: str = "model.pt") -> tuple[dict, Path]:
+    """The dict in a file a train run wrote (``path`` may be the run's folder, holding ``name``), loaded with
     ``weights_only`` so no code is unpickled; returns it and the file's path."""
     import torch
 
     path = Path(path)
+    what = Path(name).stem
     if path.is_dir():
-        path = path / "model.pt"
+        path = path / name
     if not path.is_file():
-        raise InputError(f"model {path}: no such file")
+        raise InputError(f"{what} {path}: no such file")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for foreign files
-        raise InputError(f"model {path}: cannot be loaded ({str(exc).splitlines()[0][:100]})") from None
+        raise InputError(f"{what} {path}: cannot be loaded ({str(exc).splitlines()[0][:100]})") from None
     if not isinstance(saved, dict):
-        raise InputError(f"model {path}: expected a model.pt written by a train run")
+        raise InputError(f"{what} {path}: expected a {name} written by a train run")
     return saved, path
 
 

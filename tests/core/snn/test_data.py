@@ -5,19 +5,19 @@ import numpy as np
 import pytest
 
 from nmkit.core.errors import InputError
-from nmkit.core.snn.data import load_corpus, pydoc_text, split
+from nmkit.core.snn.data import decode, encode, load_corpus, pydoc_text, split
 
 
 def test_the_builtin_corpus_round_trips_through_its_vocabulary():
     corpus = load_corpus("pydoc")
     assert len(corpus.tokens) > 400_000 and 60 < corpus.vocab_size < 200
-    assert corpus.decode(corpus.tokens[:200]) == pydoc_text()[:200]
+    assert decode(corpus.tokens[:200], corpus.vocabulary) == pydoc_text()[:200]
 
 
 def test_files_and_bad_input(tmp_path):
     (tmp_path / "t.txt").write_text("héllo wörld", encoding="utf-8")
     corpus = load_corpus(tmp_path / "t.txt")
-    assert corpus.decode(corpus.tokens) == "héllo wörld"
+    assert decode(corpus.tokens, corpus.vocabulary) == "héllo wörld"
     np.save(tmp_path / "ids.npy", np.array([3, 1, 4, 1, 5]))
     assert load_corpus(tmp_path / "ids.npy").vocab_size == 6
     (tmp_path / "empty.txt").write_text("")
@@ -37,3 +37,13 @@ def test_the_split_is_a_seeded_partition_of_whole_blocks():
     assert not np.array_equal(split(tokens, 24, seed=4)["valid"], parts["valid"])
     with pytest.raises(InputError, match="shorten the context"):
         split(tokens[:500], context=256, seed=0)
+
+
+def test_prompts_encode_and_decode_both_kinds_of_corpus():
+    vocabulary = sorted(set("hello world"))
+    ids = encode("low", vocabulary, len(vocabulary))
+    assert decode(ids, vocabulary) == "low"
+    assert encode("3 0 7", None, 8) == [3, 0, 7] and decode([3, 0, 7], None) == "3 0 7 "
+    for text, vocab in (("lox", vocabulary), ("3 9", None), ("a b", None), ("", vocabulary)):
+        with pytest.raises(InputError, match="prompt"):
+            encode(text, vocab, 8)

@@ -28,10 +28,31 @@ class Corpus:
     def vocab_size(self) -> int:
         return len(self.vocabulary) if self.vocabulary is not None else int(self.tokens.max()) + 1
 
-    def decode(self, ids) -> str:
-        if self.vocabulary is None:
-            return " ".join(str(int(i)) for i in ids)
-        return "".join(self.vocabulary[int(i)] for i in ids)
+
+def decode(ids, vocabulary: list[str] | None) -> str:
+    """Characters for ids; for a token corpus (no vocabulary), the ids themselves, space-separated."""
+    if vocabulary is None:
+        return "".join(f"{int(i)} " for i in ids)
+    return "".join(vocabulary[int(i)] for i in ids)
+
+
+def encode(text: str, vocabulary: list[str] | None, vocab_size: int) -> list[int]:
+    """Ids for the characters of ``text`` (space-separated ids for a token corpus); unknown symbols are an error."""
+    if vocabulary is None:
+        try:
+            ids = [int(word) for word in text.split()]
+        except ValueError:
+            raise InputError(f"prompt {text!r}: this model reads token ids; give space-separated integers") from None
+        unknown = sorted({i for i in ids if not 0 <= i < vocab_size})
+    else:
+        index = {c: i for i, c in enumerate(vocabulary)}
+        unknown = sorted(set(text) - set(index))
+        ids = [index.get(c, -1) for c in text]
+    if unknown:
+        raise InputError(f"prompt: {unknown[:5]!r} not in the model's vocabulary of {vocab_size} symbols")
+    if not ids:
+        raise InputError("prompt: empty; give at least one symbol to start from")
+    return ids
 
 
 def pydoc_text() -> str:

@@ -94,8 +94,8 @@ class Trainer:
 
     def train(self, blocks: torch.Tensor, batch_size: int, context: int, count: int) -> Iterator[float]:
         """``count`` optimiser steps; yields each step's training loss (nats per token, over the global batch)."""
-        self.network.train()
         for _ in range(count):
+            self.network.train()  # evaluation between steps switches to eval mode
             for group in self.optimiser.param_groups:
                 group["lr"] = learning_rate(self.step, self.steps, self.optim)
             inputs, targets = self.batch(blocks, batch_size, context)

@@ -1,0 +1,130 @@
+"""``nmkit train-snn [train|sample]``: train SpikeGPT on a corpus and report honest BPC, spike rates and an
+operations estimate; generate text from a checkpoint in RNN mode."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from nmkit.cli.common import Command, Outcome, RunContext, capability, register
+from nmkit.core.snn import run as snn
+from nmkit.core.snn.config import ACTION_HELP, SnnConfig
+
+TRAINING, SAMPLING = "Training", "Sampling"
+
+
+def run_command(config: SnnConfig, ctx: RunContext) -> Outcome:
+    if config.action == "sample":
+        summary = snn.sample(config, _stdout if ctx.stream_text else lambda text: None)
+        if ctx.stream_text:
+            _stdout("\n")
+        table = Table("", "", title=f"train-snn sample: {summary['checkpoint']} (step {summary['step']})",
+                      show_header=False)
+        table.add_row("tokens", str(summary["tokens"]))
+        table.add_row("tokens/s (RNN mode, batch 1)", f"{summary['tokens_per_second']:,.0f}")
+        return Outcome(summary=summary, tables=[table])
+    with _stop_requests() as stop, ctx.progress("train-snn", config.steps) as advance:
+        summary = snn.train(config, ctx.out_dir, ctx.device, advance, stop)
+    artifacts = [snn.CHECKPOINT, "curve.svg"] if ctx.out_dir is not None and summary else []
+    return Outcome(summary=summary, tables=_tables(summary) if summary else [], artifacts=artifacts)
+
+
+def _stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def _stop_requests() -> Iterator[Callable[[], bool]]:
+    """The first Ctrl-C asks training to stop after the current step (with a checkpoint); a second one stops now."""
+    requested = []
+
+    def handle(signum, frame):
+        requested.append(signum)
+        signal.signal(signal.SIGINT, previous)
+
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield lambda: bool(requested)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _tables(summary: dict) -> list[Table]:
+    model = summary["model"]
+    kind = "SpikeGPT" if model["spiking"] else "RWKV (non-spiking twin)"
+    results = Table("", "", title=f"train-snn: {kind}, {model['layers']} x {model['d_model']}, "
+                                   f"{model['parameters']:,} parameters", show_header=False)
+    for label, value in (("validation BPC", f"{summary['valid_bpc']:.4f}"), ("test BPC", f"{summary['test_bpc']:.4f}"),
+                         ("unigram entropy (bits)", f"{summary['unigram_bpc']:.4f}"),
+                         ("steps", f"{summary['steps']:,}" + (f" (resumed at {summary['resumed_from']:,})"
+                                                                  if summary["resumed_from"] is not None else "")),
+                         ("tokens trained", f"{summary['tokens_trained']:,}"),
+                         ("training tokens/s", f"{summary['tokens_per_second']:,.0f}"
+                          if summary["tokens_per_second"] else "-"),
+                         ("processes", str(summary["processes"]))):
+        results.add_row(label, value)
+    operations = summary["operations_per_token"]
+    energy = Table("", "", title="operations per token", show_header=False, caption=operations["assumption"])
+    energy.add_row("multiply-accumulates (MAC, 4.6 pJ)", f"{operations['macs']:,}")
+    energy.add_row("accumulates (AC, 0.9 pJ)", f"{operations['accumulates']:,.0f}")
+    energy.add_row("energy estimate", f"{operations['energy_pj'] / 1e3:,.1f} nJ")
+    tables = [results, energy]
+    if summary["spike_rates"]:
+        rates = Table("layer", "time-mix spike rate", "channel-mix spike rate", title="spike rates (test split)")
+        for layer, rate in enumerate(summary["spike_rates"]):
+            rates.add_row(str(layer), f"{rate['lif_att']:.3f}", f"{rate['lif_ffn']:.3f}")
+        tables.append(rates)
+    return tables
+
+
+COMMAND = register(Command(name="train-snn", schema=SnnConfig, run=run_command,
+                           help="SpikeGPT: train a spiking RWKV character model, evaluate it, sample from it."))
+
+
+@capability(COMMAND, {"Actions": ACTION_HELP})
+def train_snn(
+    action: Annotated[str | None, typer.Argument(metavar="train|sample", help="What to do (default train).")] = None,
+    data: Annotated[str | None, typer.Option(help="Corpus: pydoc (built in), a UTF-8 text file or a token .npy.",
+                                             rich_help_panel=TRAINING)] = None,
+    layers: Annotated[int | None, typer.Option(help="Blocks (default 4).", rich_help_panel=TRAINING)] = None,
+    d_model: Annotated[int | None, typer.Option(help="Width (default 256).", rich_help_panel=TRAINING)] = None,
+    ctx: Annotated[int | None, typer.Option("--ctx", help="Context length (default 256).",
+                                            rich_help_panel=TRAINING)] = None,
+    steps: Annotated[int | None, typer.Option(help="Optimiser steps (default 1000).", rich_help_panel=TRAINING)]
+    = None,
+    batch_size: Annotated[int | None, typer.Option(help="Windows per step and process (default 16).",
+                                                   rich_help_panel=TRAINING)] = None,
+    baseline: Annotated[str | None, typer.Option(metavar="none|rwkv", help="rwkv: the same model without spikes.",
+                                                 rich_help_panel=TRAINING)] = None,
+    resume: Annotated[bool | None, typer.Option("--resume", help="Continue the run in --out from its checkpoint.",
+                                                rich_help_panel=TRAINING)] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="sample: checkpoint.pt or the train run's folder.",
+                                                    rich_help_panel=SAMPLING)] = None,
+    prompt: Annotated[str | None, typer.Option(help="sample: text to continue.", rich_help_panel=SAMPLING)] = None,
+    length: Annotated[int | None, typer.Option(help="sample: tokens to generate (default 500).",
+                                               rich_help_panel=SAMPLING)] = None,
+    temperature: Annotated[float | None, typer.Option(help="sample: temperature (default 1.5).",
+                                                      rich_help_panel=SAMPLING)] = None,
+    top_p: Annotated[float | None, typer.Option(help="sample: nucleus mass (default 0.7).",
+                                                rich_help_panel=SAMPLING)] = None,
+):
+    """SpikeGPT (Zhu et al. 2023): an RWKV-4 character language model with a binary embedding and LIF neurons on
+    every residual branch, trained on CPU or GPU (Triton WKV and LIF kernels on CUDA).
+
+    Examples: `nmkit train-snn --data pydoc --layers 4 --d-model 128 --ctx 128 --steps 600 --out runs/snn`,
+    `nmkit train-snn --baseline rwkv ...` (the same model without spikes), `nmkit train-snn --out runs/snn
+    --steps 600 --resume` after an interruption, `nmkit train-snn sample --checkpoint runs/snn --prompt "The "`,
+    `torchrun --nproc-per-node 2 -m nmkit train-snn ...` for data-parallel training. Ctrl-C stops after the
+    current step and leaves a usable checkpoint.
+    """
+    return dict(action=action, data=data, layers=layers, d_model=d_model, ctx=ctx, steps=steps,
+                batch_size=batch_size, baseline=baseline, resume=resume, checkpoint=checkpoint, prompt=prompt,
+                length=length, temperature=temperature, top_p=top_p)

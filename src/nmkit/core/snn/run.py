@@ -1,0 +1,189 @@
+"""``nmkit train-snn``'s two actions as library calls: train (with validation checks, atomic checkpoints, exact
+resume, data parallelism under torchrun) and sample (RNN-mode generation from a checkpoint)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from nmkit.core import io
+from nmkit.core.errors import InputError, NmkitError
+from nmkit.core.snn.config import SnnConfig
+from nmkit.core.snn.data import decode, encode, load_corpus, split
+from nmkit.core.snn.model import ModelConfig, SpikeGPT
+from nmkit.core.snn.report import operations_per_token
+from nmkit.core.snn.sampling import generate
+from nmkit.core.snn.training import OptimConfig, Trainer, evaluate
+from nmkit.core.svg import line_chart
+
+CHECKPOINT = "checkpoint.pt"
+FORMAT = "nmkit train-snn checkpoint 1"
+# what must not change between a run and its resumption (anything else would break exactness)
+RUN_FIELDS = ("data", "layers", "d_model", "ctx", "baseline", "batch_size", "steps", "lr_init", "lr_final",
+              "grad_clip", "dropout", "seed")
+
+
+class Interrupted(NmkitError):
+    exit_code = 130
+
+
+def train(config: SnnConfig, out_dir: Path | None, device: str, advance: Callable[[int, str], None],
+          should_stop: Callable[[], bool]) -> dict:
+    """Train; returns the summary (metrics, history, spike rates, operations). Writes checkpoint.pt and
+    curve.svg into ``out_dir`` (process 0 only under torchrun)."""
+    corpus = load_corpus(config.data)
+    parts = {name: torch.from_numpy(blocks) for name, blocks in split(corpus.tokens, config.ctx, config.seed).items()}
+    fingerprint = hashlib.sha256(corpus.tokens.tobytes()).hexdigest()[:16]
+    device = _start_processes(device)
+    try:
+        trainer, history, losses = _trainer(config, corpus.vocab_size, fingerprint, out_dir, device)
+        primary = trainer.rank == 0
+        resumed_from = trainer.step if config.resume else None
+
+        def save() -> None:
+            state = {**trainer.checkpoint(), "format": FORMAT, "vocabulary": corpus.vocabulary,
+                     "fingerprint": fingerprint, "run": {f: _plain(getattr(config, f)) for f in RUN_FIELDS},
+                     "history": history, "losses_since_check": losses}
+            if primary and out_dir is not None:
+                io.atomic_write(out_dir / CHECKPOINT, lambda fh: torch.save(state, fh))
+
+        advance(trainer.step, "")
+        tokens_per_step = config.batch_size * trainer.world * config.ctx
+        trained, seconds = 0, 0.0
+        steps = trainer.train(parts["train"], config.batch_size, config.ctx, config.steps - trainer.step)
+        while trainer.step < config.steps:
+            start = time.perf_counter()
+            losses.append(next(steps) / math.log(2))
+            seconds, trained = seconds + time.perf_counter() - start, trained + 1
+            info = f"train {losses[-1]:.3f} BPC, {tokens_per_step * trained / seconds:,.0f} tokens/s"
+            if trainer.step % config.eval_every == 0 or trainer.step == config.steps:
+                valid = evaluate(trainer.model, parts["valid"], config.ctx, limit=config.eval_windows)[0] \
+                    if primary else float("nan")
+                history.append({"step": trainer.step, "train_bpc": float(np.mean(losses)), "valid_bpc": valid})
+                losses = []
+                info += f", valid {valid:.3f} BPC"
+            advance(1, info)
+            if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
+                save()
+            if _agree(should_stop(), trainer) and trainer.step < config.steps:
+                save()
+                where = f"{out_dir / CHECKPOINT} is current; continue with --resume" if out_dir else \
+                    "nothing saved (no --out)"
+                raise Interrupted(f"interrupted at step {trainer.step} of {config.steps}; {where}")
+        if not primary:
+            return {}
+        valid_bpc, _ = evaluate(trainer.model, parts["valid"], config.ctx)
+        test_bpc, rates = evaluate(trainer.model, parts["test"], config.ctx)
+        if out_dir is not None and history:
+            io.write_text(out_dir / "curve.svg", line_chart(
+                np.array([h["step"] for h in history]),
+                {"train BPC": np.array([h["train_bpc"] for h in history]),
+                 "validation BPC": np.array([h["valid_bpc"] for h in history])},
+                x_label="step", y_label="bits per character"))
+        model_config = trainer.model.config
+        return {
+            "model": {**asdict(model_config), "parameters": sum(p.numel() for p in trainer.model.parameters())},
+            "processes": trainer.world, "resumed_from": resumed_from, "steps": trainer.step,
+            "tokens_trained": trainer.step * tokens_per_step,
+            "train_seconds": seconds, "tokens_per_second": tokens_per_step * trained / seconds
+            if seconds else None,
+            "valid_bpc": valid_bpc, "test_bpc": test_bpc, "unigram_bpc": unigram_entropy(parts["train"]),
+            "spike_rates": rates if model_config.spiking else [],
+            "operations_per_token": operations_per_token(model_config, rates),
+            "history": history,
+        }
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def unigram_entropy(tokens: torch.Tensor) -> float:
+    """Entropy (bits) of the token frequencies: the BPC of a model that ignores context."""
+    counts = torch.bincount(tokens.reshape(-1)).double()
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * p.log2()).sum())
+
+
+def sample(config: SnnConfig, emit: Callable[[str], None]) -> dict:
+    """Generate ``length`` tokens after the prompt in RNN mode, handing each piece of text to ``emit``."""
+    saved, path = load_checkpoint(config.checkpoint)
+    model = SpikeGPT(ModelConfig(**saved["model_config"]))
+    model.load_state_dict(saved["model"])
+    prompt = torch.tensor(encode(config.prompt, saved["vocabulary"], model.config.vocab))
+    generator = torch.Generator().manual_seed(config.seed)
+    pieces, start = [], time.perf_counter()
+    for token in generate(model, prompt, config.length, temperature=config.temperature, top_p=config.top_p,
+                          generator=generator):
+        pieces.append(decode([token], saved["vocabulary"]))
+        emit(pieces[-1])
+    seconds = time.perf_counter() - start
+    return {"checkpoint": str(path), "step": saved["step"], "prompt": config.prompt, "text": "".join(pieces),
+            "tokens": config.length, "seconds": seconds, "tokens_per_second": config.length / seconds}
+
+
+def load_checkpoint(path: Path) -> tuple[dict, Path]:
+    """A train-snn checkpoint (file or run folder), loaded without unpickling code, checked for its format."""
+    saved, path = io.load_saved_model(path, CHECKPOINT)
+    if saved.get("format") != FORMAT or not isinstance(saved.get("model"), dict):
+        raise InputError(f"checkpoint {path}: not a train-snn checkpoint (expected format '{FORMAT}')")
+    try:
+        SpikeGPT(ModelConfig(**saved["model_config"])).load_state_dict(saved["model"])
+    except (TypeError, RuntimeError, KeyError) as exc:
+        raise InputError(f"checkpoint {path}: its weights do not fit its model settings "
+                         f"({str(exc).splitlines()[0][:100]})") from None
+    return saved, path
+
+
+def _trainer(config: SnnConfig, vocab: int, fingerprint: str, out_dir: Path | None,
+             device: str) -> tuple[Trainer, list[dict], list[float]]:
+    """A fresh trainer, or the one in --out's checkpoint; the validation history and the training losses (BPC)
+    since the last check, so a resumed run reports what the uninterrupted one would."""
+    if not config.resume:
+        model_config = ModelConfig(vocab, config.d_model, config.layers, config.baseline == "none", config.dropout)
+        optim = OptimConfig(lr_init=config.lr_init, lr_final=config.lr_final, grad_clip=config.grad_clip)
+        return Trainer(model_config, optim, seed=config.seed, steps=config.steps, device=device), [], []
+    if out_dir is None:
+        raise InputError("--resume: needs --out, the folder of the run to continue")
+    saved, path = load_checkpoint(out_dir)
+    for field in RUN_FIELDS:
+        if saved["run"][field] != _plain(getattr(config, field)):
+            raise InputError(f"--resume: {path} was trained with {field} {saved['run'][field]!r}, not "
+                             f"{_plain(getattr(config, field))!r}; resume with the run's own recipe.yaml")
+    if saved["fingerprint"] != fingerprint:
+        raise InputError(f"--resume: the data {config.data} differs from the corpus {path} was trained on")
+    return Trainer.restore(saved, device), saved["history"], saved["losses_since_check"]
+
+
+def _plain(value):
+    return str(value) if isinstance(value, Path) else value
+
+
+def _start_processes(device: str) -> str:
+    """Join the torchrun process group when launched by torchrun (gloo on CPU, NCCL on CUDA); the device to use."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return device
+    if device == "cuda":
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        dist.init_process_group("nccl")
+        return f"cuda:{local}"
+    dist.init_process_group("gloo")
+    return device
+
+
+def _agree(stop: bool, trainer: Trainer) -> bool:
+    """Whether to stop, agreed by every process (so none waits forever for the others)."""
+    if trainer.world == 1:
+        return stop
+    flag = torch.tensor([float(stop)], device=trainer.device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
