@@ -41,9 +41,9 @@ def test_l2wrap_keeps_the_loss_and_adds_a_pull_on_the_largest_logit():
 
 def test_resuming_from_a_checkpoint_gives_bit_identical_losses():
     blocks = _blocks()
-    straight = Trainer(TINY, OptimConfig(lr_init=3e-3), seed=1, steps=6)
+    straight = Trainer.fresh(TINY, OptimConfig(lr_init=3e-3), seed=1, steps=6)
     expected = list(straight.train(blocks, 4, 16, 6))
-    first = Trainer(TINY, OptimConfig(lr_init=3e-3), seed=1, steps=6)
+    first = Trainer.fresh(TINY, OptimConfig(lr_init=3e-3), seed=1, steps=6)
     head = list(first.train(blocks, 4, 16, 3))
     buffer = io.BytesIO()
     torch.save(first.checkpoint(), buffer)
@@ -54,7 +54,7 @@ def test_resuming_from_a_checkpoint_gives_bit_identical_losses():
 
 def test_training_brings_held_out_bpc_below_the_unigram_entropy():
     blocks = _blocks()
-    trainer = Trainer(TINY, OptimConfig(lr_init=1e-2, lr_final=1e-3), seed=0, steps=60)
+    trainer = Trainer.fresh(TINY, OptimConfig(lr_init=1e-2, lr_final=1e-3), seed=0, steps=60)
     before = evaluate(trainer.model, blocks[:2], 16)[0]
     for _ in trainer.train(blocks[2:], 8, 16, 60):
         pass

@@ -82,6 +82,7 @@ class Block(nn.Module):
     def __init__(self, config: ModelConfig, layer: int) -> None:
         super().__init__()
         self.spiking = config.spiking
+        self.neuron = lif  # (branch [B, T, C], potential) -> (spikes, potential); swappable for comparisons
         self.rates: dict[str, float] = {}  # fraction of branch outputs that spiked in the last forward
         self.ln1, self.ln2 = nn.LayerNorm(config.d_model), nn.LayerNorm(config.d_model)
         self.att = TimeMix(config.d_model, layer, config.layers)
@@ -90,7 +91,7 @@ class Block(nn.Module):
     def _fire(self, branch: torch.Tensor, state: dict, name: str) -> torch.Tensor:
         if not self.spiking:
             return branch
-        spikes, state[name] = lif(branch, potential=state.get(name))
+        spikes, state[name] = self.neuron(branch, potential=state.get(name))
         self.rates[name] = float(spikes.detach().mean())
         return spikes
 

@@ -150,7 +150,7 @@ def _trainer(config: SnnConfig, vocab: int, fingerprint: str, out_dir: Path | No
     if not config.resume:
         model_config = ModelConfig(vocab, config.d_model, config.layers, config.baseline == "none", config.dropout)
         optim = OptimConfig(lr_init=config.lr_init, lr_final=config.lr_final, grad_clip=config.grad_clip)
-        return Trainer(model_config, optim, seed=config.seed, steps=config.steps, device=device), [], []
+        return Trainer.fresh(model_config, optim, seed=config.seed, steps=config.steps, device=device), [], []
     if out_dir is None:
         raise InputError("--resume: needs --out, the folder of the run to continue")
     saved, path = load_checkpoint(out_dir)

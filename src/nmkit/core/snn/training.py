@@ -68,10 +68,12 @@ def _process() -> tuple[int, int]:
 
 
 class Trainer:
-    def __init__(self, model_config: ModelConfig, optim: OptimConfig, *, seed: int, steps: int,
+    """Trains any language model with SpikeGPT's interface (``model(tokens) -> (logits, state)``); checkpoints
+    need a SpikeGPT (its config rebuilds the model)."""
+
+    def __init__(self, model: torch.nn.Module, optim: OptimConfig, *, seed: int, steps: int,
                  device: str = "cpu") -> None:
-        torch.manual_seed(seed)
-        self.model = SpikeGPT(model_config).to(device)
+        self.model = model.to(device)
         self.optim, self.steps, self.step, self.device = optim, steps, 0, device
         self.rank, self.world = _process()
         self.network = DistributedDataParallel(self.model) if self.world > 1 else self.model
@@ -123,9 +125,17 @@ class Trainer:
                 "generator": self.generator.get_state(), "rng": states}
 
     @classmethod
+    def fresh(cls, model_config: ModelConfig, optim: OptimConfig, *, seed: int, steps: int,
+              device: str = "cpu") -> Trainer:
+        """A new SpikeGPT initialised from ``seed`` and its trainer."""
+        torch.manual_seed(seed)
+        return cls(SpikeGPT(model_config), optim, seed=seed, steps=steps, device=device)
+
+    @classmethod
     def restore(cls, saved: dict, device: str = "cpu") -> Trainer:
         optim = OptimConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved["optim"].items()})
-        trainer = cls(ModelConfig(**saved["model_config"]), optim, seed=0, steps=saved["steps"], device=device)
+        trainer = cls.fresh(ModelConfig(**saved["model_config"]), optim, seed=0, steps=saved["steps"],
+                            device=device)
         trainer.model.load_state_dict(saved["model"])
         trainer.optimiser.load_state_dict(saved["optimiser"])
         trainer.generator.set_state(saved["generator"])
@@ -136,7 +146,7 @@ class Trainer:
 
 
 @torch.no_grad()
-def evaluate(model: SpikeGPT, blocks: torch.Tensor, context: int, *, limit: int | None = None,
+def evaluate(model: torch.nn.Module, blocks: torch.Tensor, context: int, *, limit: int | None = None,
              batch_size: int = 64) -> tuple[float, list[dict[str, float]]]:
     """Bits per character (mean cross-entropy / ln 2) over every whole window of context + 1 tokens in the
     blocks (the first ``limit`` windows if given), and the per-layer spike rates averaged over them."""
@@ -144,12 +154,13 @@ def evaluate(model: SpikeGPT, blocks: torch.Tensor, context: int, *, limit: int 
     per_block = (blocks.shape[1] - 1) // context
     windows = torch.cat([blocks[:, i * context : (i + 1) * context + 1] for i in range(per_block)])[:limit]
     windows = windows.to(next(model.parameters()).device)
-    total, rates = 0.0, [dict.fromkeys(block.rates, 0.0) for block in model.blocks]
+    layers = getattr(model, "blocks", [])  # a model without spiking blocks has no rates
+    total, rates = 0.0, [{} for _ in layers]
     for chunk in windows.split(batch_size):
         logits, _ = model(chunk[:, :-1])
         total += torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk[:, 1:].reshape(-1),
                                                    reduction="sum").item()
-        for average, block in zip(rates, model.blocks, strict=True):
+        for average, block in zip(rates, layers, strict=True):
             for name, rate in block.rates.items():
                 average[name] = average.get(name, 0.0) + rate * len(chunk) / len(windows)
     return total / windows[:, 1:].numel() / math.log(2), rates
