@@ -1,13 +1,13 @@
 """LIF neuron: dynamics on a hand-computed sequence, the ATan surrogate at known points, the hand-derived
-backward against autograd through the defining loop, and the fused Triton kernels (interpreter) against the
-reference."""
+backward against autograd through the defining loop, and the compiled CPU loops and fused Triton kernels
+(interpreter) against the reference."""
 
 import math
 
 import pytest
 import torch
 
-from nmkit.kernels.lif import lif_ref, lif_triton, spike
+from nmkit.kernels.lif import lif_cpu, lif_ref, lif_triton, spike
 
 
 def test_lif_on_a_hand_computed_sequence():
@@ -38,23 +38,25 @@ def _lif_by_autograd(x, tau=2.0, threshold=1.0):
     return torch.stack(spikes, 1)
 
 
-def test_the_hand_derived_backward_matches_autograd_through_the_loop():
+@pytest.mark.parametrize("function", [lif_ref, lif_cpu])
+def test_the_hand_derived_backward_matches_autograd_through_the_loop(function):
     x = (torch.randn(3, 12, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 2 + 1)
     x.requires_grad_(True)
     weights = torch.randn(3, 12, 4, dtype=torch.float64)
-    ours = torch.autograd.grad((lif_ref(x)[0] * weights).sum(), x)[0]
+    ours = torch.autograd.grad((function(x)[0] * weights).sum(), x)[0]
     oracle = torch.autograd.grad((_lif_by_autograd(x) * weights).sum(), x)[0]
     torch.testing.assert_close(ours, oracle)
 
 
+@pytest.mark.parametrize("fast", [lif_cpu, lif_triton])
 @pytest.mark.parametrize(("batch", "steps", "channels"), [(1, 1, 1), (2, 13, 7), (3, 9, 300)])
-def test_triton_forward_backward_and_potential_equal_the_reference(batch, steps, channels):
+def test_fast_paths_forward_backward_and_potential_equal_the_reference(fast, batch, steps, channels):
     generator = torch.Generator().manual_seed(steps)
     x = torch.randn(batch, steps, channels, generator=generator) * 2 + 1
     start = torch.rand(batch, channels, generator=generator)
     weights = torch.randn(batch, steps, channels, generator=generator)
     results = []
-    for function in (lif_ref, lif_triton):
+    for function in (lif_ref, fast):
         leaf = x.clone().requires_grad_(True)
         spikes, potential = function(leaf, potential=start)
         results.append((spikes, potential, torch.autograd.grad((spikes * weights).sum(), leaf)[0]))

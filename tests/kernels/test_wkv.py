@@ -1,10 +1,11 @@
 """WKV: the reference against its defining O(T^2) sum, its hand-derived backward by gradcheck, chunked = whole,
-stability where the definition overflows; the Triton kernels (interpreter) against the reference."""
+stability where the definition overflows; the compiled CPU loops and the Triton kernels (interpreter) against the
+reference."""
 
 import pytest
 import torch
 
-from nmkit.kernels.wkv import wkv_ref, wkv_triton
+from nmkit.kernels.wkv import wkv_cpu, wkv_ref, wkv_triton
 
 
 def _wkv_by_definition(w, u, k, v):
@@ -37,9 +38,10 @@ def test_wkv_is_stable_where_the_definition_overflows():
     torch.testing.assert_close(out, wkv_ref(w, u, k, v)[0], rtol=1e-4, atol=1e-5)
 
 
-def test_the_hand_derived_backward_passes_gradcheck():
+@pytest.mark.parametrize("function", [wkv_ref, wkv_cpu])
+def test_the_hand_derived_backward_passes_gradcheck(function):
     w, u, k, v = (t.requires_grad_(True) for t in _inputs(batch=2, steps=5, channels=3))
-    assert torch.autograd.gradcheck(lambda *a: wkv_ref(*a)[0], (w, u, k, v))
+    assert torch.autograd.gradcheck(lambda *a: function(*a)[0], (w, u, k, v))
 
 
 def test_the_backward_matches_autograd_through_the_definition():
@@ -59,13 +61,14 @@ def test_chunks_with_carried_state_equal_one_call():
     torch.testing.assert_close(torch.cat([first, second], 1), whole)
 
 
+@pytest.mark.parametrize("fast", [wkv_cpu, wkv_triton])
 @pytest.mark.parametrize(("batch", "steps", "channels"), [(1, 1, 1), (2, 9, 5), (3, 17, 130)])
-def test_triton_forward_backward_and_state_equal_the_reference(batch, steps, channels):
+def test_fast_paths_forward_backward_and_state_equal_the_reference(fast, batch, steps, channels):
     w, u, k, v = (t.float() for t in _inputs(batch, steps, channels, seed=steps))
     k = k * 3  # spread the exponents so the stabiliser matters
     weights = torch.randn(batch, steps, channels)
     results = []
-    for function in (wkv_ref, wkv_triton):
+    for function in (wkv_ref, fast):
         leaves = [t.clone().requires_grad_(True) for t in (w, u, k, v)]
         first, state = function(*leaves[:2], leaves[2][:, :2], leaves[3][:, :2])
         rest, final = function(*leaves[:2], leaves[2][:, 2:], leaves[3][:, 2:], state)

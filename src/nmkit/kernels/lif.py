@@ -18,7 +18,8 @@ import math
 
 import torch
 
-from nmkit.kernels.dispatch import triton_available, use_triton
+from nmkit.kernels import snn_cpu
+from nmkit.kernels.dispatch import backend, triton_available
 
 if triton_available():
     import triton
@@ -52,11 +53,16 @@ def lif(x: torch.Tensor, tau: float = 2.0, threshold: float = 1.0, alpha: float 
         potential: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Spikes {0, 1} of a LIF neuron per channel driven by x [B, T, C] (time = token axis), starting from
     ``potential`` [B, C] (default 0); returns the spikes and the potential after the last step."""
-    return _apply("triton" if use_triton(x) else "ref", x, tau, threshold, alpha, potential)
+    return _apply(backend(x), x, tau, threshold, alpha, potential)
 
 
 def lif_ref(x, tau=2.0, threshold=1.0, alpha=2.0, potential=None) -> tuple[torch.Tensor, torch.Tensor]:
     return _apply("ref", x, tau, threshold, alpha, potential)
+
+
+def lif_cpu(x, tau=2.0, threshold=1.0, alpha=2.0, potential=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The numba loops of ``snn_cpu`` (CPU tensors)."""
+    return _apply("cpu", x, tau, threshold, alpha, potential)
 
 
 def lif_triton(x, tau=2.0, threshold=1.0, alpha=2.0, potential=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,24 +72,24 @@ def lif_triton(x, tau=2.0, threshold=1.0, alpha=2.0, potential=None) -> tuple[to
     return _apply("triton", x, tau, threshold, alpha, potential)
 
 
-def _apply(backend, x, tau, threshold, alpha, potential):
+def _apply(kind: str, x, tau, threshold, alpha, potential):
     potential = x.new_zeros(x.shape[0], x.shape[2]) if potential is None else potential.detach()
-    return _LIF.apply(backend, x, potential, tau, threshold, alpha)
+    return _LIF.apply(kind, x, potential, tau, threshold, alpha)
 
 
 class _LIF(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, backend, x, potential, tau, threshold, alpha):
-        forward = _forward_triton if backend == "triton" else _forward_ref
+    def forward(ctx, kind, x, potential, tau, threshold, alpha):
+        forward = {"triton": _forward_triton, "cpu": _forward_cpu, "ref": _forward_ref}[kind]
         spikes, charged, final = forward(x.contiguous(), potential, tau, threshold)
-        ctx.backend, ctx.constants = backend, (tau, threshold, alpha)
+        ctx.kind, ctx.constants = kind, (tau, threshold, alpha)
         ctx.save_for_backward(charged)
         ctx.mark_non_differentiable(final)
         return spikes, final
 
     @staticmethod
     def backward(ctx, grad_spikes, _):
-        backward = _backward_triton if ctx.backend == "triton" else _backward_ref
+        backward = {"triton": _backward_triton, "cpu": _backward_cpu, "ref": _backward_ref}[ctx.kind]
         (charged,) = ctx.saved_tensors
         return None, backward(grad_spikes.contiguous(), charged, *ctx.constants), None, None, None, None
 
@@ -107,6 +113,20 @@ def _backward_ref(grad_spikes, charged, tau, threshold, alpha):
                         + (grad_spikes[:, t] - grad_potential * h) * surrogate_gradient(h - threshold, alpha))
         grad_x[:, t] = grad_charged / tau
         grad_potential = grad_charged * (1 - 1 / tau)
+    return grad_x
+
+
+def _forward_cpu(x, potential, tau, threshold):
+    spikes, charged, final = torch.empty_like(x), torch.empty_like(x), torch.empty_like(potential)
+    x_, potential_, spikes_, charged_, final_ = snn_cpu.arrays(x, potential.to(x.dtype), spikes, charged, final)
+    snn_cpu.lif_forward(x_, potential_, float(tau), float(threshold), spikes_, charged_, final_)
+    return spikes, charged, final
+
+
+def _backward_cpu(grad_spikes, charged, tau, threshold, alpha):
+    grad_x = torch.empty_like(charged)
+    grad_, charged_, grad_x_ = snn_cpu.arrays(grad_spikes, charged, grad_x)
+    snn_cpu.lif_backward(grad_, charged_, float(tau), float(threshold), float(alpha), grad_x_)
     return grad_x
 
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import torch
 
-from nmkit.kernels.dispatch import triton_available, use_triton
+from nmkit.kernels import snn_cpu
+from nmkit.kernels.dispatch import backend, triton_available
 
 if triton_available():
     import triton
@@ -40,12 +41,18 @@ def initial_state(batch: int, channels: int, dtype: torch.dtype = torch.float32,
 
 def wkv(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         state: State | None = None) -> tuple[torch.Tensor, State]:
-    """w, u: [C]; k, v: [B, T, C]. Returns wkv [B, T, C] and the state after the last step (Triton on CUDA)."""
-    return _apply("triton" if use_triton(k, v) else "ref", w, u, k, v, state)
+    """w, u: [C]; k, v: [B, T, C]. Returns wkv [B, T, C] and the state after the last step (Triton on CUDA, the
+    compiled loop on CPU)."""
+    return _apply(backend(k, v), w, u, k, v, state)
 
 
 def wkv_ref(w, u, k, v, state: State | None = None) -> tuple[torch.Tensor, State]:
     return _apply("ref", w, u, k, v, state)
+
+
+def wkv_cpu(w, u, k, v, state: State | None = None) -> tuple[torch.Tensor, State]:
+    """The numba loops of ``snn_cpu`` (CPU tensors)."""
+    return _apply("cpu", w, u, k, v, state)
 
 
 def wkv_triton(w, u, k, v, state: State | None = None) -> tuple[torch.Tensor, State]:
@@ -55,26 +62,26 @@ def wkv_triton(w, u, k, v, state: State | None = None) -> tuple[torch.Tensor, St
     return _apply("triton", w, u, k, v, state)
 
 
-def _apply(backend: str, w, u, k, v, state: State | None) -> tuple[torch.Tensor, State]:
+def _apply(kind: str, w, u, k, v, state: State | None) -> tuple[torch.Tensor, State]:
     batch, _, channels = k.shape
     p, q, o = state if state is not None else initial_state(batch, channels, k.dtype, k.device)
-    y, p, q, o = _WKV.apply(backend, w, u, k, v, p.detach(), q.detach(), o.detach())
+    y, p, q, o = _WKV.apply(kind, w, u, k, v, p.detach(), q.detach(), o.detach())
     return y, (p, q, o)
 
 
 class _WKV(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, backend, w, u, k, v, p, q, o):
-        forward = _forward_triton if backend == "triton" else _forward_ref
+    def forward(ctx, kind, w, u, k, v, p, q, o):
+        forward = {"triton": _forward_triton, "cpu": _forward_cpu, "ref": _forward_ref}[kind]
         y, entering, final = forward(w, u, k.contiguous(), v.contiguous(), p, q, o)
-        ctx.backend = backend
+        ctx.kind = kind
         ctx.save_for_backward(w, u, k, v, y, *entering)
         ctx.mark_non_differentiable(*final)
         return y, *final
 
     @staticmethod
     def backward(ctx, gy, *_):
-        backward = _backward_triton if ctx.backend == "triton" else _backward_ref
+        backward = {"triton": _backward_triton, "cpu": _backward_cpu, "ref": _backward_ref}[ctx.kind]
         w, u, k, v, y, p, q, o = ctx.saved_tensors
         gw, gu, gk, gv = backward(w, u, k.contiguous(), v.contiguous(), y, gy.contiguous(), p, q, o)
         return None, gw.sum(0).to(w.dtype), gu.sum(0).to(u.dtype), gk, gv, None, None, None
@@ -112,6 +119,20 @@ def _backward_ref(w, u, k, v, y, gy, p_in, q_in, o_in):
         gv[:, t] = gyz * b + fresh * gp
         gw -= decay * (gp * p + gq * q)
         gp, gq = gyz * a + decay * gp, -gyz * a * yt + decay * gq
+    return gw, gu, gk, gv
+
+
+def _forward_cpu(w, u, k, v, p, q, o):
+    y, entering, final = torch.empty_like(k), [torch.empty_like(k) for _ in range(3)], [torch.empty_like(p)
+                                                                                        for _ in range(3)]
+    snn_cpu.wkv_forward(*snn_cpu.arrays(w.to(k.dtype), u.to(k.dtype), k, v, p, q, o, y, *entering, *final))
+    return y, entering, tuple(final)
+
+
+def _backward_cpu(w, u, k, v, y, gy, p, q, o):
+    gk, gv = torch.empty_like(k), torch.empty_like(v)
+    gw, gu = k.new_empty(k.shape[0], k.shape[2]), k.new_empty(k.shape[0], k.shape[2])
+    snn_cpu.wkv_backward(*snn_cpu.arrays(w.to(k.dtype), u.to(k.dtype), k, v, y, gy, p, q, o, gw, gu, gk, gv))
     return gw, gu, gk, gv
 
 

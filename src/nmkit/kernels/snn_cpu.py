@@ -1,0 +1,93 @@
+"""SpikeGPT's two recurrences (WKV and the LIF neuron), forward and backward, compiled for CPU cores (numba).
+
+The same loops over time as the Triton kernels in ``wkv.py`` and ``lif.py`` (whose docstrings give the
+equations), one batch row per parallel iteration and the channels innermost (contiguous), on [B, T, C] arrays;
+the running state is kept in float64. A sequential recurrence
+costs the PyTorch reference one small tensor operation per step and formula term; here a step is a few scalar
+instructions, which is what makes CPU training fast.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+_JIT = dict(parallel=True, cache=True, nogil=True, boundscheck=False)
+
+
+@nb.njit(**_JIT)
+def wkv_forward(w, u, k, v, p0, q0, o0, y, p_in, q_in, o_in, p_out, q_out, o_out):
+    batch, steps, channels = k.shape
+    for b in nb.prange(batch):
+        p, q, o = p0[b].astype(np.float64), q0[b].astype(np.float64), o0[b].astype(np.float64)
+        for t in range(steps):
+            for c in range(channels):
+                kt, vt = k[b, t, c], v[b, t, c]
+                p_in[b, t, c], q_in[b, t, c], o_in[b, t, c] = p[c], q[c], o[c]
+                top = max(o[c], u[c] + kt)
+                a, e = math.exp(o[c] - top), math.exp(u[c] + kt - top)
+                y[b, t, c] = (a * p[c] + e * vt) / (a * q[c] + e)
+                top = max(o[c] - w[c], kt)
+                a, e = math.exp(o[c] - w[c] - top), math.exp(kt - top)
+                p[c], q[c], o[c] = a * p[c] + e * vt, a * q[c] + e, top
+        p_out[b], q_out[b], o_out[b] = p, q, o
+
+
+@nb.njit(**_JIT)
+def wkv_backward(w, u, k, v, y, gy, p_in, q_in, o_in, gw, gu, gk, gv):
+    batch, steps, channels = k.shape
+    for b in nb.prange(batch):
+        sum_w, sum_u = np.zeros(channels), np.zeros(channels)
+        gp, gq = np.zeros(channels), np.zeros(channels)
+        for t in range(steps - 1, -1, -1):
+            for c in range(channels):
+                kt, vt, yt = k[b, t, c], v[b, t, c], y[b, t, c]
+                p, q, o = p_in[b, t, c], q_in[b, t, c], o_in[b, t, c]
+                top = max(o, u[c] + kt)
+                a, e = math.exp(o - top), math.exp(u[c] + kt - top)
+                gyz = gy[b, t, c] / (a * q + e)
+                top = max(o - w[c], kt)
+                decay, fresh = math.exp(o - w[c] - top), math.exp(kt - top)
+                sum_u[c] += gyz * e * (vt - yt)
+                gk[b, t, c] = gyz * e * (vt - yt) + fresh * (gp[c] * vt + gq[c])
+                gv[b, t, c] = gyz * e + fresh * gp[c]
+                sum_w[c] -= decay * (gp[c] * p + gq[c] * q)
+                gp[c], gq[c] = gyz * a + decay * gp[c], -gyz * a * yt + decay * gq[c]
+        gw[b], gu[b] = sum_w, sum_u
+
+
+@nb.njit(**_JIT)
+def lif_forward(x, potential, tau, threshold, spikes, charged, final):
+    batch, steps, channels = x.shape
+    for b in nb.prange(batch):
+        v = potential[b].astype(np.float64)
+        for t in range(steps):
+            for c in range(channels):
+                h = v[c] + (x[b, t, c] - v[c]) / tau
+                fired = 1.0 if h >= threshold else 0.0
+                charged[b, t, c], spikes[b, t, c] = h, fired
+                v[c] = h * (1.0 - fired)
+        final[b] = v
+
+
+@nb.njit(**_JIT)
+def lif_backward(grad_spikes, charged, tau, threshold, alpha, grad_x):
+    batch, steps, channels = charged.shape
+    slope = math.pi / 2 * alpha
+    for b in nb.prange(batch):
+        grad_v = np.zeros(channels)
+        for t in range(steps - 1, -1, -1):
+            for c in range(channels):
+                h = charged[b, t, c]
+                fired = 1.0 if h >= threshold else 0.0
+                x = slope * (h - threshold)
+                grad_h = grad_v[c] * (1.0 - fired) + (grad_spikes[b, t, c] - grad_v[c] * h) * alpha / (2 * (1 + x * x))
+                grad_x[b, t, c] = grad_h / tau
+                grad_v[c] = grad_h * (1.0 - 1.0 / tau)
+
+
+def arrays(*tensors) -> list[np.ndarray]:
+    """Contiguous numpy views of CPU tensors (detached; no copy when already contiguous)."""
+    return [t.detach().contiguous().numpy() for t in tensors]
