@@ -69,3 +69,15 @@ def test_robust_opt_benchmark_scores_every_answer_exactly():
         row = result[problem]["rows"][0]
         for key in ("ml_milp_error", "ml_pga_error", "ml_exact_error", "nominal_error"):
             assert row[key] >= -1e-9  # nothing beats the exact optimum
+
+
+def test_train_snn_benchmark_runs_every_arm_on_the_same_budget():
+    from benchmarks import train_snn
+
+    result = train_snn.main(["--steps", "2", "--chars", "20000", "--ctx", "16", "--d-model", "16", "--layers", "1",
+                             "--batch-size", "4", "--generate", "5"])
+    rows = {r["arm"]: r for r in result["rows"]}
+    assert set(rows) == {"spikegpt", "rwkv", "gru", "snntorch"}
+    assert rows["spikegpt"]["parameters"] == rows["rwkv"]["parameters"] == rows["snntorch"]["parameters"]
+    assert abs(rows["gru"]["parameters"] / rows["spikegpt"]["parameters"] - 1) < 0.2
+    assert set(result["ratios"]) == {"bpc_vs_twin", "throughput_vs_snntorch"}
