@@ -90,7 +90,7 @@ def test_ctrl_c_stops_after_the_step_and_leaves_a_usable_checkpoint(corpus, tmp_
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130 and "continue with --resume" in stderr
     step = int(stderr.split("interrupted at step ")[1].split()[0])
-    saved, _ = snn.load_checkpoint(out)
+    saved, _, _ = snn.load_checkpoint(out)
     assert saved["step"] == step >= 5
 
 

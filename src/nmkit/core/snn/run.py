@@ -81,29 +81,32 @@ def train(config: SnnConfig, out_dir: Path | None, device: str, advance: Callabl
                 raise Interrupted(f"interrupted at step {trainer.step} of {config.steps}; {where}")
         if not primary:
             return {}
-        valid_bpc, _ = evaluate(trainer.model, parts["valid"], config.ctx)
-        test_bpc, rates = evaluate(trainer.model, parts["test"], config.ctx)
         if out_dir is not None and history:
-            io.write_text(out_dir / "curve.svg", line_chart(
-                np.array([h["step"] for h in history]),
-                {"train BPC": np.array([h["train_bpc"] for h in history]),
-                 "validation BPC": np.array([h["valid_bpc"] for h in history])},
-                x_label="step", y_label="bits per character"))
-        model_config = trainer.model.config
-        return {
-            "model": {**asdict(model_config), "parameters": sum(p.numel() for p in trainer.model.parameters())},
-            "processes": trainer.world, "resumed_from": resumed_from, "steps": trainer.step,
-            "tokens_trained": trainer.step * tokens_per_step,
-            "train_seconds": seconds, "tokens_per_second": tokens_per_step * trained / seconds
-            if seconds else None,
-            "valid_bpc": valid_bpc, "test_bpc": test_bpc, "unigram_bpc": unigram_entropy(parts["train"]),
-            "spike_rates": rates if model_config.spiking else [],
-            "operations_per_token": operations_per_token(model_config, rates),
-            "history": history,
-        }
+            io.write_text(out_dir / "curve.svg", _curve(history))
+        return {"processes": trainer.world, "resumed_from": resumed_from, "steps": trainer.step,
+                "tokens_trained": trainer.step * tokens_per_step, "train_seconds": seconds,
+                "tokens_per_second": tokens_per_step * trained / seconds if seconds else None,
+                **_evaluation(trainer.model, parts, config.ctx), "history": history}
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _evaluation(model: SpikeGPT, parts: dict[str, torch.Tensor], context: int) -> dict:
+    """Validation and test BPC over every window, the unigram entropy, spike rates and operations."""
+    valid_bpc, _ = evaluate(model, parts["valid"], context)
+    test_bpc, rates = evaluate(model, parts["test"], context)
+    return {"model": {**asdict(model.config), "parameters": sum(p.numel() for p in model.parameters())},
+            "valid_bpc": valid_bpc, "test_bpc": test_bpc, "unigram_bpc": unigram_entropy(parts["train"]),
+            "spike_rates": rates if model.config.spiking else [],
+            "operations_per_token": operations_per_token(model.config, rates)}
+
+
+def _curve(history: list[dict]) -> str:
+    steps = np.array([h["step"] for h in history])
+    return line_chart(steps, {"train BPC": np.array([h["train_bpc"] for h in history]),
+                              "validation BPC": np.array([h["valid_bpc"] for h in history])},
+                      x_label="step", y_label="bits per character")
 
 
 def unigram_entropy(tokens: torch.Tensor) -> float:
@@ -115,9 +118,7 @@ def unigram_entropy(tokens: torch.Tensor) -> float:
 
 def sample(config: SnnConfig, emit: Callable[[str], None]) -> dict:
     """Generate ``length`` tokens after the prompt in RNN mode, handing each piece of text to ``emit``."""
-    saved, path = load_checkpoint(config.checkpoint)
-    model = SpikeGPT(ModelConfig(**saved["model_config"]))
-    model.load_state_dict(saved["model"])
+    saved, model, path = load_checkpoint(config.checkpoint)
     prompt = torch.tensor(encode(config.prompt, saved["vocabulary"], model.config.vocab))
     generator = torch.Generator().manual_seed(config.seed)
     pieces, start = [], time.perf_counter()
@@ -130,17 +131,19 @@ def sample(config: SnnConfig, emit: Callable[[str], None]) -> dict:
             "tokens": config.length, "seconds": seconds, "tokens_per_second": config.length / seconds}
 
 
-def load_checkpoint(path: Path) -> tuple[dict, Path]:
-    """A train-snn checkpoint (file or run folder), loaded without unpickling code, checked for its format."""
+def load_checkpoint(path: Path) -> tuple[dict, SpikeGPT, Path]:
+    """A train-snn checkpoint (file or run folder), loaded without unpickling code and checked: its contents,
+    the model with its weights, and the file's path."""
     saved, path = io.load_saved_model(path, CHECKPOINT)
     if saved.get("format") != FORMAT or not isinstance(saved.get("model"), dict):
         raise InputError(f"checkpoint {path}: not a train-snn checkpoint (expected format '{FORMAT}')")
     try:
-        SpikeGPT(ModelConfig(**saved["model_config"])).load_state_dict(saved["model"])
+        model = SpikeGPT(ModelConfig(**saved["model_config"]))
+        model.load_state_dict(saved["model"])
     except (TypeError, RuntimeError, KeyError) as exc:
         raise InputError(f"checkpoint {path}: its weights do not fit its model settings "
                          f"({str(exc).splitlines()[0][:100]})") from None
-    return saved, path
+    return saved, model, path
 
 
 def _trainer(config: SnnConfig, vocab: int, fingerprint: str, out_dir: Path | None,
@@ -153,7 +156,7 @@ def _trainer(config: SnnConfig, vocab: int, fingerprint: str, out_dir: Path | No
         return Trainer.fresh(model_config, optim, seed=config.seed, steps=config.steps, device=device), [], []
     if out_dir is None:
         raise InputError("--resume: needs --out, the folder of the run to continue")
-    saved, path = load_checkpoint(out_dir)
+    saved, _, path = load_checkpoint(out_dir)
     for field in RUN_FIELDS:
         if saved["run"][field] != _plain(getattr(config, field)):
             raise InputError(f"--resume: {path} was trained with {field} {saved['run'][field]!r}, not "
