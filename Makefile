@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/nmkit run recipes/hamming.yaml recipes/optimal-transport.yaml recipes/ot-moe-routing.yaml recipes/relax-sor-contextual.yaml recipes/compress-pc.yaml recipes/attack-quadattack.yaml recipes/prune-global-mp.yaml
+	$(BIN)/nmkit run recipes/train-snn.yaml --set steps=100 --set eval_every=50
 
 test: $(STAMP)
 	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--ctx", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr", type=float, default=4e-3)
     parser.add_argument("--generate", type=int, default=200, help="tokens generated in RNN mode per arm")
     parser.add_argument("--chars", type=int, default=None, help="use the first CHARS characters of the corpus")
     parser.add_argument("--arms", nargs="+", default=["spikegpt", "rwkv", "gru", "snntorch"])
