@@ -119,11 +119,12 @@ def train_snn(
     """SpikeGPT (Zhu et al. 2023): an RWKV-4 character language model with a binary embedding and LIF neurons on
     every residual branch, trained on CPU or GPU (Triton WKV and LIF kernels on CUDA).
 
-    Examples: `nmkit train-snn --data pydoc --layers 4 --d-model 128 --ctx 128 --steps 600 --out runs/snn`,
+    Examples: `nmkit train-snn --data pydoc --layers 4 --d-model 128 --ctx 128 --steps 1000 --out runs/snn`,
     `nmkit train-snn --baseline rwkv ...` (the same model without spikes), `nmkit train-snn --out runs/snn
-    --steps 600 --resume` after an interruption, `nmkit train-snn sample --checkpoint runs/snn --prompt "The "`,
-    `torchrun --nproc-per-node 2 -m nmkit train-snn ...` for data-parallel training. Ctrl-C stops after the
-    current step and leaves a usable checkpoint.
+    --steps 1000 ... --resume` after an interruption, `nmkit train-snn sample --checkpoint runs/snn --prompt "The "`,
+    `torchrun --standalone --nproc-per-node 2 -m nmkit train-snn ...` for data-parallel training. Ctrl-C stops
+    after the current step and leaves a usable checkpoint. The other fields (lr_init 6e-4, lr_final 1e-5,
+    grad_clip 1, dropout 0.03, eval_every 100, eval_windows 32, checkpoint_every 100) take --set or a recipe.
     """
     return dict(action=action, data=data, layers=layers, d_model=d_model, ctx=ctx, steps=steps,
                 batch_size=batch_size, baseline=baseline, resume=resume, checkpoint=checkpoint, prompt=prompt,
