@@ -84,7 +84,9 @@ class Block(nn.Module):
         super().__init__()
         self.spiking = config.spiking
         self.neuron = lif  # (branch [B, T, C], potential) -> (spikes, potential); swappable for comparisons
-        self.rates: dict[str, float] = {}  # fraction of branch outputs that spiked in the last forward
+        # fraction of branch outputs that spiked in the last forward (0-d tensors: reading one syncs the device,
+        # so training never does)
+        self.rates: dict[str, torch.Tensor] = {}
         self.ln1, self.ln2 = nn.LayerNorm(config.d_model), nn.LayerNorm(config.d_model)
         self.att = TimeMix(config.d_model, layer, config.layers)
         self.ffn = ChannelMix(config.d_model, layer, config.layers)
@@ -93,7 +95,7 @@ class Block(nn.Module):
         if not self.spiking:
             return branch
         spikes, state[name] = self.neuron(branch, potential=state.get(name))
-        self.rates[name] = float(spikes.detach().mean())
+        self.rates[name] = spikes.detach().mean()
         return spikes
 
     def forward(self, x: torch.Tensor, state: dict) -> torch.Tensor:

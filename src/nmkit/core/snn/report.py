@@ -27,4 +27,4 @@ def operations_per_token(config: ModelConfig, rates: list[dict[str, float]] | No
 
 def spike_rates(model: SpikeGPT) -> list[dict[str, float]]:
     """Per layer, the fraction of time-mix and channel-mix outputs that spiked in the model's last forward."""
-    return [dict(block.rates) for block in model.blocks]
+    return [{name: float(rate) for name, rate in block.rates.items()} for block in model.blocks]

@@ -162,6 +162,6 @@ def evaluate(model: torch.nn.Module, blocks: torch.Tensor, context: int, *, limi
                                                    reduction="sum").item()
         for average, block in zip(rates, layers, strict=True):
             for name, rate in block.rates.items():
-                average[name] = average.get(name, 0.0) + rate * len(chunk) / len(windows)
+                average[name] = average.get(name, 0.0) + float(rate) * len(chunk) / len(windows)
     return total / windows[:, 1:].numel() / math.log(2), rates
 
