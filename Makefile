@@ -5,13 +5,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nmkit-installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean gpu-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q src >/dev/null  # bytecode for the editable install, even under PYTHONDONTWRITEBYTECODE
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -23,6 +24,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+gpu-check: $(STAMP)
+	benchmarks/gpu_check.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -15,7 +15,8 @@ import numpy as np
 from scipy import signal
 
 from benchmarks.harness import median_seconds, print_table
-from nmkit.core.hamming import HammingConfig, hamming_distances, scan
+from nmkit.core.hamming import HammingConfig, hamming_distances
+from nmkit.core.hamming.scan import scan
 from nmkit.core.hamming.sources import Inputs, TextSource
 
 

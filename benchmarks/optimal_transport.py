@@ -20,7 +20,8 @@ import warnings
 import numpy as np
 
 from benchmarks.harness import median_seconds, print_table
-from nmkit.core.ot import OTConfig, Problem, build_problem, transport
+from nmkit.core.ot import OTConfig, Problem, build_problem
+from nmkit.core.ot.transport import transport
 
 GAMMA, TOL = 0.1, 1e-9
 

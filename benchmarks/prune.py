@@ -29,8 +29,9 @@ import torch.nn.utils.prune as torch_prune
 from torch import nn
 
 from benchmarks.harness import median_seconds, print_table
-from nmkit.core.prune import PruneConfig, run
+from nmkit.core.prune.config import PruneConfig
 from nmkit.core.prune.masks import global_masks
+from nmkit.core.prune.run import run
 from nmkit.core.recipe import build_config
 
 METHODS = {"random": {}, "layer-mp": {}, "global-mp": {}, "global-mp+mt": {"min_per_layer": 40}, "lamp": {},

@@ -22,7 +22,8 @@ import scipy.sparse
 import scipy.sparse.linalg
 
 from benchmarks.harness import median_seconds, print_table
-from nmkit.core.sor import SORConfig, run
+from nmkit.core.sor.config import SORConfig
+from nmkit.core.sor.run import run
 from nmkit.core.sor.sequences import laplacian_2d
 from nmkit.core.sor.solvers import System, sweeps
 from nmkit.core.sor.stencil import Stencil, kernels

@@ -1,5 +1,7 @@
 """The benchmark scripts run on small inputs; their built-in checks compare every method with numpy."""
 
+import json
+
 from benchmarks import hamming
 
 
@@ -81,3 +83,13 @@ def test_train_snn_benchmark_runs_every_arm_on_the_same_budget():
     assert rows["spikegpt"]["parameters"] == rows["rwkv"]["parameters"] == rows["snntorch"]["parameters"]
     assert abs(rows["gru"]["parameters"] / rows["spikegpt"]["parameters"] - 1) < 0.2
     assert set(result["ratios"]) == {"bpc_vs_twin", "throughput_vs_snntorch"}
+
+
+def test_gpu_check_dry_run_resolves_every_step(tmp_path):
+    from benchmarks import gpu_check
+
+    report = gpu_check.main(["--dry-run", "--out", str(tmp_path / "gpu.json")])
+    statuses = {name: step["status"] for name, step in report["steps"].items()}
+    assert set(statuses) == {step.name for step in gpu_check.STEPS}
+    assert all(status.startswith("would") for status in statuses.values()), statuses
+    assert json.loads((tmp_path / "gpu.json").read_text())["dry_run"] is True

@@ -1,8 +1,3 @@
 """nmkit: command-line tools for recent numerical-ML research methods."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("nmkit")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+src"
+__version__ = "0.1.0"  # the one place the version is written; pyproject.toml reads it from here

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import torch
 import typer
-from rich.table import Table
 
 from nmkit.cli.common import (
     MODEL,
@@ -20,16 +17,26 @@ from nmkit.cli.common import (
     capability,
     register,
 )
-from nmkit.core import io
-from nmkit.core.attack import AttackConfig, AttackResult, run
-from nmkit.core.attack.config import METHOD_HELP
-from nmkit.core.report import jsonable
+from nmkit.core.attack.config import METHOD_HELP, AttackConfig
+
+if TYPE_CHECKING:
+    import numpy as np
+    from rich.table import Table
+
+    from nmkit.core.attack.run import AttackResult
 
 ATTACK = "Attack"
 GRID_EXAMPLES = 8
 
 
 def run_command(config: AttackConfig, ctx: RunContext) -> Outcome:
+    import numpy as np
+    import torch
+
+    from nmkit.core import io
+    from nmkit.core.attack.run import run
+    from nmkit.core.report import jsonable
+
     runs = 3 if config.method == "compare" else 1
     with ctx.progress("attack iterations", runs * config.steps * config.iterations) as advance:
         result = run(config, advance)
@@ -47,6 +54,8 @@ def run_command(config: AttackConfig, ctx: RunContext) -> Outcome:
 
 
 def _comparison_table(result: AttackResult) -> Table:
+    from rich.table import Table
+
     table = Table("method", "success rate", "L2 mean / min / max", "seconds per example",
                   title=f"attack comparison: ordered top-{result.k}, budget {result.budget}, {result.examples} images")
     for method, row in result.comparison.items():
@@ -60,6 +69,8 @@ def _comparison_table(result: AttackResult) -> Table:
 
 
 def _examples_csv(result: AttackResult) -> str:
+    import numpy as np
+
     delta = (result.adversarial - result.original).reshape(len(result.original), -1)
     lines = ["index,label,targets,success,l1,l2,linf"]
     for i, (label, targets, ok, row) in enumerate(zip(result.labels, result.targets, result.success, delta,
@@ -72,6 +83,8 @@ def _examples_csv(result: AttackResult) -> str:
 
 def image_grid(result: AttackResult, scale: int = 6) -> np.ndarray:
     """Rows: originals, perturbations (mid-grey = 0, stretched), adversarials; up to 8 examples."""
+    import numpy as np
+
     count = min(GRID_EXAMPLES, len(result.original))
     original = result.original[:count].mean(1)  # channels averaged to grey
     adversarial = result.adversarial[:count].mean(1)
@@ -84,6 +97,8 @@ def image_grid(result: AttackResult, scale: int = 6) -> np.ndarray:
 
 
 def _table(result: AttackResult) -> Table:
+    from rich.table import Table
+
     table = Table("", "", title=f"attack: {result.method}, ordered top-{result.k}, budget {result.budget}",
                   show_header=False)
     table.add_row("examples attacked", str(result.examples))

@@ -17,20 +17,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from nmkit.core import io
-from nmkit.core.device import resolve_device
+from nmkit.core import threads
 from nmkit.core.errors import InputError, NmkitError
-from nmkit.core.models import ZOO
+from nmkit.core.model_source import ARCHITECTURES
 from nmkit.core.recipe import META_KEYS, build_config, parse_set_items, read_recipe, to_plain
-from nmkit.core.report import jsonable, package_versions
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+# Heavy modules (torch, numba, scipy, a capability's core) are imported inside the functions that run a command,
+# after the thread policy is applied, so that `--help` and `recipes` start fast (tests/cli/test_startup.py).
 
 RUN_PANEL = "Run options"
 
@@ -53,6 +53,11 @@ DeviceOpt = Annotated[
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed.", rich_help_panel=RUN_PANEL)]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.", rich_help_panel=RUN_PANEL)]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.", rich_help_panel=RUN_PANEL)]
+ThreadsOpt = Annotated[
+    int | None, typer.Option("--threads", min=1, help="Threads for every pool (torch, numba, OpenMP, BLAS); default: "
+                             "OMP_NUM_THREADS if set, else NMKIT_THREADS, else the CPUs this process may use.",
+                             rich_help_panel=RUN_PANEL)
+]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Write into a non-empty --out folder; replace output files.",
                        rich_help_panel=RUN_PANEL)
@@ -68,6 +73,7 @@ class RunOptions:
     quiet: bool = False
     debug: bool = False
     force: bool = False
+    threads: int | None = None
 
 
 @dataclass
@@ -96,6 +102,9 @@ class RunContext:
         if not self.show_progress:
             yield lambda n, info="": None
             return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TextColumn("{task.fields[info]}")]
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
@@ -124,7 +133,7 @@ _RUN_PARAMETERS = [
     for name, annotation, default in (
         ("recipe", RecipeOpt, None), ("sets", SetOpt, None), ("out", OutOpt, None), ("json_out", JsonOpt, False),
         ("device", DeviceOpt, None), ("seed", SeedOpt, None), ("quiet", QuietOpt, False),
-        ("debug", DebugOpt, False), ("force", ForceOpt, False))
+        ("debug", DebugOpt, False), ("force", ForceOpt, False), ("threads", ThreadsOpt, None))
 ]
 
 
@@ -147,7 +156,7 @@ def capability(command: Command, listings: dict[str, dict[str, str]] | None = No
             flags, chosen = returned if isinstance(returned, tuple) else (returned, command)
             flags.update(device=run["device"], seed=run["seed"])
             options = RunOptions(out=run["out"], json=run["json_out"], quiet=run["quiet"], debug=run["debug"],
-                                 force=run["force"])
+                                 force=run["force"], threads=run["threads"])
             execute(chosen, recipe=run["recipe"], flags=flags, sets=run["sets"], options=options)
 
         sections = [f"{title}:\n\n" + "\n\n".join(f"{k}: {v}." for k, v in items.items())
@@ -188,6 +197,14 @@ def execute(command: Command, *, recipe: Path | None, flags: dict, sets: list[st
 
 def run_config(command: Command, config, options: RunOptions) -> dict:
     """Run and report. Under torchrun only process 0 (RANK 0) writes and prints; the others compute."""
+    threads.configure(options.threads)  # before anything imports numpy, torch or numba
+    import yaml
+    from rich.console import Console
+
+    from nmkit.core import io
+    from nmkit.core.device import resolve_device
+    from nmkit.core.report import jsonable, package_versions
+
     device = resolve_device(config.device)
     primary = int(os.environ.get("RANK", "0")) == 0
     resuming = getattr(config, "resume", False)  # a resumed run writes into its own, non-empty folder
@@ -254,8 +271,9 @@ def _fail(message: str, code: int) -> None:
 MODEL = "Model"
 
 ModelFile = Annotated[Path | None, typer.Argument(help="Model file; omit to train the zoo architecture on digits.")]
-Architecture = Annotated[str | None, typer.Option(metavar="|".join(ZOO), help="Zoo architecture (default mlp; resnet "
-                                                  "takes digits upsampled to 32x32).", rich_help_panel=MODEL)]
+Architecture = Annotated[str | None, typer.Option(
+    metavar="|".join(ARCHITECTURES), help="Zoo architecture (default mlp; resnet takes digits upsampled to 32x32).",
+    rich_help_panel=MODEL)]
 TrustPickle = Annotated[bool | None, typer.Option("--trust-pickle/--no-trust-pickle",
                                                   help="Allow a pickled nn.Module (runs code from the file).",
                                                   rich_help_panel=MODEL)]

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
-from rich.table import Table
 
 from nmkit.cli.common import Command, Outcome, RunContext, capability, register
-from nmkit.core import io
 from nmkit.core.errors import InputError, RunError
-from nmkit.core.pc.codec import PCResult, decode, encode, roundtrip, train
 from nmkit.core.pc.config import ACTION_HELP, PCConfig
-from nmkit.core.report import jsonable
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from nmkit.core.pc.codec import PCResult
 
 MODEL = "Model and training"
 
 
 def run(config: PCConfig, ctx: RunContext) -> Outcome:
+    import numpy as np
+
+    from nmkit.core import io
+    from nmkit.core.pc.codec import decode, encode, roundtrip, train
+    from nmkit.core.report import jsonable
+
     epochs = config.minibatch_epochs + config.full_batch_epochs
     if config.action in ("encode", "decode"):
         _refuse_overwrite(config.output, ctx.force)
@@ -47,6 +53,8 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 
 
 def _table(result: PCResult) -> Table:
+    from rich.table import Table
+
     table = Table("", "", title=f"compress-pc {result.action}", show_header=False)
     rows = [("latents K / variables D / parameters", f"{result.latents} / {result.variables} / "
                                                      f"{result.parameters:,}" if result.parameters else None),

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from nmkit.cli.common import Command, Outcome, RunContext, capability, register
-from nmkit.core import io
-from nmkit.core.hamming import HammingConfig, HammingResult, scan
-from nmkit.core.hamming.config import ALGORITHM_HELP
-from nmkit.core.report import jsonable
+from nmkit.core.hamming.config import ALGORITHM_HELP, HammingConfig
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from nmkit.core.hamming.scan import HammingResult
 
 INPUT = "Input"
 MODE = "Mode"
 
 
 def run(config: HammingConfig, ctx: RunContext) -> Outcome:
+    from nmkit.core import io
+    from nmkit.core.hamming.scan import scan
+    from nmkit.core.report import jsonable
+
     artifacts = []
     with contextlib.ExitStack() as stack:
         sink = None
@@ -45,6 +50,8 @@ def _total(config: HammingConfig) -> int | None:
 
 
 def _summary_table(result: HammingResult) -> Table:
+    from rich.table import Table
+
     table = Table("", "", title="hamming", show_header=False)
     rows = [
         ("mode", result.mode),
@@ -67,6 +74,8 @@ def _summary_table(result: HammingResult) -> Table:
 
 
 def _best_table(result: HammingResult) -> Table:
+    from rich.table import Table
+
     planted = {p["position"]: p["mismatches"] for p in result.planted}
     table = Table("rank", "position", "distance", title="best alignments")
     if planted:

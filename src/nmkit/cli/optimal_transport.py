@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import scipy.sparse
 import typer
-from rich.table import Table
 
 from nmkit.cli.common import Command, Outcome, RunContext, capability, register
-from nmkit.core import io
-from nmkit.core.ot import OTConfig, TransportResult, transport
-from nmkit.core.ot.config import PROBLEM_HELP, REG_HELP
-from nmkit.core.ot.problems import recolor
-from nmkit.core.report import jsonable
+from nmkit.core.ot.config import PROBLEM_HELP, REG_HELP, OTConfig
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from nmkit.core.ot.transport import TransportResult
 
 INPUT = "Input"
 METHOD = "Method"
 
 
 def run(config: OTConfig, ctx: RunContext) -> Outcome:
+    from nmkit.core.ot.transport import transport
+    from nmkit.core.report import jsonable
+
     with ctx.progress("L-BFGS iterations", config.max_iter) as advance:
         result = transport(config, advance=advance)
     artifacts = []
@@ -33,6 +34,11 @@ def run(config: OTConfig, ctx: RunContext) -> Outcome:
 
 
 def _write_plans(result: TransportResult, out: Path) -> list[str]:
+    import numpy as np
+    import scipy.sparse
+
+    from nmkit.core import io
+
     plans = result.plans
     if result.batch == 1:  # scipy.sparse.load_npz reads it back
         io.atomic_write(out / "plan.npz", lambda fh: scipy.sparse.save_npz(fh, plans.matrix(0)))
@@ -43,6 +49,9 @@ def _write_plans(result: TransportResult, out: Path) -> list[str]:
 
 
 def _write_images(result: TransportResult, out: Path) -> list[str]:
+    from nmkit.core import io
+    from nmkit.core.ot.problems import recolor
+
     plans, images = result.plans, result.problem.extras
     io.write_png(out / "source.png", images["source"])
     io.write_png(out / "target.png", images["target"])
@@ -51,6 +60,9 @@ def _write_images(result: TransportResult, out: Path) -> list[str]:
 
 
 def _table(result: TransportResult) -> Table:
+    import numpy as np
+    from rich.table import Table
+
     table = Table("", "", title="optimal-transport", show_header=False)
     method = result.reg + (f" (k = {result.k})" if result.k else "") + \
         (f", {result.formulation}" if result.formulation else "")

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import warnings
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import torch
 import typer
-from rich.table import Table
 
 from nmkit.cli.common import (
     MODEL,
@@ -21,13 +18,14 @@ from nmkit.cli.common import (
     capability,
     register,
 )
-from nmkit.core import io, models
 from nmkit.core.errors import ConfigError
-from nmkit.core.prune import PruneConfig, PruneResult, run
-from nmkit.core.prune.config import METHOD_HELP
-from nmkit.core.prune.masks import prunable_parameters
-from nmkit.core.report import jsonable
-from nmkit.core.svg import line_chart
+from nmkit.core.prune.config import METHOD_HELP, PruneConfig
+
+if TYPE_CHECKING:
+    import torch
+    from rich.table import Table
+
+    from nmkit.core.prune.run import PruneResult
 
 SCHEDULE = "Schedule"
 LAYER_COLUMNS = ["name", "kind", "weights", "nonzero", "density", "flops_dense", "flops", "dead_units", "collapsed",
@@ -35,6 +33,12 @@ LAYER_COLUMNS = ["name", "kind", "weights", "nonzero", "density", "flops_dense",
 
 
 def run_command(config: PruneConfig, ctx: RunContext) -> Outcome:
+    import torch
+
+    from nmkit.core import io, models
+    from nmkit.core.prune.run import run
+    from nmkit.core.report import jsonable
+
     with ctx.progress("sparsities", len(config.sparsities)) as advance:
         result = run(config, advance)
     artifacts = []
@@ -56,6 +60,10 @@ def run_command(config: PruneConfig, ctx: RunContext) -> Outcome:
 def linear_csr(result: PruneResult, config: PruneConfig) -> dict[str, dict[str, torch.Tensor]]:
     """The pruned Linear weights as CSR parts (crow_indices, col_indices, values, size): plain tensors, so the
     file loads with ``weights_only=True``; ``torch.sparse_csr_tensor(**parts)`` rebuilds each one."""
+    import torch
+
+    from nmkit.core.prune.masks import prunable_parameters
+
     out = {}
     for layer in prunable_parameters(result.model, config.params):
         if layer.kind == "linear":
@@ -72,6 +80,8 @@ def _fmt(value, spec: str) -> str:
 
 
 def _runs_table(result: PruneResult) -> Table:
+    from rich.table import Table
+
     table = Table("target", "sparsity", "accuracy pruned", "fine-tuned", "FLOPs left", "PQ Index", "collapsed layers",
                   "prune s", title=f"prune: {result.method} (dense accuracy {result.dense_accuracy:.1%}, "
                                    f"PQ Index {result.dense_pqi:.3f})")
@@ -91,6 +101,8 @@ def _collapsed(layers: list[dict]) -> str:
 
 
 def _layers_table(result: PruneResult) -> Table:
+    from rich.table import Table
+
     table = Table("layer", "kind", "weights", "density", "FLOPs left", "dead units", "PQ Index",
                   title="per layer (dead unit: every input weight pruned)")
     for layer in result.runs[-1].layers:
@@ -119,6 +131,10 @@ def _sweep_csv(result: PruneResult) -> str:
 
 
 def _sweep_chart(result: PruneResult) -> str:
+    import numpy as np
+
+    from nmkit.core.svg import line_chart
+
     sparsity = np.array([r.sparsity for r in result.runs])
     series = {"accuracy after pruning": np.array([r.accuracy_pruned for r in result.runs])}
     if result.runs[0].accuracy_fine_tuned is not None:

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from nmkit.cli.common import Command, Outcome, RunContext, capability, register
-from nmkit.core import io
-from nmkit.core.report import jsonable
-from nmkit.core.sor import SORConfig, SORResult, run
-from nmkit.core.sor.config import LEARNER_HELP
-from nmkit.core.sor.run import regret_curve
-from nmkit.core.svg import line_chart
+from nmkit.core.sor.config import LEARNER_HELP, SORConfig
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from nmkit.core.sor.run import SORResult
 
 SEQUENCE = "Sequence"
 METHOD = "Method"
 
 
 def run_command(config: SORConfig, ctx: RunContext, state: Path | None = None) -> Outcome:
+    from nmkit.core import io
+    from nmkit.core.report import jsonable
+    from nmkit.core.sor.run import regret_curve, run
+    from nmkit.core.svg import line_chart
+
     state_file = state or (ctx.out_dir / "state.npz" if ctx.out_dir is not None else None)
     with ctx.progress("relax-sor", config.steps) as advance:
         result = run(config, state_file=state_file, advance=advance)
@@ -39,6 +43,8 @@ def run_command(config: SORConfig, ctx: RunContext, state: Path | None = None) -
 
 
 def _table(result: SORResult) -> Table:
+    from rich.table import Table
+
     table = Table("policy", "total iterations", "vs learner", title=f"relax-sor: {result.sequence}, {result.solver}, "
                                                                      f"{result.steps:,} systems")
     rows = [(f"learner {result.learner}", result.learner_iterations)]

@@ -4,20 +4,16 @@ ML-CCG."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import torch
 import typer
-from rich.table import Table
 
 from nmkit.cli.common import Command, Outcome, RunContext, capability, register
-from nmkit.core import io
 from nmkit.core.errors import InputError
-from nmkit.core.report import jsonable
-from nmkit.core.robust import run as learned
 from nmkit.core.robust.config import ACTION_HELP, RobustConfig
-from nmkit.core.robust.problems import PROBLEMS
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 GENERATOR = "Generator"
 
@@ -25,6 +21,13 @@ GENERATOR = "Generator"
 def run_command(config: RobustConfig, ctx: RunContext) -> Outcome:
     if config.action == "generate":
         return _generate(config, ctx.force)
+    import torch
+    from rich.table import Table
+
+    from nmkit.core import io
+    from nmkit.core.report import jsonable
+    from nmkit.core.robust import run as learned
+
     if config.action == "train":
         count = len(list(Path(config.instances).glob("*.txt"))) if config.instances else config.sample
         with ctx.progress("instances solved for data", count) as advance:
@@ -62,6 +65,8 @@ def _training_table(summary: dict) -> Table:
 
 
 def _comparison_table(rows: list[dict], title: str) -> Table:
+    from rich.table import Table
+
     table = Table("n", "ML-CCG profit (exact)", "ML-CCG s", "exact CCG profit", "exact s", "relative error",
                   title=title)
     for row in rows:
@@ -74,6 +79,13 @@ def _comparison_table(rows: list[dict], title: str) -> Table:
 
 
 def _generate(config: RobustConfig, force: bool) -> Outcome:
+    import numpy as np
+    from rich.table import Table
+
+    from nmkit.core import io
+    from nmkit.core.robust import run as learned
+    from nmkit.core.robust.problems import PROBLEMS
+
     stem = f"CB_n{config.n}" if config.problem == "capital_budgeting" else \
         f"RKP_{config.correlation}_n{config.n}_R1000_H100_h{config.h:g}_dev{config.budget_factor:g}_d{config.delta:g}"
     paths = [config.output] if config.count == 1 else [

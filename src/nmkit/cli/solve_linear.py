@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import torch
 import typer
-from rich.table import Table
 
 from nmkit.cli.common import Command, Outcome, RunContext, capability, register
-from nmkit.core import io
 from nmkit.core.errors import ConfigError, RunError
 from nmkit.core.linear.config import ACTION_HELP, METHOD_HELP, LinearConfig
-from nmkit.core.linear.run import LinearResult, run
-from nmkit.core.report import jsonable
-from nmkit.core.svg import line_chart
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from nmkit.core.linear.run import LinearResult
 
 SYSTEM = "System"
 TRAINING = "Training"
 
 
 def run_command(config: LinearConfig, ctx: RunContext) -> Outcome:
+    import torch
+
+    from nmkit.core import io
+    from nmkit.core.linear.run import run
+    from nmkit.core.report import jsonable
+
     if config.action == "train":
         with ctx.progress("training steps", config.steps) as advance:
             result = run(config, lambda steps, loss: advance(steps))
@@ -55,6 +59,10 @@ def _history_csv(result: LinearResult) -> str:
 
 
 def _history_chart(result: LinearResult) -> str:
+    import numpy as np
+
+    from nmkit.core.svg import line_chart
+
     longest = max(len(h) for h in result.histories.values())
     series = {}
     for method, history in result.histories.items():
@@ -65,6 +73,8 @@ def _history_chart(result: LinearResult) -> str:
 
 
 def _table(result: LinearResult) -> Table:
+    from rich.table import Table
+
     table = Table("method", "iterations", "converged", "true rel. residual", "setup s", "solve s",
                   title=f"solve-linear {result.action}: {result.system}, {result.unknowns:,} unknowns, "
                         f"tol {result.tol:g}")

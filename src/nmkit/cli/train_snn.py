@@ -8,19 +8,24 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from nmkit.cli.common import Command, Outcome, RunContext, capability, register
-from nmkit.core.snn import run as snn
 from nmkit.core.snn.config import ACTION_HELP, SnnConfig
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 TRAINING, SAMPLING = "Training", "Sampling"
 
 
 def run_command(config: SnnConfig, ctx: RunContext) -> Outcome:
+    from rich.table import Table
+
+    from nmkit.core.snn import run as snn
+
     if config.action == "sample":
         summary = snn.sample(config, _stdout if ctx.stream_text else lambda text: None)
         if ctx.stream_text:
@@ -58,6 +63,8 @@ def _stop_requests() -> Iterator[Callable[[], bool]]:
 
 
 def _tables(summary: dict) -> list[Table]:
+    from rich.table import Table
+
     model = summary["model"]
     kind = "SpikeGPT" if model["spiking"] else "RWKV (non-spiking twin)"
     results = Table("", "", title=f"train-snn: {kind}, {model['layers']} x {model['d_model']}, "

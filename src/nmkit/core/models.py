@@ -9,9 +9,7 @@ architecture) load with ``weights_only``; a ``torch.save``d module needs ``trust
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -19,7 +17,6 @@ from torch import nn
 
 from nmkit.core import datasets
 from nmkit.core.errors import InputError
-from nmkit.core.recipe import CommonConfig, option
 
 
 def mlp(classes: int = 10) -> nn.Module:
@@ -83,18 +80,6 @@ def resnet(classes: int = 10) -> nn.Module:
 
 ZOO = {"mlp": mlp, "cnn": cnn, "resnet": resnet}
 INPUT_SIDE = {"mlp": 8, "cnn": 8, "resnet": 32}
-
-
-@dataclass(frozen=True)
-class ModelSource(CommonConfig):
-    """Config fields of every tool that takes a classifier: the file (or none: train the zoo model), the zoo
-    architecture, the pickle opt-in."""
-
-    model: Path | None = option(None, "TorchScript archive, state dict (with architecture) or module; none: "
-                                      "train the zoo architecture on digits first")
-    architecture: Literal["mlp", "cnn", "resnet"] = option("mlp", "zoo architecture (for state dicts and training; "
-                                                                  "resnet takes digits upsampled to 32x32)")
-    trust_pickle: bool = option(False, "allow loading a pickled nn.Module (runs code from the file)")
 
 
 def digits_tensors(split: str, side: int = 8) -> tuple[torch.Tensor, torch.Tensor]:

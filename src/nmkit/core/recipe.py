@@ -18,8 +18,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Union
 
-import yaml
-
 from nmkit.core.errors import ConfigError, InputError
 
 META_KEYS = ("command", "description")
@@ -36,6 +34,8 @@ def option(default: Any = None, help: str = "", *, ge=None, gt=None, le=None, lt
 
 def parse_set_items(items: Iterable[str]) -> dict:
     """``["a.b=3", "c=x"]`` -> ``{"a": {"b": 3}, "c": "x"}``; values are parsed as YAML."""
+    import yaml  # here, not at the top: `nmkit --help` never needs it
+
     tree: dict = {}
     for item in items:
         key, sep, text = item.partition("=")
@@ -58,6 +58,8 @@ def parse_set_items(items: Iterable[str]) -> dict:
 
 def read_recipe(path: Path) -> dict:
     """Read a recipe file into a mapping (YAML safe-load: data only)."""
+    import yaml
+
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from nmkit.core import models
-from nmkit.core.attack import AttackConfig, run
+from nmkit.core.attack.config import AttackConfig
 from nmkit.core.attack.qp import ordered_topk_constraints, project
-from nmkit.core.attack.run import cw_k_loss, ordered_success
+from nmkit.core.attack.run import cw_k_loss, ordered_success, run
 from nmkit.core.errors import InputError
 
 

@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nmkit.core.hamming import HammingConfig, Synthetic, hamming_distances, scan
+from nmkit.core.hamming import HammingConfig, Synthetic, hamming_distances
 from nmkit.core.hamming.sampling import SamplingPlan
+from nmkit.core.hamming.scan import scan
 
 from .brute import brute_force
 from .test_exact import adversarial_cases, text_and_pattern

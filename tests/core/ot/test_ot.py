@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from nmkit.core.ot import OTConfig, Problem, smooth, transport
+from nmkit.core.ot import OTConfig, Problem, smooth
+from nmkit.core.ot.transport import transport
 
 ot = pytest.importorskip("ot")  # POT: a dev dependency, the reference implementation we compare with
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from nmkit.core import models
-from nmkit.core.prune import PruneConfig, run
+from nmkit.core.prune.config import PruneConfig
 from nmkit.core.prune.masks import ALL_PRUNABLE, prunable_parameters
 from nmkit.core.prune.methods import Pruning, sap_step
-from nmkit.core.prune.run import cubic_schedule
+from nmkit.core.prune.run import cubic_schedule, run
 from nmkit.core.recipe import build_config
 
 

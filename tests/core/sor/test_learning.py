@@ -8,7 +8,8 @@ arms, not for a worse method.
 
 import pytest
 
-from nmkit.core.sor import SORConfig, run
+from nmkit.core.sor.config import SORConfig
+from nmkit.core.sor.run import run
 
 STEPS = 5000
 

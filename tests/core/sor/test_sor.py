@@ -6,7 +6,9 @@ import scipy.sparse
 import scipy.sparse.linalg
 
 from nmkit.core.errors import InputError
-from nmkit.core.sor import SORConfig, learners, run
+from nmkit.core.sor import learners
+from nmkit.core.sor.config import SORConfig
+from nmkit.core.sor.run import run
 from nmkit.core.sor.sequences import from_files, heat2d, jacobi_radius, laplacian_2d, omega_from_jacobi_radius
 from nmkit.core.sor.solvers import solve
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from nmkit.core.errors import ConfigError
-from nmkit.core.models import ModelSource
+from nmkit.core.model_source import ModelSource
 from nmkit.core.recipe import option
 
 METHOD_HELP = {

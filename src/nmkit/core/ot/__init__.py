@@ -1,8 +1,14 @@
 """Sparsity-constrained optimal transport (Liu, Puigcerver and Blondel, ICLR 2023), beside quadratic,
 entropic and exact OT."""
 
-from nmkit.core.ot.config import OTConfig
-from nmkit.core.ot.problems import Problem, build_problem
-from nmkit.core.ot.transport import TransportResult, transport
+from nmkit._lazy import lazy_exports
 
-__all__ = ["OTConfig", "Problem", "TransportResult", "build_problem", "transport"]
+# ``transport`` lives in ``transport.py``: import it from there (a package attribute would clash with the submodule).
+
+__all__ = ["OTConfig", "Problem", "TransportResult", "build_problem"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "OTConfig": "config",
+    "Problem": "problems",
+    "build_problem": "problems",
+    "TransportResult": "transport",
+})

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Literal
 
 from nmkit.core.errors import ConfigError
-from nmkit.core.models import ModelSource
-from nmkit.core.prune.masks import ALL_PRUNABLE
+from nmkit.core.model_source import ModelSource
 from nmkit.core.recipe import option
+
+ALL_PRUNABLE = "__ALL_PRUNABLE__"  # SparseML's token for every Conv/Linear weight
 
 METHOD_HELP = {
     "global-mp": "global magnitude: one threshold on |w| over all layers (optionally with min_per_layer)",

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from nmkit.core.errors import InputError
+from nmkit.core.prune.config import ALL_PRUNABLE
 from nmkit.kernels.magnitude_histogram import BINS, radix_histogram
 
-ALL_PRUNABLE = "__ALL_PRUNABLE__"  # SparseML's token for every Conv/Linear weight
 KINDS = {"Linear": "linear", "Conv1d": "conv", "Conv2d": "conv", "Conv3d": "conv"}
 
 

@@ -1,7 +1,12 @@
 """Learning to Relax (Khodak, Chen, Roberts, Balcan, Talwalkar; ICLR 2024): choose the SOR parameter
 online across a sequence of linear systems, with bandits and contextual bandits."""
 
-from nmkit.core.sor.config import SORConfig
-from nmkit.core.sor.run import SORResult, run
+from nmkit._lazy import lazy_exports
 
-__all__ = ["SORConfig", "SORResult", "run"]
+# ``run`` lives in ``run.py``: import it from there (a package attribute would clash with the submodule).
+
+__all__ = ["SORConfig", "SORResult"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "SORConfig": "config",
+    "SORResult": "run",
+})

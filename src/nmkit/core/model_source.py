@@ -1,0 +1,24 @@
+"""The config fields of every tool that takes a classifier; importable without torch (the CLI builds its
+help from them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from nmkit.core.recipe import CommonConfig, option
+
+ARCHITECTURES = ("mlp", "cnn", "resnet")  # nmkit.core.models.ZOO builds them
+
+
+@dataclass(frozen=True)
+class ModelSource(CommonConfig):
+    """Config fields of every tool that takes a classifier: the file (or none: train the zoo model), the zoo
+    architecture, the pickle opt-in."""
+
+    model: Path | None = option(None, "TorchScript archive, state dict (with architecture) or module; none: "
+                                      "train the zoo architecture on digits first")
+    architecture: Literal["mlp", "cnn", "resnet"] = option("mlp", "zoo architecture (for state dicts and training; "
+                                                                  "resnet takes digits upsampled to 32x32)")
+    trust_pickle: bool = option(False, "allow loading a pickled nn.Module (runs code from the file)")
