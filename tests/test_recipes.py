@@ -15,7 +15,9 @@ from nmkit.core.recipe import build_config
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
 # recipes that take minutes run here at a reduced size (same fields otherwise)
 REDUCED = {"train-snn": ["--set", "steps=30", "--set", "eval_every=10", "--set", "d_model=32", "--set", "ctx=32",
-                         "--set", "layers=2"]}
+                         "--set", "layers=2"],
+           "robust-opt": ["--set", "sample=6", "--set", "evaluate=1", "--set", "epochs=30", "--set", "time_limit=5"],
+           "solve-linear": ["--set", "steps=120", "--set", "ritz_steps=150"]}
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)

@@ -131,7 +131,7 @@ def test_npy_inputs_and_k_mismatch_hits_file(tmp_path):
     (["--text", "abc", "--pattern", "a", "--wildcard", "**"], "must be a single byte"),
     (["--text", "a b", "--pattern", "a", "--tokens", "--wildcard", "x y"], "must be one token"),
     (["--text", "abc", "--pattern", "a", "-k", "1", "--wildcard", "*"], "wildcard works in the exact mode only"),
-    (["--text", "abc", "--pattern", "a", "--algorithm", "fastest"], "expects one of auto, simd"),
+    (["--text", "abc", "--pattern", "a", "--algorithm", "fastest"], "expects one of auto, direct, simd"),
     (["--text", "abc", "--pattern", "a", "--set", "topp=3"], "unknown key 'topp' at 'topp'; did you mean 'top'?"),
     (["--text", "abc"], "give exactly one of pattern, pattern_file"),
 ])

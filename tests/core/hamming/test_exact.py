@@ -10,7 +10,7 @@ from nmkit.core.hamming import hamming_distances
 
 from .brute import brute_force
 
-EXACT = ["auto", "simd", "fft", "abrahamson", "bitpacked"]
+EXACT = ["auto", "direct", "simd", "fft", "abrahamson", "bitpacked"]
 
 
 def check(text, pattern, algorithm, **options):
@@ -78,7 +78,7 @@ def test_non_ascii_bytes_and_all_256_values(algorithm):
     assert got[len(text)] == 0
 
 
-@pytest.mark.parametrize("algorithm", ["auto", "simd", "fft", "bitpacked"])
+@pytest.mark.parametrize("algorithm", ["auto", "direct", "simd", "fft", "bitpacked"])
 @settings(max_examples=30, deadline=None)
 @given(case=text_and_pattern(max_symbol=4), wild_rate=st.floats(0, 0.5), seed=st.integers(0, 99))
 def test_wildcards_in_text_and_pattern_match_anything(algorithm, case, wild_rate, seed):

@@ -13,7 +13,7 @@ from .brute import brute_force
 from .test_exact import adversarial_cases, text_and_pattern
 
 
-@pytest.mark.parametrize("algorithm", ["kangaroo", "simd", "auto"])
+@pytest.mark.parametrize("algorithm", ["kangaroo", "simd", "direct", "auto"])
 @settings(max_examples=40, deadline=None)
 @given(case=text_and_pattern(max_symbol=3), k=st.integers(0, 12), seed=st.integers(0, 5))
 def test_k_mismatch_equals_capped_brute_force(algorithm, case, k, seed):

@@ -15,9 +15,8 @@ import numba as nb
 import numpy as np
 
 from nmkit.core.hamming import fft
+from nmkit.core.hamming.choose import split_by_cost
 
-PAIR_SECONDS = 1.5e-9  # one scattered increment
-FFT_SECONDS_PER_SYMBOL_AND_POSITION = 1.2e-8  # one forward rFFT of an indicator, per text position
 BLOCK = 1 << 15
 
 
@@ -35,12 +34,6 @@ def _pair_matches(text, starts, occurrences, rare, count, m, out):
                     if lo <= a < hi:
                         out[a] += 1
     return out
-
-
-def split_by_cost(occ_text: np.ndarray, occ_pattern: np.ndarray, n: int) -> np.ndarray:
-    """Boolean per code: True where enumerating pairs is cheaper than an FFT (the rare side)."""
-    pair_cost = occ_text.astype(np.float64) * occ_pattern * PAIR_SECONDS
-    return (pair_cost <= FFT_SECONDS_PER_SYMBOL_AND_POSITION * n) & (occ_pattern > 0)
 
 
 def split_symbols(text: np.ndarray, pattern: np.ndarray, alphabet_size: int) -> np.ndarray:

@@ -9,10 +9,12 @@ from typing import Literal
 from nmkit.core.errors import ConfigError
 from nmkit.core.recipe import CommonConfig, option
 
-Algorithm = Literal["auto", "simd", "fft", "abrahamson", "bitpacked", "kangaroo"]
+Algorithm = Literal["auto", "direct", "simd", "fft", "abrahamson", "bitpacked", "kangaroo"]
 
 ALGORITHM_HELP = {
     "auto": "pick the cheapest by a cost model of (n, m, alphabet, mode, device)",
+    "direct": "m vectorised compare passes (NumPy): nothing compiled to load, so a fresh process uses it on small "
+              "inputs; O(nm)",
     "simd": "word-parallel counting: byte-lane counters, 32-64 alignments per instruction; O(nm/w)",
     "fft": "per-symbol FFT correlation, overlap-save blocks (Fischer-Paterson); O(|S| n log m)",
     "abrahamson": "frequent symbols by FFT, infrequent by occurrence pairs (Abrahamson 1987)",

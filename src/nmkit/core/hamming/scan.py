@@ -14,7 +14,7 @@ import numpy as np
 
 from nmkit.core.device import resolve_device
 from nmkit.core.errors import InputError
-from nmkit.core.hamming import abrahamson, choose, fft, kangaroo, sampling, simd
+from nmkit.core.hamming import choose, direct
 from nmkit.core.hamming.alphabet import Alphabet, parse_wildcard
 from nmkit.core.hamming.config import HammingConfig
 from nmkit.core.hamming.sources import Inputs, TextSource, open_inputs, slices
@@ -144,14 +144,22 @@ class _Method:
 
 
 def _exact(name: str, pattern: np.ndarray, alphabet: Alphabet, device: str):
-    wild = alphabet.wild_code
+    wild = alphabet.wild_code  # the compiled methods are imported when chosen: loading them costs ~1 s (choose.py)
+    if name == "direct":
+        return lambda text: direct.distances(text, pattern, wild)
     if name == "simd":
+        from nmkit.core.hamming import simd
+
         return lambda text: simd.distances(text, pattern, wild)
     if name == "fft":
+        from nmkit.core.hamming import fft
+
         return lambda text: fft.distances(text, pattern, wild)
     if name == "abrahamson":
         if wild >= 0:
             raise InputError("algorithm abrahamson does not support a wildcard; use simd, fft or bitpacked")
+        from nmkit.core.hamming import abrahamson
+
         return lambda text: abrahamson.distances(text, pattern, alphabet.size)
     if name == "bitpacked":
         return lambda text: _bitpacked(text, pattern, wild, device)
@@ -180,6 +188,8 @@ def _plan(config: HammingConfig, window: np.ndarray, pattern: np.ndarray, alphab
     if config.mode == "k-mismatch":
         auto = config.algorithm == "auto"
         if config.algorithm == "kangaroo" or (auto and choose.kangaroo_pays(shape, exact_seconds)):
+            from nmkit.core.hamming import kangaroo
+
             k, seed = config.max_mismatches, config.seed
             return _Method("kangaroo", lambda text, chunk, rng: kangaroo.bounded_distances(text, pattern, k,
                                                                                             seed + chunk))
@@ -189,6 +199,8 @@ def _plan(config: HammingConfig, window: np.ndarray, pattern: np.ndarray, alphab
 
 def _approximate(config, pattern, exact_name, exact) -> _Method:
     """Sampling when it is cheaper than exact counting; chunk c spends failure budget delta / 2^(c+1)."""
+    from nmkit.core.hamming import sampling
+
     probe = sampling.SamplingPlan.for_bounds(config.chunk_size, config.approx, config.failure_probability / 2)
     if not probe.worthwhile(len(pattern)):
         return _Method(exact_name, lambda text, chunk, rng: exact(text).astype(np.float32))
