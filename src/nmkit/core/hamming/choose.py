@@ -3,10 +3,9 @@ AVX-512 machine (benchmarks/hamming.py re-measures them). ``--algorithm`` overri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import os
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 
