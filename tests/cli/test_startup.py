@@ -8,6 +8,7 @@ runs in a fresh interpreter so that nothing the test session imported hides a re
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -48,3 +49,15 @@ def test_the_probe_sees_a_heavy_import():
     found = _heavy_imports([["--help"], ["hamming", "--text", "ACGTACGT", "--pattern", "ACG", "--quiet"]])
     assert found["--help"] == []
     assert "numpy" in found["hamming --text ACGTACGT --pattern ACG --quiet"]
+
+
+def test_the_first_compilation_is_announced_once(tmp_path):
+    """A cold numba cache (a fresh install) compiles; nmkit says so on stderr, once, and not on the next run."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    call = [sys.executable, "-c", "from nmkit.cli.app import main; main()", "hamming", "--text", "ACGTACGTAC" * 50,
+            "--pattern", "ACGTTACG", "--algorithm", "simd", "--json"]
+    cold = subprocess.run(call, env=env, capture_output=True, text=True, check=True)
+    warm = subprocess.run(call, env=env, capture_output=True, text=True, check=True)
+    assert cold.stderr.count("nmkit: compiling CPU code") == 1
+    assert "compiling" not in warm.stderr
+    assert json.loads(cold.stdout)["result"]["best"] == json.loads(warm.stdout)["result"]["best"]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nmkit.core import threads
+from nmkit.core import compiled, threads
 from nmkit.core.errors import InputError, NmkitError
 from nmkit.core.model_source import ARCHITECTURES
 from nmkit.core.recipe import META_KEYS, build_config, parse_set_items, read_recipe, to_plain
@@ -197,7 +197,11 @@ def execute(command: Command, *, recipe: Path | None, flags: dict, sets: list[st
 
 def run_config(command: Command, config, options: RunOptions) -> dict:
     """Run and report. Under torchrun only process 0 (RANK 0) writes and prints; the others compute."""
-    threads.configure(options.threads)  # before anything imports numpy, torch or numba
+    budget = threads.configure(options.threads)  # before anything imports numpy, torch or numba
+    if not options.quiet:
+        compiled.on_first_compile(lambda: sys.stderr.write(
+            "nmkit: compiling CPU code for this machine (first run after an install; later runs load it from "
+            "numba's cache)\n"))
     import yaml
     from rich.console import Console
 
@@ -221,6 +225,7 @@ def run_config(command: Command, config, options: RunOptions) -> dict:
         "seconds": round(time.perf_counter() - start, 6),
         "seed": config.seed,
         "device": device,
+        "threads": budget,
         "versions": package_versions(),
         "config": to_plain(config),
     }

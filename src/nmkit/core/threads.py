@@ -18,8 +18,10 @@ resizes torch and numba if a library caller imported them earlier. Idle OpenMP w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 IDLE_POLICY = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}  # GNU and Intel OpenMP: idle workers sleep
@@ -89,10 +91,20 @@ def worker_share(workers: int, budget: int | None = None) -> int:
     return max(1, (budget or thread_budget()) // max(workers, 1))
 
 
-def start_worker(threads: int) -> None:
-    """Process-pool initializer: run this worker on ``threads`` threads. Its module imports nothing heavy, so the
-    variables are set before the job's imports start the pools."""
-    for name in POOL_VARIABLES:
-        os.environ[name] = str(threads)
+@contextlib.contextmanager
+def worker_environment(workers: int) -> Iterator[int]:
+    """Processes started inside inherit every pool variable set to their share of the budget (yielded), so that
+    ``workers`` processes together use the budget instead of each taking all of it; restored on exit."""
+    share = worker_share(workers)
+    saved = {name: os.environ.get(name) for name in (*POOL_VARIABLES, *IDLE_POLICY)}
+    os.environ.update({name: str(share) for name in POOL_VARIABLES})
     for name, value in IDLE_POLICY.items():
         os.environ.setdefault(name, value)
+    try:
+        yield share
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -14,10 +14,10 @@ import math
 import numba as nb
 import numpy as np
 
-_JIT = dict(parallel=True, cache=True, nogil=True, boundscheck=False)
+from nmkit.core.compiled import njit
 
 
-@nb.njit(**_JIT)
+@njit(parallel=True)
 def wkv_forward(w, u, k, v, p0, q0, o0, y, p_in, q_in, o_in, p_out, q_out, o_out):
     batch, steps, channels = k.shape
     for b in nb.prange(batch):
@@ -35,7 +35,7 @@ def wkv_forward(w, u, k, v, p0, q0, o0, y, p_in, q_in, o_in, p_out, q_out, o_out
         p_out[b], q_out[b], o_out[b] = p, q, o
 
 
-@nb.njit(**_JIT)
+@njit(parallel=True)
 def wkv_backward(w, u, k, v, y, gy, p_in, q_in, o_in, gw, gu, gk, gv):
     batch, steps, channels = k.shape
     for b in nb.prange(batch):
@@ -58,7 +58,7 @@ def wkv_backward(w, u, k, v, y, gy, p_in, q_in, o_in, gw, gu, gk, gv):
         gw[b], gu[b] = sum_w, sum_u
 
 
-@nb.njit(**_JIT)
+@njit(parallel=True)
 def lif_forward(x, potential, tau, threshold, spikes, charged, final):
     batch, steps, channels = x.shape
     for b in nb.prange(batch):
@@ -72,7 +72,7 @@ def lif_forward(x, potential, tau, threshold, spikes, charged, final):
         final[b] = v
 
 
-@nb.njit(**_JIT)
+@njit(parallel=True)
 def lif_backward(grad_spikes, charged, tau, threshold, alpha, grad_x):
     batch, steps, channels = charged.shape
     slope = math.pi / 2 * alpha

@@ -14,13 +14,14 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from nmkit.core.compiled import njit
 from nmkit.core.hamming import fft
 from nmkit.core.hamming.choose import split_by_cost
 
 BLOCK = 1 << 15
 
 
-@nb.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+@njit(parallel=True)
 def _pair_matches(text, starts, occurrences, rare, count, m, out):
     blocks = (count + BLOCK - 1) // BLOCK
     for b in nb.prange(blocks):

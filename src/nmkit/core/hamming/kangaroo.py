@@ -19,12 +19,13 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from nmkit.core.compiled import njit
+
 PRIMES = (2147483647, 2147483629)
 DIRECT = 8  # symbols compared one by one before galloping with hashes
-_JIT = {"cache": True, "nogil": True, "boundscheck": False}
 
 
-@nb.njit(**_JIT)
+@njit
 def _prefix_hashes(seq, base, prime):
     h = np.zeros(seq.shape[0] + 1, np.int64)
     for i in range(seq.shape[0]):
@@ -32,7 +33,7 @@ def _prefix_hashes(seq, base, prime):
     return h
 
 
-@nb.njit(**_JIT)
+@njit
 def _powers(length, base, prime):
     p = np.ones(length + 1, np.int64)
     for i in range(length):
@@ -40,18 +41,18 @@ def _powers(length, base, prime):
     return p
 
 
-@nb.njit(**_JIT)
+@njit
 def _window(h, pw, prime, start, length):
     return (h[start + length] - h[start] * pw[length] % prime + prime) % prime
 
 
-@nb.njit(**_JIT)
+@njit
 def _same(ht, hp, pw, prime, x, y, length):
     return _window(ht[0], pw[0], prime[0], x, length) == _window(hp[0], pw[0], prime[0], y, length) and \
         _window(ht[1], pw[1], prime[1], x, length) == _window(hp[1], pw[1], prime[1], y, length)
 
 
-@nb.njit(**_JIT)
+@njit
 def _lce(text, pattern, ht, hp, pw, prime, x, y, limit):
     """Length of the longest common prefix of text[x:] and pattern[y:], at most ``limit``."""
     direct = min(limit, DIRECT)
@@ -78,7 +79,7 @@ def _lce(text, pattern, ht, hp, pw, prime, x, y, limit):
     return lo
 
 
-@nb.njit(parallel=True, **_JIT)
+@njit(parallel=True)
 def _verify(text, pattern, ht, hp, pw, prime, candidates, k, out):
     m = pattern.shape[0]
     for c in nb.prange(candidates.shape[0]):
@@ -97,7 +98,7 @@ def _verify(text, pattern, ht, hp, pw, prime, candidates, k, out):
     return out
 
 
-@nb.njit(parallel=True, **_JIT)
+@njit(parallel=True)
 def _mark_candidates(ht, pw, prime, piece_keys, piece_offsets, piece_len, count, marks):
     """marks[a] = True where some piece occurs exactly at text position a + its offset."""
     windows = ht[0].shape[0] - piece_len

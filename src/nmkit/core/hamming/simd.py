@@ -13,13 +13,14 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from nmkit.core.compiled import njit
+
 BLOCK = 4096
 FLUSH = 255  # a byte counter never overflows between flushes
 
-_JIT = {"cache": True, "nogil": True, "boundscheck": False}
 
 
-@nb.njit(parallel=True, **_JIT)
+@njit(parallel=True)
 def _count_matches(text, offsets, symbols, wildcard, count, out):
     blocks = (count + BLOCK - 1) // BLOCK
     npos = offsets.shape[0]
@@ -46,7 +47,7 @@ def _count_matches(text, offsets, symbols, wildcard, count, out):
     return out
 
 
-@nb.njit(parallel=True, **_JIT)
+@njit(parallel=True)
 def _count_mismatches_at(text, pattern, wildcard, positions, out):
     m = pattern.shape[0]
     for k in nb.prange(positions.shape[0]):

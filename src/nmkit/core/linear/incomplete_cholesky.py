@@ -3,9 +3,10 @@ preconditioner M = L L^T. Exact when the true factor has no fill (tridiagonal A)
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import scipy.sparse as sp
+
+from nmkit.core.compiled import njit
 
 
 class IncompleteCholesky:
@@ -20,7 +21,7 @@ class IncompleteCholesky:
         return _substitute(self.indptr, self.indices, self.data, np.ascontiguousarray(r, dtype=np.float64))
 
 
-@numba.njit(cache=True)
+@njit(nogil=False, boundscheck=None)
 def _factor(indptr, indices, data):
     for i in range(len(indptr) - 1):
         for p in range(indptr[i], indptr[i + 1]):
@@ -43,7 +44,7 @@ def _factor(indptr, indices, data):
     return data
 
 
-@numba.njit(cache=True)
+@njit(nogil=False, boundscheck=None)
 def _substitute(indptr, indices, data, r):
     n = len(indptr) - 1
     y = r.copy()

@@ -12,10 +12,12 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from nmkit.core.compiled import njit
+
 MAX_K = 16
 
 
-@nb.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+@njit(parallel=True)
 def _columns(alpha, b, cost_t, gamma, k, values, indices, max_omega):
     batch, n, m = cost_t.shape
     for flat in nb.prange(batch * n):

@@ -20,10 +20,10 @@ import constriction
 import numba as nb
 import numpy as np
 
+from nmkit.core.compiled import njit
 from nmkit.core.pc.model import HCLT
 
 PRECISION = 20
-_JIT = {"cache": True, "nogil": True, "boundscheck": False}
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Plan:
         return cls(order, parent, ptr, nodes)
 
 
-@nb.njit(parallel=True, **_JIT)
+@njit(parallel=True)
 def _distribution(t, order, parent, prior, transition, emission, x, outside, acc, freq):
     v = order[t]
     p = parent[v]
@@ -89,7 +89,7 @@ def _distribution(t, order, parent, prior, transition, emission, x, outside, acc
         freq[b, np.argmax(d)] += total - used
 
 
-@nb.njit(parallel=True, **_JIT)
+@njit(parallel=True)
 def _advance(t, close_ptr, close_nodes, order, parent, transition, emission, x, symbols, acc):
     v = order[t]
     latents = emission.shape[1]

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nmkit.core import threads
 from nmkit.core.robust import solvers
 from nmkit.core.robust.network import Dimensions, FeatureScaler, ValueModel, build_network
 from nmkit.core.robust.problem import RobustProblem
@@ -53,8 +54,8 @@ def collect(problem: RobustProblem, family: list[Any], decisions: int, scenarios
                 advance(1)
         return results
     context = multiprocessing.get_context("spawn")  # no fork after torch has started its threads
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=solvers.use,
-                                                initargs=(solvers.backend(),)) as pool:
+    with threads.worker_environment(workers), concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=context, initializer=solvers.use, initargs=(solvers.backend(),)) as pool:
         futures = [pool.submit(_collect_one, *job) for job in jobs]
         for _ in concurrent.futures.as_completed(futures):
             if advance is not None:

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
 import scipy.sparse
 
+from nmkit.core.compiled import njit
 from nmkit.core.errors import InputError
-
-_JIT = {"cache": True, "nogil": True, "boundscheck": False}
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,7 @@ class SolveResult:
     residual: float  # final ||b - A x|| / ||b - A x0||
 
 
-@nb.njit(**_JIT)
+@njit
 def _residual_norm(indptr, indices, data, x, b):
     total = 0.0
     for i in range(b.shape[0]):
@@ -38,7 +36,7 @@ def _residual_norm(indptr, indices, data, x, b):
     return np.sqrt(total)
 
 
-@nb.njit(**_JIT)
+@njit
 def _sweep(indptr, indices, data, diag, b, x, omega):
     """One lexicographic SOR sweep, in place."""
     for i in range(b.shape[0]):
@@ -48,14 +46,14 @@ def _sweep(indptr, indices, data, diag, b, x, omega):
         x[i] += omega * s / diag[i]  # s includes -a_ii x_i: this is (1-omega) x_i + omega (GS value)
 
 
-@nb.njit(**_JIT)
+@njit
 def sweeps(indptr, indices, data, diag, b, x, omega, count):
     """``count`` SOR sweeps without residual checks (the unit of throughput benchmarks)."""
     for _ in range(count):
         _sweep(indptr, indices, data, diag, b, x, omega)
 
 
-@nb.njit(**_JIT)
+@njit
 def _sor(indptr, indices, data, diag, b, x, omega, rtol, max_iter):
     initial = _residual_norm(indptr, indices, data, x, b)
     if initial == 0.0:
@@ -69,7 +67,7 @@ def _sor(indptr, indices, data, diag, b, x, omega, rtol, max_iter):
     return max_iter, relative
 
 
-@nb.njit(**_JIT)
+@njit
 def _ssor_apply(indptr, indices, data, diag, omega, r, z):
     """z = M^-1 r for M = (D + omega L) D^-1 (D + omega L)^T / (omega (2 - omega)), A symmetric."""
     n = r.shape[0]
@@ -95,7 +93,7 @@ def _ssor_apply(indptr, indices, data, diag, omega, r, z):
         z[i] *= scale
 
 
-@nb.njit(**_JIT)
+@njit
 def _ssor_pcg(indptr, indices, data, diag, b, x, omega, rtol, max_iter):
     n = b.shape[0]
     r = np.empty(n)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from nmkit.core.compiled import njit
 from nmkit.core.sor.solvers import SolveResult
 
 PARALLEL_SIDE = 128  # below this the threads' start-up costs more than the sweep
@@ -51,10 +52,10 @@ def _residual(u, f, diag, off):
 
 
 def _solve_factory(parallel: bool):
-    half = nb.njit(parallel=parallel, cache=True, nogil=True, boundscheck=False)(_half)
-    residual = nb.njit(parallel=parallel, cache=True, nogil=True, boundscheck=False)(_residual)
+    half = njit(parallel=parallel)(_half)
+    residual = njit(parallel=parallel)(_residual)
 
-    @nb.njit(cache=True, nogil=True)
+    @njit(boundscheck=None)
     def solve(u, f, diag, off, omega, rtol, max_iter):
         initial = residual(u, f, diag, off)
         if initial == 0.0:
@@ -68,7 +69,7 @@ def _solve_factory(parallel: bool):
                 return it, relative
         return max_iter, relative
 
-    @nb.njit(cache=True, nogil=True)
+    @njit(boundscheck=None)
     def sweeps(u, f, diag, off, omega, count):
         for _ in range(count):
             half(u, f, diag, off, omega, 0)
