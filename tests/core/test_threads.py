@@ -17,11 +17,16 @@ def clean_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(threads, "_written", {})
     monkeypatch.setattr(threads, "available_cpus", lambda: 8)
+    monkeypatch.setattr(threads, "_other_runnable_tasks", lambda: 0.0)
     return monkeypatch
 
 
 def test_budget_precedence(clean_env):
     assert threads.thread_budget() == 8
+    clean_env.setattr(threads, "_other_runnable_tasks", lambda: 5.0)  # five other jobs keep CPUs busy
+    assert threads.thread_budget() == 3
+    clean_env.setattr(threads, "_other_runnable_tasks", lambda: 40.0)
+    assert threads.thread_budget() == 1
     clean_env.setenv("LOCAL_WORLD_SIZE", "4")  # torchrun: four processes on this machine share it
     assert threads.thread_budget() == 2
     clean_env.setenv("NMKIT_THREADS", "3")
@@ -29,6 +34,11 @@ def test_budget_precedence(clean_env):
     assert threads.thread_budget(5) == 5
     clean_env.setenv("OMP_NUM_THREADS", "1")
     assert threads.thread_budget(5) == 1
+
+
+def test_other_runnable_tasks_reads_the_kernels_count():
+    assert 0 <= threads._other_runnable_tasks() < 10_000
+    assert 1 <= threads.idle_cpus() <= threads.available_cpus()
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])

@@ -6,7 +6,8 @@ How many threads (the budget), first rule that applies:
    that pool);
 2. ``--threads N`` on the command line, then ``NMKIT_THREADS``;
 3. the CPUs in this process's affinity mask (``os.sched_getaffinity``: a ``taskset``, cgroup cpuset or CI runner
-   limit counts, the machine's core count does not), divided among the processes of one torchrun job.
+   limit counts, the machine's core count does not) that other runnable tasks leave free, read once at start
+   (:func:`idle_cpus`); divided among the processes of one torchrun job.
 
 The pools read their variables when they start, so :func:`configure` runs before numpy, torch or numba is
 imported (the CLI does it first thing in every command); it sets only variables the user left unset, and also
@@ -33,6 +34,25 @@ def available_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
         return os.cpu_count() or 1
+
+
+def _other_runnable_tasks() -> float:
+    """Tasks the kernel has runnable besides this one (``/proc/loadavg``, the 4th field), scaled to this process's
+    share of the machine when the affinity mask holds fewer CPUs than the machine; 0 where unknown."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as handle:
+            running = int(handle.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return max(running - 1, 0) * available_cpus() / (os.cpu_count() or available_cpus())
+
+
+def idle_cpus() -> int:
+    """CPUs in the affinity mask that other runnable tasks are not already using (at least one), like OpenMP's
+    OMP_DYNAMIC: beside busy jobs a parallel region waits on preempted workers, and one thread per free CPU is
+    faster (benchmarks/concurrency.py)."""
+    cpus = available_cpus()
+    return max(1, min(cpus, cpus - int(_other_runnable_tasks())))
 
 
 def _positive(value: str | None, name: str) -> int | None:
@@ -68,7 +88,9 @@ def thread_budget(requested: int | None = None) -> int:
     if from_nmkit is not None:
         return from_nmkit
     processes = _positive(os.environ.get("LOCAL_WORLD_SIZE"), "LOCAL_WORLD_SIZE") or 1  # set by torchrun
-    return max(1, available_cpus() // processes)
+    if processes > 1:  # the other processes of the job are the busy tasks here
+        return max(1, available_cpus() // processes)
+    return idle_cpus()
 
 
 def configure(requested: int | None = None) -> int:
