@@ -13,7 +13,7 @@ from nmkit.core.errors import InputError
 
 @pytest.fixture
 def clean_env(monkeypatch):
-    for name in (*threads.POOL_VARIABLES, *threads.IDLE_POLICY, "NMKIT_THREADS", "LOCAL_WORLD_SIZE"):
+    for name in (*threads.POOL_VARIABLES, "GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "NMKIT_THREADS", "LOCAL_WORLD_SIZE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(threads, "_written", {})
     monkeypatch.setattr(threads, "available_cpus", lambda: 8)
@@ -53,9 +53,15 @@ def test_configure_sets_what_the_user_left_unset_and_can_be_reapplied(clean_env)
     assert threads.configure(4) == 4
     assert os.environ["OMP_NUM_THREADS"] == "4" and os.environ["OPENBLAS_NUM_THREADS"] == "4"
     assert os.environ["NUMBA_NUM_THREADS"] == "1"  # the user's own setting for that pool
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert os.environ["GOMP_SPINCOUNT"] == threads.SPIN_COUNT
     assert threads.configure(2) == 2  # our own earlier value is not mistaken for the user's
     assert os.environ["OMP_NUM_THREADS"] == "2"
+
+
+def test_a_users_wait_policy_is_kept(clean_env):
+    clean_env.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    threads.configure(2)
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE" and "GOMP_SPINCOUNT" not in os.environ
 
 
 def test_worker_processes_share_the_budget_and_the_parent_is_restored(clean_env):

@@ -11,10 +11,9 @@ How many threads (the budget), first rule that applies:
 
 The pools read their variables when they start, so :func:`configure` runs before numpy, torch or numba is
 imported (the CLI does it first thing in every command); it sets only variables the user left unset, and also
-resizes torch and numba if a library caller imported them earlier. Idle OpenMP workers sleep instead of spinning
-(``OMP_WAIT_POLICY=PASSIVE``): measured on 2 cores beside four busy loops, spinning workers made a train-snn run
-2.3x slower than sleeping ones, at no cost when the machine is quiet. Worker processes share the budget
-(:func:`worker_share`) instead of each taking all of it.
+resizes torch and numba if a library caller imported them earlier. Idle OpenMP workers spin only briefly before
+they sleep (``GOMP_SPINCOUNT``, unless the user set ``OMP_WAIT_POLICY``). Worker processes share the budget
+(:func:`worker_environment`) instead of each taking all of it.
 """
 
 from __future__ import annotations
@@ -25,7 +24,9 @@ import sys
 from collections.abc import Iterator
 
 POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
-IDLE_POLICY = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}  # GNU and Intel OpenMP: idle workers sleep
+# GNU OpenMP (torch's and numba's pools): an idle worker spins ~10k iterations (tens of microseconds), then sleeps.
+# libgomp's default spins 300k (with OMP_WAIT_POLICY unset); PASSIVE (no spin) cost train-snn ~25% on a quiet machine.
+SPIN_COUNT = "10000"
 
 
 def available_cpus() -> int:
@@ -96,7 +97,9 @@ def thread_budget(requested: int | None = None) -> int:
 def configure(requested: int | None = None) -> int:
     """Apply the policy to this process; returns the budget. Call before the heavy imports where possible."""
     budget = thread_budget(requested)
-    settings = {**{name: str(budget) for name in POOL_VARIABLES}, **IDLE_POLICY}
+    settings = {name: str(budget) for name in POOL_VARIABLES}
+    if _user_setting("OMP_WAIT_POLICY") is None:  # the user's wait policy is theirs to keep
+        settings["GOMP_SPINCOUNT"] = SPIN_COUNT
     for name, value in settings.items():
         if _user_setting(name) is None:
             os.environ[name] = _written[name] = value
@@ -118,10 +121,8 @@ def worker_environment(workers: int) -> Iterator[int]:
     """Processes started inside inherit every pool variable set to their share of the budget (yielded), so that
     ``workers`` processes together use the budget instead of each taking all of it; restored on exit."""
     share = worker_share(workers)
-    saved = {name: os.environ.get(name) for name in (*POOL_VARIABLES, *IDLE_POLICY)}
+    saved = {name: os.environ.get(name) for name in POOL_VARIABLES}
     os.environ.update({name: str(share) for name in POOL_VARIABLES})
-    for name, value in IDLE_POLICY.items():
-        os.environ.setdefault(name, value)
     try:
         yield share
     finally:
