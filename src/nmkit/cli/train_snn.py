@@ -123,8 +123,10 @@ def train_snn(
     top_p: Annotated[float | None, typer.Option(help="sample: nucleus mass (default 0.7).",
                                                 rich_help_panel=SAMPLING)] = None,
 ):
-    """SpikeGPT (Zhu et al. 2023): an RWKV-4 character language model with a binary embedding and LIF neurons on
-    every residual branch, trained on CPU or GPU (Triton WKV and LIF kernels on CUDA).
+    """Train SpikeGPT, a spiking RWKV-4 character language model (Zhu and others, 2023), or sample from it.
+
+    The model has a binary embedding and LIF neurons on every residual branch; it trains on CPU or GPU (Triton WKV
+    and LIF kernels on CUDA).
 
     Examples: `nmkit train-snn --data pydoc --layers 4 --d-model 128 --ctx 128 --steps 1000 --out runs/snn`,
     `nmkit train-snn --baseline rwkv ...` (the same model without spikes), `nmkit train-snn --out runs/snn
