@@ -86,3 +86,31 @@ def test_a_cli_run_reports_the_threads_it_used(env, flag, expected):
                            *flag], env={**base, **env}, capture_output=True, text=True, check=True)
     assert json.loads(done.stdout)["threads"] == expected
     assert done.stderr.split()[-2:] == [str(expected), str(expected)]
+
+
+def test_reconfiguring_after_numba_launched_its_pool_keeps_it_usable():
+    """numba refuses a changed NUMBA_NUM_THREADS once its threads run; a later run in the same process (tests,
+    library callers) must resize within the pool instead."""
+    code = """
+import os
+from nmkit.core import threads
+threads.configure(1)
+from nmkit.core.hamming import simd
+import numpy as np
+text = np.frombuffer(b"ACGTACGTAC" * 100, np.uint8)
+simd.distances(text, text[:5])
+threads.configure(2)
+import numba
+from numba import prange
+@numba.njit(parallel=True)
+def total(n):
+    s = 0
+    for i in prange(n):
+        s += i
+    return s
+print(total(10), numba.get_num_threads(), os.environ["NUMBA_NUM_THREADS"])
+"""
+    env = {k: v for k, v in os.environ.items() if k not in (*threads.POOL_VARIABLES, "NMKIT_THREADS")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["45", "1", "1"]

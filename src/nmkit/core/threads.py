@@ -97,17 +97,19 @@ def thread_budget(requested: int | None = None) -> int:
 def configure(requested: int | None = None) -> int:
     """Apply the policy to this process; returns the budget. Call before the heavy imports where possible."""
     budget = thread_budget(requested)
+    numba = sys.modules.get("numba")
     settings = {name: str(budget) for name in POOL_VARIABLES}
+    if numba is not None:  # numba re-reads its variable on every compilation and refuses a change once launched
+        del settings["NUMBA_NUM_THREADS"]
     if _user_setting("OMP_WAIT_POLICY") is None:  # the user's wait policy is theirs to keep
         settings["GOMP_SPINCOUNT"] = SPIN_COUNT
     for name, value in settings.items():
         if _user_setting(name) is None:
             os.environ[name] = _written[name] = value
-    if "torch" in sys.modules:  # a library caller imported it first: resize the running pool
+    if "torch" in sys.modules:  # imported earlier (a library caller, or an earlier run in this process): resize
         sys.modules["torch"].set_num_threads(budget)
-    if "numba" in sys.modules:
-        numba = sys.modules["numba"]
-        numba.set_num_threads(min(int(os.environ["NUMBA_NUM_THREADS"]), numba.config.NUMBA_NUM_THREADS))
+    if numba is not None:  # the pool keeps its size; use at most the budget of it
+        numba.set_num_threads(min(budget, numba.config.NUMBA_NUM_THREADS))
     return budget
 
 
