@@ -123,8 +123,9 @@ def worker_environment(workers: int) -> Iterator[int]:
     """Processes started inside inherit every pool variable set to their share of the budget (yielded), so that
     ``workers`` processes together use the budget instead of each taking all of it; restored on exit."""
     share = worker_share(workers)
-    saved = {name: os.environ.get(name) for name in POOL_VARIABLES}
-    os.environ.update({name: str(share) for name in POOL_VARIABLES})
+    names = [n for n in POOL_VARIABLES if not (n == "NUMBA_NUM_THREADS" and "numba" in sys.modules)]  # see configure
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: str(share) for name in names})
     try:
         yield share
     finally:
