@@ -55,7 +55,7 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.", rich_help_panel=RUN_PANEL)]
 ThreadsOpt = Annotated[
     int | None, typer.Option("--threads", min=1, help="Threads for every pool (torch, numba, OpenMP, BLAS); default: "
-                             "OMP_NUM_THREADS if set, else NMKIT_THREADS, else the CPUs this process may use.",
+                             "OMP_NUM_THREADS if set, else NMKIT_THREADS, else the CPUs other jobs leave free.",
                              rich_help_panel=RUN_PANEL)
 ]
 ForceOpt = Annotated[

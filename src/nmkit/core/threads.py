@@ -1,5 +1,5 @@
-"""One thread policy for every pool nmkit touches: torch (intra- and inter-op), numba, OpenMP and BLAS under
-numpy and scipy.
+"""One thread policy for every pool nmkit touches: torch's intra-op pool, numba, OpenMP and BLAS under numpy and
+scipy.
 
 How many threads (the budget), first rule that applies:
 1. ``OMP_NUM_THREADS`` when the user set it (a pool's own variable, e.g. ``NUMBA_NUM_THREADS``, still wins for
@@ -113,9 +113,9 @@ def configure(requested: int | None = None) -> int:
     return budget
 
 
-def worker_share(workers: int, budget: int | None = None) -> int:
+def worker_share(workers: int) -> int:
     """Threads for each of ``workers`` processes that split the budget (at least one each)."""
-    return max(1, (budget or thread_budget()) // max(workers, 1))
+    return max(1, thread_budget() // max(workers, 1))
 
 
 @contextlib.contextmanager
