@@ -23,7 +23,7 @@ def test_outputs_and_resume(tmp_path):
     first = invoke("--steps", "30", "--out", out, "--json", "-q")
     assert first.exit_code == 0, first.output
     record = json.loads(first.stdout)["result"]
-    assert sorted(p.name for p in out.iterdir()) == ["recipe.yaml", "regret.csv", "regret.svg", "result.json",
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["recipe.yaml", "regret.csv", "regret.svg", "result.json",
                                                     "state.npz"]
     rows = np.loadtxt(out / "regret.csv", delimiter=",", skiprows=1)
     assert rows.shape == (30, 4) and rows[-1, 1] == record["learner_iterations"]

@@ -42,7 +42,7 @@ def test_train_then_sample_from_the_checkpoint(corpus, tmp_path):
     assert [h["step"] for h in found["history"]] == [3, 6] and found["tokens_trained"] == 6 * 4 * 16
     assert 0 < found["test_bpc"] < 8 and len(found["spike_rates"]) == 1
     assert found["operations_per_token"]["macs"] == 13 * 16 * 16 + 16 * len(set(TEXT))
-    written = {p.name for p in (tmp_path / "run").iterdir()}
+    written = {p.name for p in (tmp_path / "run").iterdir() if not p.name.startswith(".")}
     assert {"checkpoint.pt", "curve.svg", "result.json", "recipe.yaml"} <= written
     streamed = runner.invoke(app, ["train-snn", "sample", "--checkpoint", str(tmp_path / "run"), "--prompt", "the ",
                                    "--length", "25", "-q"])

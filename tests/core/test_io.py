@@ -36,14 +36,6 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
-def test_out_dir_refuses_non_empty_unless_forced(tmp_path):
-    (tmp_path / "keep.txt").write_text("x")
-    with pytest.raises(InputError, match="not empty; pass --force"):
-        io.prepare_out_dir(tmp_path, force=False)
-    assert io.prepare_out_dir(tmp_path, force=True) == tmp_path
-    assert (tmp_path / "keep.txt").read_text() == "x"
-
-
 def test_load_npy_refuses_pickled_objects(tmp_path):
     path = tmp_path / "obj.npy"
     np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)

@@ -25,6 +25,7 @@ from nmkit.cli.common import (
     DebugOpt,
     ForceOpt,
     JsonOpt,
+    MaxMemoryOpt,
     OutOpt,
     QuietOpt,
     RunOptions,
@@ -35,7 +36,7 @@ from nmkit.cli.common import (
     run_config,
 )
 from nmkit.core.errors import InputError
-from nmkit.core.recipe import build_config, read_recipe
+from nmkit.core.recipe import build_config, field_names, read_recipe, show
 
 app = typer.Typer(
     name="nmkit",
@@ -84,18 +85,24 @@ def run(
     debug: DebugOpt = False,
     force: ForceOpt = False,
     threads: ThreadsOpt = None,
+    max_memory: MaxMemoryOpt = None,
+    trust_pickle: Annotated[bool, typer.Option(
+        "--trust-pickle", help="Let recipes that load a model accept a pickled nn.Module (runs code from the file); "
+        "a recipe itself can never switch this on.")] = False,
 ) -> None:
     """Run recipes. With several recipes and --out, each writes to OUT/<recipe name>."""
     for recipe in recipes:
         with error_boundary(debug):
             command_name = read_recipe(recipe).get("command")
-            if command_name not in COMMANDS:
+            if not isinstance(command_name, str) or command_name not in COMMANDS:
                 known = ", ".join(sorted(COMMANDS))
-                raise InputError(f"recipe {recipe}: field 'command' must name one of: {known}; found {command_name!r}")
+                raise InputError(f"recipe {recipe}: field 'command' must name one of: {known}; "
+                                 f"found {show(command_name)}")
             command = COMMANDS[command_name]
-            config = build_config(command.schema, config_layers(command, recipe, {}, sets))
+            flags = {"trust_pickle": True} if trust_pickle and "trust_pickle" in field_names(command.schema) else {}
+            config = build_config(command.schema, config_layers(command, recipe, flags, sets))
             target = out / recipe.stem if out is not None and len(recipes) > 1 else out
-            run_config(command, config, RunOptions(target, json_out, quiet, debug, force, threads))
+            run_config(command, config, RunOptions(target, json_out, quiet, debug, force, threads, max_memory))
 
 
 @app.command("recipes")

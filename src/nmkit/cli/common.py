@@ -12,6 +12,7 @@ import functools
 import inspect
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,10 +22,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nmkit.core import compiled, threads
+from nmkit.core import compiled, memory, threads
 from nmkit.core.errors import InputError, NmkitError
 from nmkit.core.model_source import ARCHITECTURES
-from nmkit.core.recipe import META_KEYS, build_config, parse_set_items, read_recipe, to_plain
+from nmkit.core.recipe import FLAGS, META_KEYS, build_config, parse_set_items, read_recipe, show, to_plain
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -59,8 +60,13 @@ ThreadsOpt = Annotated[
                              rich_help_panel=RUN_PANEL)
 ]
 ForceOpt = Annotated[
-    bool, typer.Option("--force", help="Write into a non-empty --out folder; replace output files.",
-                       rich_help_panel=RUN_PANEL)
+    bool, typer.Option("--force", help="Reuse a non-empty --out folder: nmkit's earlier files there are deleted "
+                       "first; replace output files.", rich_help_panel=RUN_PANEL)
+]
+MaxMemoryOpt = Annotated[
+    str | None, typer.Option("--max-memory", metavar="SIZE", help="Refuse inputs needing more memory than this "
+                             "(e.g. 8G); default: NMKIT_MAX_MEMORY, else what the machine has free.",
+                             rich_help_panel=RUN_PANEL)
 ]
 
 
@@ -74,6 +80,7 @@ class RunOptions:
     debug: bool = False
     force: bool = False
     threads: int | None = None
+    max_memory: str | None = None
 
 
 @dataclass
@@ -133,7 +140,8 @@ _RUN_PARAMETERS = [
     for name, annotation, default in (
         ("recipe", RecipeOpt, None), ("sets", SetOpt, None), ("out", OutOpt, None), ("json_out", JsonOpt, False),
         ("device", DeviceOpt, None), ("seed", SeedOpt, None), ("quiet", QuietOpt, False),
-        ("debug", DebugOpt, False), ("force", ForceOpt, False), ("threads", ThreadsOpt, None))
+        ("debug", DebugOpt, False), ("force", ForceOpt, False), ("threads", ThreadsOpt, None),
+        ("max_memory", MaxMemoryOpt, None))
 ]
 
 
@@ -142,7 +150,8 @@ def capability(command: Command, listings: dict[str, dict[str, str]] | None = No
 
     ``fn`` declares only its own options and returns ``{config field: value}`` (or that and a
     replacement ``Command``); the wrapper adds --recipe, --set, --out, --json, --device, --seed,
-    --quiet, --debug and --force to its signature and hands everything to :func:`execute`.
+    --quiet, --debug, --force, --threads and --max-memory to its signature, builds the config and hands it to
+    :func:`run_config` inside the error boundary.
     ``listings`` ({"Algorithms": {name: one line}}) are appended to the help text.
     """
 
@@ -152,12 +161,14 @@ def capability(command: Command, listings: dict[str, dict[str, str]] | None = No
         @functools.wraps(fn)
         def wrapper(**kwargs):
             run = {p.name: kwargs.pop(p.name) for p in _RUN_PARAMETERS}
-            returned = fn(**kwargs)
-            flags, chosen = returned if isinstance(returned, tuple) else (returned, command)
-            flags.update(device=run["device"], seed=run["seed"])
             options = RunOptions(out=run["out"], json=run["json_out"], quiet=run["quiet"], debug=run["debug"],
-                                 force=run["force"], threads=run["threads"])
-            execute(chosen, recipe=run["recipe"], flags=flags, sets=run["sets"], options=options)
+                                 force=run["force"], threads=run["threads"], max_memory=run["max_memory"])
+            with error_boundary(options.debug):  # flag parsing (--grid 64x64, --sparsity 0.5,0.9) fails here too
+                returned = fn(**kwargs)
+                flags, chosen = returned if isinstance(returned, tuple) else (returned, command)
+                flags.update(device=run["device"], seed=run["seed"])
+                config = build_config(chosen.schema, config_layers(chosen, run["recipe"], flags, run["sets"]))
+                run_config(chosen, config, options)
 
         sections = [f"{title}:\n\n" + "\n\n".join(f"{k}: {v}." for k, v in items.items())
                     for title, items in (listings or {}).items()]
@@ -178,53 +189,58 @@ def config_layers(command: Command, recipe: Path | None, flags: dict, sets: list
         raw = read_recipe(recipe)
         named = raw.get("command", command.name)
         if named != command.name:
-            raise InputError(f"recipe {recipe}: is for 'nmkit {named}', not 'nmkit {command.name}'")
+            raise InputError(f"recipe {recipe}: is for 'nmkit {show(named)}', not 'nmkit {command.name}'")
         body = {k: v for k, v in raw.items() if k not in META_KEYS}
         layers.append((f"recipe {recipe}", body, Path(recipe).resolve().parent))
     given = {k: v for k, v in flags.items() if v is not None}
-    layers.append(("flags", given, Path.cwd()))
+    layers.append((FLAGS, given, Path.cwd()))
     layers.append(("--set", parse_set_items(sets or []), Path.cwd()))
     return layers
-
-
-def execute(command: Command, *, recipe: Path | None, flags: dict, sets: list[str] | None,
-            options: RunOptions) -> None:
-    """Build the config, run, report; every error ends here as one line and an exit code."""
-    with error_boundary(options.debug):
-        config = build_config(command.schema, config_layers(command, recipe, flags, sets))
-        run_config(command, config, options)
 
 
 def run_config(command: Command, config, options: RunOptions) -> dict:
     """Run and report. Under torchrun only process 0 (RANK 0) writes and prints; the others compute."""
     budget = threads.configure(options.threads)  # before anything imports numpy, torch or numba
+    memory.set_limit(options.max_memory)
     if not options.quiet:
         compiled.on_first_compile(lambda: sys.stderr.write(
             "nmkit: compiling CPU code for this machine (first run after an install; later runs load it from "
             "numba's cache)\n"))
-    import yaml
-    from rich.console import Console
-
-    from nmkit.core import io
     from nmkit.core.device import resolve_device
-    from nmkit.core.report import jsonable, package_versions
+    from nmkit.core.outdir import output_folder
 
     device = resolve_device(config.device)
     primary = int(os.environ.get("RANK", "0")) == 0
     resuming = getattr(config, "resume", False)  # a resumed run writes into its own, non-empty folder
-    out_dir = options.out
-    if out_dir is not None and primary:
-        out_dir = io.prepare_out_dir(out_dir, force=options.force or resuming)
-    ctx = RunContext(out_dir, device, show_progress=primary and not options.quiet and sys.stderr.isatty(),
-                     force=options.force, stream_text=primary and not options.json)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_terminate_as_interrupt())
+        out_dir = options.out
+        if out_dir is not None and primary:
+            out_dir = stack.enter_context(output_folder(out_dir, force=options.force, resume=resuming))
+        return _run_and_report(command, config, options, RunContext(
+            out_dir, device, show_progress=primary and not options.quiet and sys.stderr.isatty(), force=options.force,
+            stream_text=primary and not options.json), budget, primary)
+
+
+def _run_and_report(command: Command, config, options: RunOptions, ctx: RunContext, budget: int,
+                    primary: bool) -> dict:
+    import yaml
+    from rich.console import Console
+
+    from nmkit.core import io
+    from nmkit.core.report import jsonable, non_finite_paths, package_versions
+
+    out_dir = ctx.out_dir
     start = time.perf_counter()
     outcome = command.run(config, ctx)
+    non_finite = non_finite_paths(outcome.summary, "result")
     record = {
         "command": command.name,
+        "status": "non-finite values (null): " + ", ".join(non_finite[:10]) if non_finite else "ok",
         "result": jsonable(outcome.summary),
         "seconds": round(time.perf_counter() - start, 6),
         "seed": config.seed,
-        "device": device,
+        "device": ctx.device,
         "threads": budget,
         "versions": package_versions(),
         "config": to_plain(config),
@@ -232,11 +248,12 @@ def run_config(command: Command, config, options: RunOptions) -> dict:
     if not primary:
         return record
     if out_dir is not None:
-        recipe_text = yaml.safe_dump({"command": command.name, **to_plain(config)}, sort_keys=False)
+        recipe_text = yaml.safe_dump({"command": command.name, **to_plain(config, relative_to=out_dir)},
+                                     sort_keys=False)
         io.write_text(out_dir / "recipe.yaml", recipe_text)
         io.write_json(out_dir / "result.json", record)
     if options.json:
-        sys.stdout.write(json.dumps(record, indent=2) + "\n")
+        sys.stdout.write(json.dumps(record, indent=2, allow_nan=False) + "\n")
     else:
         console = Console()
         for table in outcome.tables:
@@ -247,9 +264,34 @@ def run_config(command: Command, config, options: RunOptions) -> dict:
     return record
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where SIGINT raises KeyboardInterrupt so both take the same clean stop."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM (a CI timeout, ``kill``) stops it the way Ctrl-C does."""
+    def handle(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handle)
+    except ValueError:  # not the main thread (an embedding application): leave signals to it
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+MAX_MESSAGE = 400
+"""Characters of an error line at most (a 100,000-character path must not make a 200 KB message)."""
+
+
 @contextlib.contextmanager
 def error_boundary(debug: bool) -> Iterator[None]:
-    """Turn errors into one line on stderr and an exit code (2 bad input, 1 failure, 130 Ctrl-C)."""
+    """Turn errors into one line on stderr and an exit code (2 bad input, 1 failure, 130 Ctrl-C, 143 SIGTERM)."""
     try:
         yield
     except typer.Exit:
@@ -258,8 +300,18 @@ def error_boundary(debug: bool) -> Iterator[None]:
         if debug:
             raise
         _fail(str(exc), exc.exit_code)
+    except Terminated:
+        _fail("terminated (SIGTERM)", 143)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except MemoryError:
+        if debug:
+            raise
+        _fail("out of memory: the input or a size setting needs more memory than is free; reduce it", 2)
+    except RecursionError:
+        if debug:
+            raise
+        _fail("input nested too deeply to process", 2)
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         if debug:
             raise
@@ -267,8 +319,14 @@ def error_boundary(debug: bool) -> Iterator[None]:
 
 
 def _fail(message: str, code: int) -> None:
-    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.write(f"error: {one_line(message)}\n")
     raise typer.Exit(code)
+
+
+def one_line(message: str) -> str:
+    """``message`` as one printable line of at most :data:`MAX_MESSAGE` characters."""
+    text = "".join(c if c.isprintable() else " " for c in message[: MAX_MESSAGE * 2])
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
 # -- flags shared by the subcommands that take a classifier (attack, prune), in the help's "Model" panel --

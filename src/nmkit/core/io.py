@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import struct
 import tempfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -26,9 +27,32 @@ def _temp_beside(path: Path) -> tuple[int, str]:
     return fd, tmp
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
+_recorders: dict[Path, Callable[[str], None]] = {}
+"""Folders whose written files are reported by name (the run's --out folder keeps a list of its files)."""
+
+
+@contextlib.contextmanager
+def recording_writes(folder: Path, record: Callable[[str], None]) -> Iterator[None]:
+    """While active, ``record(name)`` is called for every file this module writes directly into ``folder``."""
+    key = Path(folder).resolve()
+    _recorders[key] = record
+    try:
+        yield
+    finally:
+        _recorders.pop(key, None)
+
+
+def _written(path: Path) -> None:
+    record = _recorders.get(Path(path).parent.resolve())
+    if record is not None:
+        record(Path(path).name)
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None], *, record: bool = True) -> Path:
     """Write through ``write(fileobj)`` into a temp file beside ``path``, then rename over it."""
     path = Path(path)
+    if record:
+        _written(path)  # listed before it exists: a run killed after the rename still has it on the list
     fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -42,23 +66,13 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
     return path
 
 
-def write_text(path: Path, text: str) -> Path:
-    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+def write_text(path: Path, text: str, *, record: bool = True) -> Path:
+    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")), record=record)
 
 
-def write_json(path: Path, data) -> Path:
-    return write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def prepare_out_dir(path: Path, *, force: bool) -> Path:
-    """Create the output folder; refuse a non-empty one unless ``force``."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise InputError(f"--out {path}: exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not force:
-        raise InputError(f"--out {path}: folder is not empty; pass --force to write into it anyway")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def write_json(path: Path, data, *, record: bool = True) -> Path:
+    """Strict JSON (no bare NaN/Infinity: :func:`nmkit.core.report.jsonable` turns them into null first)."""
+    return write_text(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n", record=record)
 
 
 def load_npy(path: Path, *, mmap: bool = False) -> np.ndarray:
@@ -85,6 +99,7 @@ class NpyStreamWriter:
         self.dtype = np.dtype(dtype)
         self.length = 0
         self._slot = len(self._header(2**63 - 1))
+        _written(self.path)
         fd, self._tmp = _temp_beside(self.path)
         self._file = os.fdopen(fd, "wb")
         self._file.write(b"\0" * self._slot)

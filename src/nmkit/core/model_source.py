@@ -21,4 +21,5 @@ class ModelSource(CommonConfig):
                                       "train the zoo architecture on digits first")
     architecture: Literal["mlp", "cnn", "resnet"] = option("mlp", "zoo architecture (for state dicts and training; "
                                                                   "resnet takes digits upsampled to 32x32)")
-    trust_pickle: bool = option(False, "allow loading a pickled nn.Module (runs code from the file)")
+    trust_pickle: bool = option(False, "allow loading a pickled nn.Module (runs code from the file)",
+                                cli_only=True)

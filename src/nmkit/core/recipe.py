@@ -23,10 +23,30 @@ from nmkit.core.errors import ConfigError, InputError
 META_KEYS = ("command", "description")
 """Top-level recipe keys that are not config fields."""
 
+FLAGS = "flags"
+"""The source name of the layer built from command-line flags (the only layer that may trust code or write
+outside the recipe's folder)."""
 
-def option(default: Any = None, help: str = "", *, ge=None, gt=None, le=None, lt=None) -> Any:
-    """A config field with a help line and optional numeric bounds (checked on load)."""
-    meta = {"help": help, "ge": ge, "gt": gt, "le": le, "lt": lt}
+MAX_RECIPE_BYTES = 1 << 20
+MAX_DEPTH = 64
+MAX_NODES = 100_000
+"""Limits on a recipe's size, nesting and values after alias expansion (a YAML alias bomb is a few hundred
+bytes that expand to billions of values)."""
+
+MAX_INT = 2**31 - 1
+MAX_FLOAT = 1e15
+"""Default magnitude limits for numeric fields that declare no bound of their own."""
+
+
+def option(default: Any = None, help: str = "", *, ge=None, gt=None, le=None, lt=None, cli_only: bool = False,
+           writes: bool = False) -> Any:
+    """A config field with a help line and optional numeric bounds (checked on load).
+
+    ``cli_only``: only a command-line flag may set it (switches that let a file run code); it is never written
+    into a run's ``recipe.yaml``. ``writes``: a path nmkit writes to; from a recipe or ``--set`` it must stay
+    inside the recipe's folder (the current folder for ``--set``).
+    """
+    meta = {"help": help, "ge": ge, "gt": gt, "le": le, "lt": lt, "cli_only": cli_only, "writes": writes}
     if isinstance(default, list | dict):  # a fresh copy per instance
         return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -34,18 +54,13 @@ def option(default: Any = None, help: str = "", *, ge=None, gt=None, le=None, lt
 
 def parse_set_items(items: Iterable[str]) -> dict:
     """``["a.b=3", "c=x"]`` -> ``{"a": {"b": 3}, "c": "x"}``; values are parsed as YAML."""
-    import yaml  # here, not at the top: `nmkit --help` never needs it
-
     tree: dict = {}
     for item in items:
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set top=5")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {key}: value {text!r} is not valid YAML ({exc.problem})") from None
+            raise ConfigError(f"--set {show(item)}: expected KEY=VALUE, e.g. --set top=5")
+        value = load_yaml(text, f"--set {show(key)}")
         node = tree
         parts = key.split(".")
         for part in parts[:-1]:
@@ -57,24 +72,93 @@ def parse_set_items(items: Iterable[str]) -> dict:
 
 
 def read_recipe(path: Path) -> dict:
-    """Read a recipe file into a mapping (YAML safe-load: data only)."""
-    import yaml
-
+    """Read a recipe file into a mapping (YAML safe-load: data only, bounded size, depth and expansion)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_RECIPE_BYTES + 1)
     except FileNotFoundError:
         raise InputError(f"recipe {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"recipe {path}: cannot be read ({exc})") from None
+    except IsADirectoryError:
+        raise InputError(f"recipe {path}: is a folder, expected a YAML file") from None
+    except OSError as exc:
+        raise InputError(f"recipe {path}: cannot be read ({exc.strerror})") from None
+    if len(raw) > MAX_RECIPE_BYTES:
+        raise InputError(f"recipe {path}: larger than {MAX_RECIPE_BYTES // 1024} KiB; a recipe is a small YAML file")
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise InputError(f"recipe {path}: not valid YAML{where} ({getattr(exc, 'problem', exc)})") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"recipe {path}: not UTF-8 text (byte {exc.start})") from None
+    data = load_yaml(text, f"recipe {path}")
     if not isinstance(data, dict):
         raise InputError(f"recipe {path}: expected a mapping of keys to values, found {_kind(data)}")
     return data
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Parse YAML as plain data, refusing documents nested deeper than :data:`MAX_DEPTH` or holding more
+    than :data:`MAX_NODES` values once aliases are expanded (checked on the node graph, before any value
+    is built)."""
+    import yaml  # here, not at the top: `nmkit --help` never needs it
+
+    loader = _bounded_loader()(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, 1, {}, source)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise InputError(f"{source}: not valid YAML{where} ({_shorten(str(problem))})") from None
+    finally:
+        loader.dispose()
+
+
+def _bounded_loader() -> type:
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent, index):
+            self.depth += 1
+            try:
+                if self.depth > MAX_DEPTH:
+                    raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                                      self.peek_event().start_mark)
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    return BoundedLoader
+
+
+def _expanded_size(node, depth: int, sizes: dict, source: str) -> int:
+    """Values under ``node`` with every alias expanded; raises past the limits or on a cycle."""
+    key = id(node)
+    if key in sizes:
+        size, height = sizes[key]
+        if size is None:
+            raise InputError(f"{source}: an alias refers to a value that contains it (a cycle)")
+    else:
+        sizes[key] = (None, 0)
+        size, height = 1, 0
+        children = node.value if isinstance(node.value, list) else []
+        for child in children:
+            for part in child if isinstance(child, tuple) else (child,):
+                if depth >= MAX_DEPTH:
+                    raise InputError(f"{source}: values nested deeper than {MAX_DEPTH} levels (after aliases)")
+                part_size = _expanded_size(part, depth + 1, sizes, source)
+                size, height = size + part_size, max(height, sizes[id(part)][1] + 1)
+                if size > MAX_NODES:
+                    raise InputError(f"{source}: more than {MAX_NODES:,} values once aliases are expanded "
+                                     f"(an alias bomb?)")
+        sizes[key] = (size, height)
+    if depth + height > MAX_DEPTH:
+        raise InputError(f"{source}: values nested deeper than {MAX_DEPTH} levels (after aliases)")
+    return size
 
 
 def build_config(schema: type, layers: Iterable[tuple[str, Mapping, Path | None]]):
@@ -85,9 +169,15 @@ def build_config(schema: type, layers: Iterable[tuple[str, Mapping, Path | None]
     return _instantiate(schema, merged, "")
 
 
-def to_plain(config) -> dict:
-    """A config as plain YAML/JSON data (paths as strings)."""
-    return _plain(dataclasses.asdict(config))
+def field_names(schema: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(schema)}
+
+
+def to_plain(config, relative_to: Path | None = None) -> dict:
+    """A config as plain YAML/JSON data: paths as strings (relative to ``relative_to`` where they lie inside
+    it, so a run folder's recipe.yaml moves with the folder), command-line-only fields left out."""
+    return {f.name: _plain(getattr(config, f.name), relative_to) for f in dataclasses.fields(config)
+            if not f.metadata.get("cli_only")}
 
 
 # -- coercion --------------------------------------------------------------------------------------
@@ -104,12 +194,17 @@ def coerce_mapping(schema: type, raw: Mapping, *, source: str, base_dir: Path | 
     for key, value in raw.items():
         dotted = f"{prefix}{key}"
         if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
+            close = difflib.get_close_matches(_shorten(str(key)), list(fields), n=1, cutoff=0.6)
             hint = f"did you mean '{prefix}{close[0]}'?" if close else f"valid keys: {', '.join(sorted(fields))}"
-            raise ConfigError(f"{source}: unknown key '{key}' at '{dotted}'; {hint}")
-        ctx = _Ctx(source, dotted, base_dir)
+            raise ConfigError(f"{source}: unknown key {show(key)} at '{_shorten(dotted)}'; {hint}")
+        meta = fields[key].metadata
+        if meta.get("cli_only") and source != FLAGS:
+            flag = "--" + key.replace("_", "-")
+            raise ConfigError(f"{source}: field '{dotted}' can only be given on the command line ({flag}): a recipe "
+                              f"or --set must not switch on running code from a file")
+        ctx = _Ctx(source, dotted, base_dir, writes=bool(meta.get("writes")) and source != FLAGS)
         out[key] = _coerce(hints[key], value, ctx)
-        _check_bounds(fields[key].metadata, out[key], ctx)
+        _check_bounds(meta, out[key], ctx)
     return out
 
 
@@ -118,9 +213,10 @@ class _Ctx:
     source: str
     path: str
     base_dir: Path | None
+    writes: bool = False  # an output path from a recipe or --set: confined to base_dir
 
     def fail(self, expected: str, value: Any) -> ConfigError:
-        return ConfigError(f"{self.source}: field '{self.path}' expects {expected}, found {_show(value)}")
+        return ConfigError(f"{self.source}: field '{self.path}' expects {expected}, found {show(value)}")
 
 
 def _coerce(tp: Any, value: Any, ctx: _Ctx) -> Any:
@@ -138,7 +234,7 @@ def _coerce(tp: Any, value: Any, ctx: _Ctx) -> Any:
         if not isinstance(value, list | tuple):
             raise ctx.fail("a list", value)
         (item_tp, *_) = typing.get_args(tp) or (Any,)
-        items = [_coerce(item_tp, v, _Ctx(ctx.source, f"{ctx.path}[{i}]", ctx.base_dir)) for i, v in enumerate(value)]
+        items = [_coerce(item_tp, v, dataclasses.replace(ctx, path=f"{ctx.path}[{i}]")) for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if dataclasses.is_dataclass(tp):
         return coerce_mapping(tp, value, source=ctx.source, base_dir=ctx.base_dir, prefix=f"{ctx.path}.")
@@ -185,8 +281,10 @@ def _as_float(value, ctx):
     if isinstance(value, bool):
         raise ctx.fail("a number", value)
     number = _as_number(value)
-    if number is None or math.isnan(number):
+    if number is None:
         raise ctx.fail("a number", value)
+    if not math.isfinite(number):
+        raise ctx.fail("a finite number", value)
     return number
 
 
@@ -201,12 +299,28 @@ def _as_str(value, ctx):
 def _as_path(value, ctx):
     if not isinstance(value, str | Path) or str(value) == "":
         raise ctx.fail("a file path", value)
-    if str(value) == "-":
+    text = str(value)
+    if len(text) > 4096 or any(ord(c) < 32 for c in text):
+        raise ctx.fail("a file path (at most 4096 characters, no control characters)", value)
+    if text == "-":
         return Path("-")  # standard input/output
-    path = Path(value).expanduser()
+    if ctx.writes:
+        return _confined(Path(text), ctx)
+    path = Path(text).expanduser()
     if not path.is_absolute() and ctx.base_dir is not None:
         path = ctx.base_dir / path
     return path
+
+
+def _confined(path: Path, ctx: _Ctx) -> Path:
+    """An output path from a recipe or --set: relative, and inside ``base_dir`` once links are resolved."""
+    base = (ctx.base_dir or Path.cwd()).resolve()
+    resolved = (base / path).resolve()
+    if path.is_absolute() or not resolved.is_relative_to(base):
+        raise ctx.fail(f"a path inside {base} (a recipe writes only beside itself; give the option on the "
+                       f"command line to write elsewhere)", str(path))
+    return base / path
+
 
 
 _SCALARS = {bool: _as_bool, int: _as_int, float: _as_float, str: _as_str, Path: _as_path}
@@ -215,7 +329,7 @@ _SCALARS = {bool: _as_bool, int: _as_int, float: _as_float, str: _as_str, Path: 
 def _as_number(value) -> float | None:
     if isinstance(value, int | float):
         return float(value)
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= 40:
         try:
             return float(value)
         except ValueError:
@@ -224,8 +338,17 @@ def _as_number(value) -> float | None:
 
 
 def _check_bounds(meta: Mapping, value: Any, ctx: _Ctx) -> None:
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_bounds(meta, item, dataclasses.replace(ctx, path=f"{ctx.path}[{i}]"))
+        return
     if not isinstance(value, int | float) or isinstance(value, bool):
         return
+    limit = MAX_INT if isinstance(value, int) else MAX_FLOAT
+    if meta.get("le") is None and meta.get("lt") is None and value > limit:
+        raise ctx.fail(f"a value <= {limit:g}", value)
+    if meta.get("ge") is None and meta.get("gt") is None and value < -limit:
+        raise ctx.fail(f"a value >= {-limit:g}", value)
     for key, ok, words in (
         ("ge", lambda v, b: v >= b, ">="),
         ("gt", lambda v, b: v > b, ">"),
@@ -271,12 +394,16 @@ def _dataclass_in(tp: Any) -> type | None:
     return None
 
 
-def _plain(value):
+def _plain(value, relative_to: Path | None):
+    if dataclasses.is_dataclass(value):
+        return to_plain(value, relative_to)
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _plain(v, relative_to) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [_plain(v, relative_to) for v in value]
     if isinstance(value, Path):
+        if relative_to is not None and value.is_absolute() and value.is_relative_to(relative_to.resolve()):
+            return str(value.relative_to(relative_to.resolve()))
         return str(value)
     return value
 
@@ -303,14 +430,24 @@ def _kind(value) -> str:
     return "nothing" if value is None else f"a {type(value).__name__}"
 
 
-def _show(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def show(value) -> str:
+    """A short, one-line picture of a value (never the whole of a large or nested one)."""
+    import reprlib
+
+    shower = reprlib.Repr()
+    shower.maxlevel, shower.maxlist, shower.maxdict, shower.maxstring, shower.maxother, shower.maxlong = \
+        2, 4, 4, 50, 50, 40
+    return _shorten(shower.repr(value))
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    text = "".join(c if c.isprintable() else "?" for c in text[: limit * 2])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclasses.dataclass(frozen=True)
 class CommonConfig:
     """Fields every command has: the random seed and the device to run on."""
 
-    seed: int = option(0, "random seed: every random choice of the run derives from it", ge=0)
+    seed: int = option(0, "random seed: every random choice of the run derives from it", ge=0, le=2**32 - 1)
     device: Literal["auto", "cpu", "cuda"] = option("auto", "where to compute: auto picks cuda when present")

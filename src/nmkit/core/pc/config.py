@@ -25,7 +25,8 @@ class PCConfig(CommonConfig):
         "roundtrip", "; ".join(f"{k}: {v}" for k, v in ACTION_HELP.items()))
     data: Literal["digits"] | Path = option("digits", "training data: digits, or an .npy integer array [N, ...]")
     input: Literal["digits"] | Path | None = option(None, "encode: data to compress; decode: the .nmpc file")
-    output: Path | None = option(None, "encode: the .nmpc file to write; decode: the .npy file to write")
+    output: Path | None = option(None, "encode: the .nmpc file to write; decode: the .npy file to write",
+                                  writes=True)
     model: Path | None = option(None, "a trained model: model.npz, or the --out folder of a train run")
     latents: int = option(32, "K, latent states per variable", ge=1)
     values: int | None = option(None, "symbols per variable (default: largest value in the data + 1)", ge=2)

@@ -59,7 +59,7 @@ class RobustConfig(CommonConfig):
                "embedded network exactly (HiGHS); exact: each x's true worst case (the network then only ranks "
                "scenarios in the main problem)")
     max_scenarios: int = option(20, "solve: scenarios ML-CCG may add", ge=1)
-    output: Path | None = option(None, "generate: the file to write (a folder with count > 1)")
+    output: Path | None = option(None, "generate: the file to write (a folder with count > 1)", writes=True)
     n: int = option(20, "generate: items", ge=1)
     correlation: Literal["UN", "WC", "ASC", "SC"] = option("UN", "generate: profit-weight correlation")
     h: float = option(40.0, "generate: capacity = h / (H + 1) * sum of weights, H = 100", gt=0)
