@@ -27,11 +27,11 @@ ALGORITHM_HELP = {
 class Synthetic:
     """A seeded random text with a pattern planted at a few places, each with a few substitutions."""
 
-    length: int = option(1_000_000, "text length n", ge=1)
-    pattern_length: int = option(100, "pattern length m", ge=1)
+    length: int = option(1_000_000, "text length n", ge=1, le=1_000_000_000_000)
+    pattern_length: int = option(100, "pattern length m", ge=1, le=1_000_000_000_000)
     alphabet: str = option("ACGT", "symbols to draw from (each character is one symbol)")
-    plants: int = option(5, "how many copies of the pattern to plant", ge=0)
-    mutations: int = option(3, "substitutions applied to each planted copy", ge=0)
+    plants: int = option(5, "how many copies of the pattern to plant", ge=0, le=1_000_000)
+    mutations: int = option(3, "substitutions applied to each planted copy", ge=0, le=1_000_000_000_000)
 
     def __post_init__(self) -> None:
         if self.pattern_length > self.length:
@@ -56,8 +56,8 @@ class HammingConfig(CommonConfig):
                                         gt=0, lt=1)
     wildcard: str | None = option(None, "a symbol that matches anything (exact mode)")
     algorithm: Algorithm = option("auto", "how to compute: " + ", ".join(ALGORITHM_HELP))
-    top: int = option(10, "how many best alignments to report", ge=0)
-    chunk_size: int = option(1 << 22, "text symbols per chunk; chunks overlap by m-1", ge=1)
+    top: int = option(10, "how many best alignments to report", ge=0, le=1_000_000)
+    chunk_size: int = option(1 << 22, "text symbols per chunk; chunks overlap by m-1", ge=1, le=1_073_741_824)
 
     def __post_init__(self) -> None:
         inputs = [self.text is not None, self.text_file is not None]

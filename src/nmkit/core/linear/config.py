@@ -30,7 +30,7 @@ class LinearConfig(CommonConfig):
 
     action: Literal["train", "solve"] = option("solve", "; ".join(f"{k}: {v}" for k, v in ACTION_HELP.items()))
     problem: Problem = option("poisson2d", "built-in operator: Dirichlet Poisson or variable-coefficient diffusion")
-    n: int = option(64, "cells per side", ge=4)
+    n: int = option(64, "cells per side", ge=4, le=100_000)
     obstacle: Literal["none", "sphere", "box"] = option("none", "solid cells in the middle (Neumann walls)")
     contrast: float = option(10.0, "diffusion: ratio of the largest to the smallest coefficient", ge=1)
     matrix: Path | None = option(None, "solve: a Matrix Market SPD matrix instead of a built-in problem")
@@ -40,18 +40,18 @@ class LinearConfig(CommonConfig):
     method: Literal["cg", "pcg-jacobi", "pcg-ic", "amg", "dcdm", "all"] = option(
         "all", "; ".join(f"{k}: {v}" for k, v in METHOD_HELP.items()))
     tol: float = option(1e-6, "stop at ||b - A x|| / ||b|| <= tol", gt=0, lt=1)
-    max_iter: int = option(2000, "iteration limit per solve", ge=1)
-    k_orth: int = option(2, "dcdm: previous directions each new one is A-orthogonalised against", ge=0)
-    true_residual_every: int = option(1, "dcdm: recompute b - A x every this many iterations", ge=1)
+    max_iter: int = option(2000, "iteration limit per solve", ge=1, le=10_000_000)
+    k_orth: int = option(2, "dcdm: previous directions each new one is A-orthogonalised against", ge=0, le=100)
+    true_residual_every: int = option(1, "dcdm: recompute b - A x every this many iterations", ge=1, le=10_000_000)
     safeguard: bool = option(True, "dcdm: step along the residual when it lowers the error more than the network's "
                                    "direction (nmkit's addition; false runs the paper's method)")
     levels: int = option(3, "network: 2x down/up levels (the paper's network has 1; more reach larger grids)",
                          ge=1, le=6)
-    channels: int = option(16, "network: channels per convolution", ge=1)
-    steps: int = option(1000, "train: Adam steps", ge=1)
-    batch_size: int = option(16, "train: right-hand sides per step", ge=1)
+    channels: int = option(16, "network: channels per convolution", ge=1, le=1024)
+    steps: int = option(1000, "train: Adam steps", ge=1, le=10_000_000)
+    batch_size: int = option(16, "train: right-hand sides per step", ge=1, le=4096)
     lr: float = option(1e-3, "train: Adam learning rate (cosine-annealed to 0)", gt=0)
-    ritz_steps: int = option(400, "train: Lanczos steps whose Ritz vectors make the training data", ge=2)
+    ritz_steps: int = option(400, "train: Lanczos steps whose Ritz vectors make the training data", ge=2, le=100_000)
 
     def __post_init__(self) -> None:
         if self.action == "train" and self.matrix is not None:

@@ -33,19 +33,20 @@ class OTConfig(CommonConfig):
     target_weights: Path | None = option(None, "target weights b, .npy [n] (default uniform)")
     problem: Literal["gaussians", "color-transfer", "moe-routing"] | None = option(
         None, "a built-in problem instead of files: " + "; ".join(f"{k}: {v}" for k, v in PROBLEM_HELP.items()))
-    size: int = option(500, "built-in problems: points per cloud, colours per palette, or tokens per group", ge=2)
-    experts: int = option(8, "moe-routing: number of experts", ge=2)
-    groups: int = option(1, "moe-routing: independent problems solved together in one batch", ge=1)
+    size: int = option(500, "built-in problems: points per cloud, colours per palette, or tokens per group",
+                       ge=2, le=10_000_000)
+    experts: int = option(8, "moe-routing: number of experts", ge=2, le=100_000)
+    groups: int = option(1, "moe-routing: independent problems solved together in one batch", ge=1, le=100_000)
     metric: Literal["sqeuclidean", "euclidean", "cityblock"] = option("sqeuclidean", "cost between points")
     normalize: bool = option(True, "rescale weights to sum to 1 (off: weights must already sum to 1)")
     reg: Literal["sparsity", "quadratic", "entropic", "exact"] = option(
         "sparsity", "regulariser: " + "; ".join(f"{k}: {v}" for k, v in REG_HELP.items()))
-    k: int = option(2, "sparsity: at most k non-zeros per column (sources per target)", ge=1)
+    k: int = option(2, "sparsity: at most k non-zeros per column (sources per target)", ge=1, le=1_000_000)
     gamma: float = option(0.1, "regularisation strength, relative to max(cost)", gt=0)
     formulation: Literal["semi-dual", "dual"] = option("semi-dual", "which concave problem L-BFGS maximises")
     tol: float = option(1e-9, "L-BFGS tolerance (scipy's L-BFGS-B `tol`, as POT); Sinkhorn: marginal error", gt=0)
-    max_iter: int = option(1000, "iteration cap", ge=1)
-    memory: int = option(30, "L-BFGS stored corrections (scipy's maxcor)", ge=1)
+    max_iter: int = option(1000, "iteration cap", ge=1, le=10_000_000)
+    memory: int = option(30, "L-BFGS stored corrections (scipy's maxcor)", ge=1, le=1000)
 
     def __post_init__(self) -> None:
         files = self.source is not None or self.target is not None or self.cost is not None

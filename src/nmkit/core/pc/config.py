@@ -28,14 +28,15 @@ class PCConfig(CommonConfig):
     output: Path | None = option(None, "encode: the .nmpc file to write; decode: the .npy file to write",
                                   writes=True)
     model: Path | None = option(None, "a trained model: model.npz, or the --out folder of a train run")
-    latents: int = option(32, "K, latent states per variable", ge=1)
-    values: int | None = option(None, "symbols per variable (default: largest value in the data + 1)", ge=2)
-    minibatch_epochs: int = option(10, "mini-batch EM epochs (step size annealed from step_size to 0)", ge=0)
-    batch_size: int = option(128, "mini-batch EM batch size", ge=1)
+    latents: int = option(32, "K, latent states per variable", ge=1, le=4096)
+    values: int | None = option(None, "symbols per variable (default: largest value in the data + 1)", ge=2, le=65_536)
+    minibatch_epochs: int = option(10, "mini-batch EM epochs (step size annealed from step_size to 0)",
+                                   ge=0, le=100_000)
+    batch_size: int = option(128, "mini-batch EM batch size", ge=1, le=1_048_576)
     step_size: float = option(0.3, "mini-batch EM step size at the start", gt=0, le=1)
-    full_batch_epochs: int = option(30, "full-batch EM epochs after the mini-batch phase", ge=0)
+    full_batch_epochs: int = option(30, "full-batch EM epochs after the mini-batch phase", ge=0, le=100_000)
     pseudocount: float = option(0.1, "added to every expected count in the M-step", ge=0)
-    chunk: int = option(1024, "items per ANS stream in the container", ge=1)
+    chunk: int = option(1024, "items per ANS stream in the container", ge=1, le=16_777_216)
 
     def __post_init__(self) -> None:
         if self.action in ("encode", "decode"):

@@ -32,13 +32,14 @@ class RobustConfig(CommonConfig):
     instance: Path | None = option(None, "exact, solve: the instance file")
     model: Path | None = option(None, "solve: a model.pt from a train run, or its folder")
     instances: Path | None = option(None, "train: a folder of instance files to learn from (default: sample)")
-    sample: int = option(30, "train: instances to sample when no folder is given (n drawn from n_range)", ge=1)
+    sample: int = option(30, "train: instances to sample when no folder is given (n drawn from n_range)",
+                         ge=1, le=100_000)
     n_range: list[int] = option([10, 20], "train: smallest and largest n of sampled instances")
-    decisions: int = option(10, "train: first-stage decisions sampled per instance", ge=1)
-    scenarios: int = option(20, "train: scenarios per decision (each one second-stage MILP)", ge=1)
+    decisions: int = option(10, "train: first-stage decisions sampled per instance", ge=1, le=100_000)
+    scenarios: int = option(20, "train: scenarios per decision (each one second-stage MILP)", ge=1, le=100_000)
     worst_cases: bool = option(False, "train: also learn from the scenarios each sampled decision's exact "
                                       "worst-case search visits (off: Neur2RO's sampling only)")
-    workers: int = option(1, "train: processes solving second stages in parallel", ge=1)
+    workers: int = option(1, "train: processes solving second stages in parallel", ge=1, le=1024)
     encoder: Literal["auto", "separate", "joint"] = option(
         "auto", "train: auto: separate for the knapsack, joint for capital budgeting (what measured best); "
                 "separate: Neur2RO's two set encoders (x and xi summed apart); joint: one per-item encoder "
@@ -48,27 +49,28 @@ class RobustConfig(CommonConfig):
                                         "embeds items x hidden ReLUs")
     post: list[int] = option([64, 8], "train: widths after the sum over items (hidden, output; separate encoder "
                                       "only: the joint one goes straight to the value net)")
-    value: int = option(8, "train: hidden width of the value network", ge=1)
-    epochs: int = option(100, "train: epochs (the best validation MAE is kept)", ge=1)
+    value: int = option(8, "train: hidden width of the value network", ge=1, le=4096)
+    epochs: int = option(100, "train: epochs (the best validation MAE is kept)", ge=1, le=100_000)
     lr: float = option(1e-3, "train: Adam learning rate", gt=0)
-    batch_size: int = option(256, "train: batch size", ge=1)
-    evaluate: int = option(3, "train: fresh instances to compare ML-CCG with exact CCG on after training", ge=0)
+    batch_size: int = option(256, "train: batch size", ge=1, le=1_048_576)
+    evaluate: int = option(3, "train: fresh instances to compare ML-CCG with exact CCG on after training",
+                           ge=0, le=10_000)
     compare_exact: bool = option(False, "solve: also run exact CCG and report the relative error")
     adversary: Literal["milp", "pga", "exact"] = option(
         "pga", "solve: pga: projected gradient ascent, 5 starts x 100 steps (measured best); milp: maximise the "
                "embedded network exactly (HiGHS); exact: each x's true worst case (the network then only ranks "
                "scenarios in the main problem)")
-    max_scenarios: int = option(20, "solve: scenarios ML-CCG may add", ge=1)
+    max_scenarios: int = option(20, "solve: scenarios ML-CCG may add", ge=1, le=10_000)
     output: Path | None = option(None, "generate: the file to write (a folder with count > 1)", writes=True)
-    n: int = option(20, "generate: items", ge=1)
+    n: int = option(20, "generate: items", ge=1, le=100_000)
     correlation: Literal["UN", "WC", "ASC", "SC"] = option("UN", "generate: profit-weight correlation")
     h: float = option(40.0, "generate: capacity = h / (H + 1) * sum of weights, H = 100", gt=0)
     delta: float = option(0.5, "generate: degradation spread, phat / pbar in [(1 - delta)/2, (1 + delta)/2]",
                           ge=0, le=1)
     budget_factor: float = option(0.1, "generate: Gamma = budget_factor * n", gt=0, le=1)
-    count: int = option(1, "generate: how many instances (seeds seed, seed + 1, ...)", ge=1)
+    count: int = option(1, "generate: how many instances (seeds seed, seed + 1, ...)", ge=1, le=100_000)
     tol: float = option(1e-4, "exact: stop at this relative gap", gt=0)
-    time_limit: float = option(600.0, "exact: seconds before stopping with the best bound", gt=0)
+    time_limit: float = option(600.0, "exact: seconds before stopping with the best bound", gt=0, le=10000000.0)
 
     def __post_init__(self) -> None:
         if self.action == "generate" and self.output is None:

@@ -23,27 +23,27 @@ class SnnConfig(CommonConfig):
     action: Literal["train", "sample"] = option("train", "; ".join(f"{k}: {v}" for k, v in ACTION_HELP.items()))
     data: str = option("pydoc", "corpus: 'pydoc' (English help text shipped inside Python), a UTF-8 text file, "
                                 "or a .npy of integer token ids")
-    layers: int = option(4, "blocks (each a spiking time mix and a spiking channel mix)", ge=1)
+    layers: int = option(4, "blocks (each a spiking time mix and a spiking channel mix)", ge=1, le=256)
     d_model: int = option(256, "width of the residual stream (any positive size: the kernels mask partial "
-                               "channel blocks)", ge=1)
-    ctx: int = option(256, "context: tokens per training window", ge=1)
+                               "channel blocks)", ge=1, le=65_536)
+    ctx: int = option(256, "context: tokens per training window", ge=1, le=1_048_576)
     baseline: Literal["none", "rwkv"] = option(
         "none", "rwkv: the identical model with the binary embedding and LIF neurons switched off")
-    batch_size: int = option(16, "windows per optimiser step (per process under torchrun)", ge=1)
-    steps: int = option(1000, "optimiser steps (the cosine schedule spans them)", ge=1)
+    batch_size: int = option(16, "windows per optimiser step (per process under torchrun)", ge=1, le=65_536)
+    steps: int = option(1000, "optimiser steps (the cosine schedule spans them)", ge=1, le=100_000_000)
     lr_init: float = option(6e-4, "initial learning rate (SpikeGPT's default)", gt=0)
     lr_final: float = option(1e-5, "learning rate at the last step", gt=0)
     grad_clip: float = option(1.0, "gradient norm clip", gt=0)
     dropout: float = option(0.03, "dropout after every block", ge=0, lt=1)
-    eval_every: int = option(100, "steps between validation checks", ge=1)
+    eval_every: int = option(100, "steps between validation checks", ge=1, le=100_000_000)
     eval_windows: int = option(32, "validation windows per check during training (the final validation and "
-                                   "test BPC use every window)", ge=1)
-    checkpoint_every: int = option(100, "steps between checkpoints (written atomically to --out)", ge=1)
+                                   "test BPC use every window)", ge=1, le=1_000_000)
+    checkpoint_every: int = option(100, "steps between checkpoints (written atomically to --out)", ge=1, le=100_000_000)
     resume: bool = option(False, "continue the run in --out from its checkpoint, exactly")
     checkpoint: Path | None = option(None, "sample: a checkpoint.pt from a train run, or its folder")
     prompt: str = option("\n", "sample: text to start from (characters of the training corpus; for a token "
                                 "corpus, space-separated ids)")
-    length: int = option(500, "sample: tokens to generate", ge=1)
+    length: int = option(500, "sample: tokens to generate", ge=1, le=10_000_000)
     temperature: float = option(1.5, "sample: softmax temperature (SpikeGPT's default)", gt=0)
     top_p: float = option(0.7, "sample: nucleus mass kept (SpikeGPT's default)", gt=0, le=1)
 

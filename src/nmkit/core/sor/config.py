@@ -25,23 +25,24 @@ class SORConfig(CommonConfig):
         "shifted-laplacian", "shifted-laplacian (10x10 Laplacian + c I), heat2d (Crank-Nicolson), or files")
     variance: Literal["high", "low"] = option("high",
                                               "shifted-laplacian: c = -0.15 + 0.6 Beta(0.5, 1.5), or Beta(2, 6)")
-    n: int = option(50, "heat2d: grid points per side ((n-1)^2 unknowns)", ge=3)
+    n: int = option(50, "heat2d: grid points per side ((n-1)^2 unknowns)", ge=3, le=100_000)
     path: Path | None = option(None, "files: a folder of A_<t>.mtx + b_<t>.npy (+ context.npy) or an .npz")
-    steps: int = option(1000, "systems in the sequence (files: at most this many)", ge=1)
+    steps: int = option(1000, "systems in the sequence (files: at most this many)", ge=1, le=10_000_000)
     learner: Literal["tsallis-inf", "chebcb", "tsallis-inf-cb", "fixed"] = option(
         "tsallis-inf", "how omega is chosen: " + "; ".join(f"{k}: {v}" for k, v in LEARNER_HELP.items()))
     omega: float | None = option(None, "fixed learner: the omega to use", gt=0, lt=2)
     omega_min: float = option(1.0, "smallest omega on the grid", gt=0, lt=2)
     omega_max: float = option(1.95, "largest omega on the grid", gt=0, lt=2)
-    omegas: int = option(20, "grid size (evenly spaced)", ge=1)
+    omegas: int = option(20, "grid size (evenly spaced)", ge=1, le=1000)
     solver: Literal["sor", "ssor-pcg"] = option("sor", "sor, or CG preconditioned by SSOR(omega)")
     ordering: Literal["auto", "lexicographic", "red-black"] = option(
         "auto", "SOR sweep order: red-black (matrix-free, parallel) needs a 5-point stencil sequence; auto uses it "
         "there and lexicographic (compiled CSR) elsewhere")
     rtol: float = option(1e-8, "stop at ||b - A x|| / ||b - A x0|| below this", gt=0, lt=1)
-    max_iter: int = option(10_000, "iteration cap per solve (solves that hit it are counted and reported)", ge=1)
+    max_iter: int = option(10_000, "iteration cap per solve (solves that hit it are counted and reported)",
+                           ge=1, le=10_000_000)
     baselines: bool = option(True, "also solve every instance with every grid omega (hindsight and regret)")
-    checkpoint_every: int = option(100, "write the resumable state file every this many systems", ge=1)
+    checkpoint_every: int = option(100, "write the resumable state file every this many systems", ge=1, le=10_000_000)
 
     def __post_init__(self) -> None:
         if self.omega_min > self.omega_max:
