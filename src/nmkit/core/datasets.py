@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nmkit.core import io
 from nmkit.core.errors import InputError
 
 DIGITS_TEST = 400
@@ -37,11 +38,7 @@ def digits(split: str) -> tuple[np.ndarray, np.ndarray]:
 def labelled_npz(path) -> dict[str, np.ndarray]:
     """Arrays ``x`` [N, ...] and integer ``y`` [N] from an .npz (no pickles), checked for agreeing lengths;
     ``x_train``, ``y_train``, ``x_test``, ``y_test`` are read too when present."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as exc:
-        raise InputError(f"data {path}: expected an .npz with arrays x [N, ...] and y [N] ({exc})") from None
+    arrays = io.load_npz(path)
     pairs = [(x, y) for x, y in (("x", "y"), ("x_train", "y_train"), ("x_test", "y_test")) if x in arrays]
     if not pairs or any(y not in arrays for _, y in pairs):
         raise InputError(f"data {path}: expected arrays x [N, ...] and y [N] (found {', '.join(arrays) or 'none'})")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import ast
 import contextlib
 import json
+import math
 import os
 import struct
 import tempfile
+import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import IO
 
 import numpy as np
 
+from nmkit.core import memory
 from nmkit.core.errors import InputError
 
 
@@ -75,14 +78,171 @@ def write_json(path: Path, data, *, record: bool = True) -> Path:
     return write_text(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n", record=record)
 
 
-def load_npy(path: Path, *, mmap: bool = False) -> np.ndarray:
-    """Load a ``.npy`` array without ever unpickling objects."""
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def load_npy(path: Path, *, mmap: bool = False, allow_complex: bool = False, finite: bool = True) -> np.ndarray:
+    """Load a ``.npy`` array as data: never unpickles, refuses complex numbers (nmkit's methods are real) and,
+    for floats, NaN or infinities; checks the memory its header declares before reading it. Messages name the
+    file and what was wrong, never what the file holds."""
+    path = Path(path)
     try:
-        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+        with open(path, "rb") as handle:
+            if handle.read(6) != NPY_MAGIC:
+                raise InputError(f"{path}: not a .npy array file (no NumPy header)")
+            handle.seek(0)
+            version = np.lib.format.read_magic(handle)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in read_header:
+                raise InputError(f"{path}: .npy format version {version[0]}.{version[1]} is not supported (1.0, 2.0)")
+            shape, _, dtype = read_header[version](handle)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except (ValueError, OSError) as exc:
-        raise InputError(f"{path}: not a readable .npy array without pickles ({exc})") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, expected a .npy file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+    except (ValueError, SyntaxError, TypeError):
+        raise InputError(f"{path}: damaged .npy header") from None
+    check_dtype(dtype, path, allow_complex=allow_complex)
+    if not mmap:
+        memory.require(dtype.itemsize * math.prod(shape), str(path))
+    try:
+        array = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+    except (ValueError, OSError, EOFError):
+        raise InputError(f"{path}: damaged or truncated .npy file") from None
+    if finite and not mmap:
+        check_finite(array, path)
+    return array
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` archive, with :func:`load_npy`'s rules (no pickles, no complex, finite)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(4) != ZIP_MAGIC:
+                raise InputError(f"{path}: not an .npz archive")
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {}
+            for key in data.files:
+                arrays[key] = data[key]
+                check_dtype(arrays[key].dtype, f"{path} [{key[:40]}]", allow_complex=False)
+                check_finite(arrays[key], f"{path} [{key[:40]}]")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, expected an .npz file") from None
+    except InputError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
+        raise InputError(f"{path}: damaged .npz archive, or one holding pickled objects") from None
+    return arrays
+
+
+def check_dtype(dtype: np.dtype, where, *, allow_complex: bool = False) -> None:
+    if dtype.hasobject:
+        raise InputError(f"{where}: holds Python objects (pickles); nmkit loads numbers only and never unpickles")
+    if dtype.kind == "c" and not allow_complex:
+        raise InputError(f"{where}: holds complex numbers; this method works on real data")
+    if dtype.kind not in "biufc" or dtype.fields is not None:
+        raise InputError(f"{where}: expected numbers, found dtype {str(dtype)[:40]}")
+
+
+def check_finite(array: np.ndarray, where) -> None:
+    if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
+        raise InputError(f"{where}: contains NaN or infinite values")
+
+
+def read_number_lines(path: Path, name: str, expected: str) -> list[list[float]]:
+    """The whitespace-separated numbers on each non-empty line of a text file. Errors give the line number and
+    ``expected``, never the line's text; NaN and infinities are refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{name}: no such file")
+    memory.require(path.stat().st_size * 40, name)  # Python floats in lists
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: not a text file; expected {expected}") from None
+    except OSError as exc:
+        raise InputError(f"{name}: cannot be read ({exc.strerror})") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = [float(v) for v in line.split()]
+        except ValueError:
+            raise InputError(f"{name}: line {number} is not all numbers; expected {expected}") from None
+        if not all(math.isfinite(v) for v in row):
+            raise InputError(f"{name}: line {number} holds NaN or an infinite value")
+        rows.append(row)
+    if not rows:
+        raise InputError(f"{name}: empty; expected {expected}")
+    return rows
+
+
+def read_matrix_market(path: Path, what: str = "matrix", *, spd: bool = False):
+    """A real Matrix Market file as a scipy sparse array (coordinate) or dense array (array format).
+
+    The banner and the declared size are checked before anything is read: complex and Hermitian matrices are
+    refused (nmkit's solvers are real), and so is a size whose vectors alone would not fit in memory. ``spd``:
+    the matrix must be square with room for a full diagonal (fewer entries than rows cannot be positive definite).
+    """
+    import scipy.io
+    import scipy.sparse
+
+    name = f"{what} {path}"
+    try:
+        with open(path, "rb") as handle:
+            banner = handle.readline(200).decode("ascii", "replace").split()
+            line = b"%"
+            while line.startswith(b"%") or not line.strip():
+                line = handle.readline(200)
+                if not line:
+                    break
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{name}: is a folder, expected a .mtx file") from None
+    except OSError as exc:
+        raise InputError(f"{name}: cannot be read ({exc.strerror})") from None
+    if len(banner) != 5 or banner[0].lower() != "%%matrixmarket" or banner[1].lower() != "matrix" or \
+            banner[2].lower() not in ("coordinate", "array"):
+        raise InputError(f"{name}: not a Matrix Market matrix (expected a '%%MatrixMarket matrix coordinate ...' "
+                         f"first line)")
+    field, symmetry = banner[3].lower(), banner[4].lower()
+    if field == "complex" or symmetry == "hermitian":
+        raise InputError(f"{name}: is a complex matrix; this method solves real systems")
+    if field not in ("real", "integer", "pattern", "double") or \
+            symmetry not in ("general", "symmetric", "skew-symmetric"):
+        raise InputError(f"{name}: unsupported Matrix Market type '{field} {symmetry}'")
+    try:
+        sizes = [int(v) for v in line.split()]
+    except ValueError:
+        sizes = []
+    coordinate = banner[2].lower() == "coordinate"
+    if len(sizes) != (3 if coordinate else 2) or min(sizes) < 0:
+        raise InputError(f"{name}: the size line must give rows, columns" + (" and entries" if coordinate else ""))
+    rows, cols = sizes[:2]
+    entries = sizes[2] if coordinate else rows * cols
+    if spd and (rows != cols or entries < rows):
+        shape = f"{rows} x {cols} with {entries} entries"
+        raise InputError(f"{name}: is {shape}; a positive definite matrix is square with a non-zero diagonal")
+    if symmetry != "general":
+        entries *= 2
+    # the matrix in CSR (value, index) plus the handful of length-n vectors a solver keeps
+    memory.require(entries * 24 + max(rows, cols) * 8 * 12, name)
+    try:
+        matrix = scipy.io.mmread(str(path))
+    except (OSError, ValueError, IndexError, TypeError, OverflowError):
+        raise InputError(f"{name}: damaged Matrix Market data (entries do not match the declared size and "
+                         f"type)") from None
+    data = matrix.data if scipy.sparse.issparse(matrix) else np.asarray(matrix)
+    check_finite(np.asarray(data), name)
+    return matrix
 
 
 class NpyStreamWriter:

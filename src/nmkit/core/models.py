@@ -121,8 +121,10 @@ def load_model_and_format(path: Path, *, architecture: str | None = None,
                           trust_pickle: bool = False) -> tuple[nn.Module, str]:
     """:func:`load_model`, also saying which format the file held: torchscript, state_dict or module."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"model {path}: no such file")
+    if not path.is_file():
+        raise InputError(f"model {path}: no such file" if not path.exists() else f"model {path}: is not a file")
+    if path.stat().st_size == 0:
+        raise InputError(f"model {path}: is empty")
     try:
         return torch.jit.load(str(path), map_location="cpu").eval(), "torchscript"
     except (RuntimeError, ValueError):
@@ -131,16 +133,18 @@ def load_model_and_format(path: Path, *, architecture: str | None = None,
         loaded = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for untrusted pickles
         hint = " (a pickled module: pass --trust-pickle if you trust its source)" if not trust_pickle else ""
-        raise InputError(f"model {path}: cannot be loaded{hint}: {str(exc).splitlines()[0][:120]}") from None
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise InputError(f"model {path}: cannot be loaded{hint}: {reason}") from None
     if isinstance(loaded, nn.Module):
         return loaded.eval(), "module"
     if isinstance(loaded, dict):
         if architecture not in ZOO:
             raise InputError(f"model {path}: a state dict needs --architecture ({', '.join(ZOO)})")
-        model = ZOO[architecture](loaded["head.weight"].shape[0]) if "head.weight" in loaded else ZOO[architecture]()
+        head = loaded.get("head.weight")
         try:
+            model = ZOO[architecture](head.shape[0]) if isinstance(head, torch.Tensor) else ZOO[architecture]()
             model.load_state_dict(loaded)
-        except RuntimeError as exc:
+        except (RuntimeError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise InputError(f"model {path}: does not fit architecture {architecture} ({str(exc)[:120]})") from None
         return model.eval(), "state_dict"
     raise InputError(f"model {path}: expected a TorchScript archive, a state dict or a module")

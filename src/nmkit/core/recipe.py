@@ -100,8 +100,9 @@ def load_yaml(text: str, source: str) -> Any:
     is built)."""
     import yaml  # here, not at the top: `nmkit --help` never needs it
 
-    loader = _bounded_loader()(text)
+    loader = None
     try:
+        loader = _bounded_loader()(text)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -113,7 +114,8 @@ def load_yaml(text: str, source: str) -> Any:
         problem = getattr(exc, "problem", None) or "cannot be parsed"
         raise InputError(f"{source}: not valid YAML{where} ({_shorten(str(problem))})") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _bounded_loader() -> type:

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from nmkit.core import io
+from nmkit.core import io, memory
 from nmkit.core.errors import InputError
 from nmkit.core.hamming.config import HammingConfig, Synthetic
 
@@ -39,6 +39,7 @@ class Inputs:
 
 def open_inputs(config: HammingConfig) -> Inputs:
     if config.synthetic is not None:
+        memory.require(3.0 * (config.synthetic.length + config.synthetic.pattern_length), "synthetic text")
         text, pattern, planted = synthesize(config.synthetic, config.seed)
         source = TextSource("bytes", slices(text, config.chunk_size), len(text), "synthetic")
         return Inputs(source, pattern, "bytes", planted)
@@ -92,7 +93,11 @@ def _read_pattern(config: HammingConfig) -> np.ndarray:
         raise InputError("pattern_file: '-' (stdin) is for the text; give the pattern inline or as a file")
     data = _read_bytes(path)
     if config.tokens:
-        return np.array(data.decode("utf-8", errors="replace").split())
+        tokens = data.decode("utf-8", errors="replace").split()
+        if max(map(len, tokens), default=0) > MAX_TOKEN_BYTES:
+            raise InputError(f"pattern_file {path}: a token longer than {MAX_TOKEN_BYTES} characters; --tokens "
+                             f"reads whitespace-separated words")
+        return np.array(tokens)
     return np.frombuffer(data, np.uint8)
 
 
@@ -135,20 +140,37 @@ def _byte_chunks(stream: BinaryIO, size: int, name: str) -> Iterator[np.ndarray]
             yield np.frombuffer(block, np.uint8)
 
 
+MAX_TOKEN_BYTES = 4096
+"""Longest token ``--tokens`` accepts: a file without whitespace is not a token stream."""
+
+
 def _token_chunks(stream: BinaryIO, size: int, name: str) -> Iterator[np.ndarray]:
     """Whitespace-separated tokens; a token cut by a block boundary is carried to the next block."""
-    tail = b""
+    tail, offset = b"", 0
     with _closing(stream):
         while block := _read_block(stream, size, name):
-            data = tail + block
+            data, offset = tail + block, offset + len(block)
             cut = max(data.rfind(c) for c in (b" ", b"\n", b"\t", b"\r", b"\f", b"\v"))
-            if cut < 0:
-                tail = data
-                continue
             tail = data[cut + 1 :]
-            yield np.array(data[: cut + 1].decode("utf-8", errors="replace").split())
+            if len(tail) > MAX_TOKEN_BYTES:
+                raise InputError(f"{name}: a token longer than {MAX_TOKEN_BYTES} bytes ends after byte {offset:,}; "
+                                 f"--tokens reads whitespace-separated words")
+            if cut >= 0:
+                yield from _token_arrays(data[: cut + 1].decode("utf-8", errors="replace").split(), 4 * size)
         if tail:
             yield np.array(tail.decode("utf-8", errors="replace").split())
+
+
+def _token_arrays(tokens: list[str], budget: int) -> Iterator[np.ndarray]:
+    """``tokens`` as fixed-width string arrays of at most about ``budget`` bytes each (one long token beside
+    many short ones would otherwise widen every slot to its length)."""
+    width = max(map(len, tokens), default=0)
+    if len(tokens) <= 1 or len(tokens) * width * 4 <= max(budget, 1 << 20):
+        yield np.array(tokens)
+        return
+    half = len(tokens) // 2
+    yield from _token_arrays(tokens[:half], budget)
+    yield from _token_arrays(tokens[half:], budget)
 
 
 def _read_block(stream: BinaryIO, size: int, name: str) -> bytes:

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy import ndimage
 
+from nmkit.core import memory
 from nmkit.core.errors import InputError
 
 
@@ -79,10 +80,16 @@ def smooth_field(shape: tuple[int, ...], rng: np.random.Generator, width: float)
     return field / (np.abs(field).max() + 1e-300)
 
 
+BYTES_PER_CELL = 400
+"""Memory per grid cell while building and solving: the stencil matrix (7 entries x 12 bytes in 3-D), the
+preconditioners' copies and a dozen float64 vectors."""
+
+
 def build(problem: str, n: int, obstacle: str = "none", contrast: float = 10.0, seed: int = 0) -> GridProblem:
     """poisson2d / poisson3d (unit coefficient) or diffusion2d / diffusion3d (a smooth coefficient spanning a
     factor ``contrast``) on n^dim cells, with an optional obstacle."""
     dim = 3 if problem.endswith("3d") else 2
+    memory.require(float(n) ** dim * BYTES_PER_CELL, f"{problem} with n = {n} ({n}^{dim} cells)")
     shape = (n,) * dim
     fluid = obstacle_mask(shape, obstacle)
     coefficient = np.ones(shape)

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 import scipy.sparse as sp
 import torch
 
@@ -122,10 +121,7 @@ def _problem(config: LinearConfig) -> tuple[problems.GridProblem, str]:
     if config.matrix is None:
         return problems.build(config.problem, config.n, config.obstacle, config.contrast, config.seed), \
             _describe(config)
-    try:
-        matrix = scipy.io.mmread(str(config.matrix))
-    except (OSError, ValueError, IndexError) as exc:
-        raise InputError(f"matrix {config.matrix}: cannot be read as Matrix Market ({str(exc)[:100]})") from None
+    matrix = io.read_matrix_market(config.matrix, spd=True)
     shape = tuple(config.grid) if config.grid else None
     return problems.from_matrix(matrix, shape, str(config.matrix)), f"matrix {Path(config.matrix).name}"
 

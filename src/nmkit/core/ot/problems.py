@@ -15,7 +15,7 @@ import numpy as np
 import scipy.cluster.vq
 import scipy.spatial.distance
 
-from nmkit.core import io
+from nmkit.core import io, memory
 from nmkit.core.errors import InputError
 from nmkit.core.ot.config import OTConfig
 
@@ -28,13 +28,32 @@ class Problem:
     extras: dict = field(default_factory=dict)  # colour transfer: images and palettes; moe-routing: a flag
 
 
+COST_COPIES = 6
+"""Float64 arrays of the cost matrix's size a solve holds at once (the cost, its scaled copy, solver work)."""
+
+IMAGE_SIDE = 96
+"""Side of the generated colour-transfer images (their pixels bound the palette size)."""
+
+
+def require_memory(batch: int, m: int, n: int, what: str) -> None:
+    """Refuse before allocating when ``batch`` cost matrices of ``m x n`` will not fit."""
+    if min(m, n) < 1:
+        raise InputError(f"{what}: needs at least one source and one target point, found {m} and {n}")
+    memory.require(float(batch) * m * n * 8 * COST_COPIES, f"{what} ({batch} x {m} x {n} costs)")
+
+
 def build_problem(config: OTConfig) -> Problem:
     rng = np.random.default_rng(config.seed)
     if config.problem == "gaussians":
+        require_memory(1, config.size, config.size, "problem gaussians")
         return _gaussians(config.size, config.metric, rng)
     if config.problem == "color-transfer":
+        if config.size > IMAGE_SIDE**2:
+            raise InputError(f"field 'size': color-transfer palettes have at most {IMAGE_SIDE**2} colours (one per "
+                             f"pixel), found {config.size}")
         return color_transfer_problem(config.size, config.metric, rng)
     if config.problem == "moe-routing":
+        require_memory(config.groups, config.experts, config.size, "problem moe-routing")
         return _moe_routing(config.size, config.experts, config.groups, rng)
     return _from_files(config)
 
@@ -87,7 +106,7 @@ def generated_images(rng: np.random.Generator, side: int = 96) -> tuple[np.ndarr
 
 
 def color_transfer_problem(colors: int, metric: str, rng: np.random.Generator) -> Problem:
-    source_image, target_image = generated_images(rng)
+    source_image, target_image = generated_images(rng, IMAGE_SIDE)
     palettes = []
     for image in (source_image, target_image):
         pixels = image.reshape(-1, 3)
@@ -122,13 +141,19 @@ def _from_files(config: OTConfig) -> Problem:
             cost = cost[None]
         if cost.ndim != 3:
             raise InputError(f"{config.cost}: expected a [m, n] or [batch, m, n] cost matrix, found shape {cost.shape}")
+        require_memory(*cost.shape, str(config.cost))
     else:
         source = _finite(io.load_npy(config.source), config.source, "points")
         target = _finite(io.load_npy(config.target), config.target, "points")
         if source.ndim != 2 or target.ndim != 2 or source.shape[1] != target.shape[1]:
             raise InputError(f"source {source.shape} and target {target.shape}: expected [m, d] and [n, d] points "
                              "with the same d")
-        cost = scipy.spatial.distance.cdist(source, target, config.metric)[None]
+        require_memory(1, len(source), len(target), f"{config.source} and {config.target}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            cost = scipy.spatial.distance.cdist(source, target, config.metric)[None]
+        if not np.all(np.isfinite(cost)):
+            raise InputError(f"{config.source} and {config.target}: the {config.metric} costs between these points "
+                             f"overflow float64; rescale the coordinates")
     batch, m, n = cost.shape
     a = _weights(config.source_weights, m, "source_weights", config.normalize)
     b = _weights(config.target_weights, n, "target_weights", config.normalize)

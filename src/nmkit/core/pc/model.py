@@ -10,6 +10,7 @@ Messages are rescaled per item and per node, so nothing underflows at any depth.
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,8 +156,8 @@ class HCLT:
                 arrays = {k: data[k] for k in data.files}
         except FileNotFoundError:
             raise InputError(f"model {path}: no such file") from None
-        except (OSError, ValueError) as exc:
-            raise InputError(f"model {path}: not an nmkit HCLT model ({exc})") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            raise InputError(f"model {path}: not an nmkit HCLT model (not a readable .npz without pickles)") from None
         if "format" not in arrays or int(arrays["format"]) != FORMAT:
             raise InputError(f"model {path}: not an nmkit HCLT model of format {FORMAT}")
         return cls(Tree(arrays["parent"], arrays["order"]), arrays["prior"], arrays["transition"],

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint
 
+from nmkit.core import io
 from nmkit.core.errors import InputError, RunError
 from nmkit.core.robust.embedding import MILP, pairs, row
 from nmkit.core.robust.problem import RobustProblem, UncertaintySet, WorstCase
@@ -70,15 +71,13 @@ def write_capital_budget(instance: CapitalBudget) -> str:
 
 
 def read_capital_budget(path: Path) -> CapitalBudget:
-    if not Path(path).is_file():
-        raise InputError(f"instance {path}: no such file")
     width = 2 + 2 * FACTORS
-    try:
-        rows = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
-        n, budget, fraction = int(rows[0][0]), float(rows[0][1]), float(rows[0][2])
-        items = np.array([[float(v) for v in row[-width:]] for row in rows[1:]])
-    except (OSError, ValueError, IndexError) as exc:
-        raise InputError(f"instance {path}: expected 'n B k' then n lines 'cbar rbar Phi(4) Psi(4)' ({exc})") from None
+    expected = "'n B k' then n lines 'cbar rbar Phi(4) Psi(4)'"
+    rows = io.read_number_lines(path, f"instance {path}", expected)
+    if len(rows[0]) != 3 or rows[0][0] != int(rows[0][0]) or any(len(row) < width for row in rows[1:]):
+        raise InputError(f"instance {path}: expected {expected}")
+    n, budget, fraction = int(rows[0][0]), rows[0][1], rows[0][2]
+    items = np.array([row[-width:] for row in rows[1:]]).reshape(-1, width)
     if items.shape != (n, width):
         raise InputError(f"instance {path}: header says {n} projects, found {len(items)} lines of {width} numbers")
     if np.any(items[:, 0] <= 0) or budget <= 0 or not 0 <= fraction <= 1:

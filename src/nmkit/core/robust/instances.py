@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nmkit.core import io
 from nmkit.core.errors import InputError
 
 CORRELATIONS = ("UN", "WC", "ASC", "SC")
@@ -67,16 +68,12 @@ def write_knapsack(instance: Knapsack) -> str:
 def read_knapsack(path: Path) -> Knapsack:
     """An instance file; a leading index token on item lines (Neur2RO's copies) is accepted. Repair weights
     and profits may be negative: the generator's WC and ASC ranges reach below zero for light items."""
-    if not Path(path).is_file():
-        raise InputError(f"instance {path}: no such file")
-    try:
-        rows = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
-        n, capacity, gamma = int(rows[0][0]), float(rows[0][1]), float(rows[0][2])
-        if any(len(row) not in (5, 6) for row in rows[1:]):
-            raise ValueError("an item line without 5 numbers (and an optional leading index)")
-        items = np.array([[float(v) for v in row[-5:]] for row in rows[1:]])
-    except (OSError, ValueError, IndexError) as exc:
-        raise InputError(f"instance {path}: expected 'n C Gamma' then n lines 'pbar phat t c f' ({exc})") from None
+    expected = "'n C Gamma' then n lines 'pbar phat t c f'"
+    rows = io.read_number_lines(path, f"instance {path}", expected)
+    if len(rows[0]) != 3 or rows[0][0] != int(rows[0][0]) or any(len(row) not in (5, 6) for row in rows[1:]):
+        raise InputError(f"instance {path}: expected {expected} (with an optional leading index)")
+    n, capacity, gamma = int(rows[0][0]), rows[0][1], rows[0][2]
+    items = np.array([row[-5:] for row in rows[1:]]).reshape(-1, 5)
     if items.shape != (n, 5):
         raise InputError(f"instance {path}: header says {n} items, found {len(items)} item lines of 5 numbers")
     if np.any(items[:, 3] <= 0) or capacity <= 0:

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from nmkit.core import io
+from nmkit.core import io, memory
 from nmkit.core.device import resolve_device
 from nmkit.core.errors import InputError
 from nmkit.core.sor import learners, sequences
 from nmkit.core.sor.config import SORConfig
 from nmkit.core.sor.solvers import SolveResult, System, check_system
 from nmkit.core.sor.stencil import GPU_WORTHWHILE_SIDE, solve_redblack, solve_redblack_torch
+
+HEAT2D_BYTES_PER_POINT = 600
+"""Memory per grid point of a heat2d system: two 5-point CSR matrices, a sparse LU for the trajectory, vectors."""
 
 CONTEXT_RANGES = {("shifted-laplacian", "high"): (-0.15, 0.45), ("shifted-laplacian", "low"): (-0.15, 0.45),
                   "heat2d": (0.0, 10.0)}
@@ -82,6 +86,7 @@ def instances(config: SORConfig) -> tuple[Iterator[sequences.Instance], tuple[fl
         return sequences.shifted_laplacian(config.steps, config.variance, rng), \
             CONTEXT_RANGES[("shifted-laplacian", config.variance)]
     if config.sequence == "heat2d":
+        memory.require(float(config.n) ** 2 * HEAT2D_BYTES_PER_POINT, f"heat2d with n = {config.n}")
         return sequences.heat2d(config.steps, config.n, rng), CONTEXT_RANGES["heat2d"]
     loaded = sequences.from_files(config.path)[: config.steps]
     contexts = [i.context for i in loaded]
@@ -194,8 +199,8 @@ def _resume(path: Path, learner, config: SORConfig) -> tuple[Records, np.random.
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         meta = json.loads(str(arrays["meta"]))
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"state file {path}: not a relax-sor checkpoint ({exc})") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        raise InputError(f"state file {path}: not a relax-sor checkpoint") from None
     mine = {"learner": config.learner, "sequence": config.sequence, "seed": config.seed,
             "grid": [config.omega_min, config.omega_max, config.omegas]}
     for key, value in mine.items():

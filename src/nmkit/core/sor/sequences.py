@@ -22,6 +22,7 @@ import scipy.io
 import scipy.sparse
 import scipy.sparse.linalg
 
+from nmkit.core import io
 from nmkit.core.errors import InputError
 from nmkit.core.sor.stencil import Stencil
 
@@ -101,18 +102,17 @@ def from_files(path: Path) -> list[Instance]:
     if not path.exists():
         raise InputError(f"sequence {path}: no such file or folder")
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        arrays = io.load_npz(path)
         matrices = {int(m.group(1)): scipy.sparse.csr_array(v) for k, v in arrays.items()
                     if (m := re.fullmatch(r"A_(\d+)", k))}
         rhs = {int(m.group(1)): v for k, v in arrays.items() if (m := re.fullmatch(r"b_(\d+)", k))}
         context = arrays.get("context")
     else:
-        matrices = {int(m.group(1)): scipy.sparse.csr_array(scipy.io.mmread(p)) for p in path.glob("A_*.mtx")
-                    if (m := re.fullmatch(r"A_(\d+)\.mtx", p.name))}
-        rhs = {int(m.group(1)): np.load(p, allow_pickle=False) for p in path.glob("b_*.npy")
+        matrices = {int(m.group(1)): scipy.sparse.csr_array(io.read_matrix_market(p, "sequence matrix"))
+                    for p in path.glob("A_*.mtx") if (m := re.fullmatch(r"A_(\d+)\.mtx", p.name))}
+        rhs = {int(m.group(1)): io.load_npy(p) for p in path.glob("b_*.npy")
                if (m := re.fullmatch(r"b_(\d+)\.npy", p.name))}
-        context = np.load(path / "context.npy", allow_pickle=False) if (path / "context.npy").exists() else None
+        context = io.load_npy(path / "context.npy") if (path / "context.npy").exists() else None
     if not matrices:
         raise InputError(f"sequence {path}: empty (expected A_<t>.mtx and b_<t>.npy, or arrays A_<t>, b_<t>)")
     missing = sorted(set(matrices) ^ set(rhs))
