@@ -23,13 +23,17 @@ def test_outputs_and_resume(tmp_path):
     first = invoke("--steps", "30", "--out", out, "--json", "-q")
     assert first.exit_code == 0, first.output
     record = json.loads(first.stdout)["result"]
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["recipe.yaml", "regret.csv", "regret.svg", "result.json",
-                                                    "state.npz"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "recipe.yaml", "regret.csv", "regret.svg", "result.json", "state.npz"]
     rows = np.loadtxt(out / "regret.csv", delimiter=",", skiprows=1)
     assert rows.shape == (30, 4) and rows[-1, 1] == record["learner_iterations"]
     assert ElementTree.parse(out / "regret.svg").getroot().tag.endswith("svg")
-    again = invoke("--steps", "30", "--out", out, "--force", "--json", "-q")  # resumes: nothing left to do
+    again = invoke("--steps", "30", "--out", out, "--resume", "--json", "-q")  # resumes: nothing left to do
     assert json.loads(again.stdout)["result"]["learner_iterations"] == record["learner_iterations"]
+    changed = invoke("--steps", "30", "--n", "40", "--sequence", "heat2d", "--out", out, "--resume", "-q")
+    assert changed.exit_code == 2 and "was written with sequence = 'shifted-laplacian'" in changed.output
+    fresh = invoke("--steps", "10", "--out", out, "--force", "--json", "-q")  # --force starts over
+    assert fresh.exit_code == 0 and json.loads(fresh.stdout)["result"]["steps"] == 10
 
 
 def test_fixed_learner_uses_its_omega(tmp_path):

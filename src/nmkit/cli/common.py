@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nmkit.core import compiled, memory, threads
-from nmkit.core.errors import InputError, NmkitError
+from nmkit.core.errors import InputError, NmkitError, Terminated
 from nmkit.core.model_source import ARCHITECTURES
 from nmkit.core.recipe import FLAGS, META_KEYS, build_config, parse_set_items, read_recipe, show, to_plain
 
@@ -262,10 +262,6 @@ def _run_and_report(command: Command, config, options: RunOptions, ctx: RunConte
             files = ", ".join(["result.json", "recipe.yaml", *outcome.artifacts])
             Console(stderr=True).print(f"wrote {files} to {out_dir}", highlight=False)
     return record
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where SIGINT raises KeyboardInterrupt so both take the same clean stop."""
 
 
 @contextlib.contextmanager

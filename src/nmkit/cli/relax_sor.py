@@ -97,17 +97,20 @@ def relax_sor(
     baselines: Annotated[bool | None, typer.Option("--baselines/--no-baselines",
                                                    help="Solve every system with every grid omega too.",
                                                    rich_help_panel=METHOD)] = None,
-    state: Annotated[Path | None, typer.Option(help="Resumable state file (default OUT/state.npz); an existing "
-                                                    "one is resumed.")] = None,
+    state: Annotated[Path | None, typer.Option(help="Resumable state file (default OUT/state.npz).")] = None,
+    resume: Annotated[bool | None, typer.Option(
+        "--resume", help="Continue the run in --out (or --state) from its "
+                                                "state file; every setting must match.")] = None,
 ) -> dict:
     """Choose omega for each system online; compare with every fixed omega and the per-system optimum.
 
-    With --out DIR: result.json, recipe.yaml, state.npz (resume by rerunning with --force, or --state FILE),
-    regret.csv and regret.svg (cumulative iterations of the learner, the best fixed omega and the oracle).
+    With --out DIR: result.json, recipe.yaml, state.npz (an interrupted run continues with --resume; Ctrl-C and
+    SIGTERM save it first), regret.csv and regret.svg (cumulative iterations of the learner, the best fixed omega
+    and the oracle).
     """
     flags = dict(sequence=sequence, path=path, n=n, variance=variance, steps=steps, learner=learner, omega=omega,
                  omegas=omegas, omega_min=omega_min, omega_max=omega_max, solver=solver, ordering=ordering, rtol=rtol,
-                 max_iter=max_iter, baselines=baselines)
+                 max_iter=max_iter, baselines=baselines, resume=resume)
     command = COMMAND if state is None else Command(COMMAND.name, COMMAND.help, COMMAND.schema,
                                                     lambda config, ctx: run_command(config, ctx, state))
     return flags, command

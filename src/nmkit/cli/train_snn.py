@@ -47,19 +47,23 @@ def _stdout(text: str) -> None:
 
 
 @contextlib.contextmanager
-def _stop_requests() -> Iterator[Callable[[], bool]]:
-    """The first Ctrl-C asks training to stop after the current step (with a checkpoint); a second one stops now."""
+def _stop_requests() -> Iterator[Callable[[], int]]:
+    """The first Ctrl-C or SIGTERM asks training to stop after the current step (with a checkpoint); a second one
+    stops now. Yields a function returning the signal that asked (0: none)."""
     requested = []
+    stopping = (signal.SIGINT, signal.SIGTERM)
 
     def handle(signum, frame):
         requested.append(signum)
-        signal.signal(signal.SIGINT, previous)
+        for sig in stopping:
+            signal.signal(sig, previous[sig])
 
-    previous = signal.signal(signal.SIGINT, handle)
+    previous = {sig: signal.signal(sig, handle) for sig in stopping}
     try:
-        yield lambda: bool(requested)
+        yield lambda: int(requested[0]) if requested else 0
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig in stopping:
+            signal.signal(sig, previous[sig])
 
 
 def _tables(summary: dict) -> list[Table]:

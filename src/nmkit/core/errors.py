@@ -17,5 +17,17 @@ class ConfigError(InputError):
     """A recipe or flag value that does not fit the command's schema."""
 
 
+class Interrupted(NmkitError):
+    """A run stopped by SIGINT (exit 130) or SIGTERM (exit 143) after saving what lets it resume."""
+
+    def __init__(self, message: str, signum: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where SIGINT raises KeyboardInterrupt, so both take the same clean stop."""
+
+
 class RunError(NmkitError):
     """Failure at run time (numerical trouble, a device that went away). Exit code 1."""

@@ -1,5 +1,5 @@
 """The ``--out`` folder of one run: locked against concurrent runs, its files listed so ``--force`` clears
-exactly what nmkit wrote there before, and removed again when a run that created it fails on bad input."""
+exactly what nmkit wrote there before, and removed again when a run that created it fails before writing."""
 
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ def output_folder(path: Path, *, force: bool, resume: bool) -> Iterator[Path]:
             _clear_earlier_output(path)
         with io.recording_writes(path, lambda name: _add_to_manifest(path, name)):
             yield path
-    except BaseException as exc:
-        if created is not None and isinstance(exc, InputError):
+    except BaseException:
+        if created is not None:
             _remove_if_only_own(path, created)
         raise
     finally:

@@ -1,11 +1,13 @@
 """relax-sor: solvers against closed forms and references, learners' guarantees, resumable runs."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse
 import scipy.sparse.linalg
 
-from nmkit.core.errors import InputError
+from nmkit.core.errors import InputError, Interrupted, Terminated
 from nmkit.core.sor import learners
 from nmkit.core.sor.config import SORConfig
 from nmkit.core.sor.run import run
@@ -118,21 +120,39 @@ def test_learner_state_round_trips(learner):
     np.testing.assert_array_equal(first.distribution(0.2), second.distribution(0.2))
 
 
-def test_an_interrupted_run_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, Terminated])
+def test_an_interrupted_run_saves_its_state_and_resumes_exactly(tmp_path, stop):
     config = SORConfig(steps=60, checkpoint_every=20, learner="chebcb")
     whole = run(config)
-    state = tmp_path / "state.npz"
-    run(SORConfig(steps=40, checkpoint_every=20, learner="chebcb"), state_file=state)  # stops after 40
-    resumed = run(config, state_file=state)
+    state, solved = tmp_path / "state.npz", []
+
+    def interrupt_at_33(n):
+        solved.append(n)
+        if len(solved) == 33:
+            raise stop()  # as the signal would, between two systems' bookkeeping
+
+    with pytest.raises(Interrupted, match="interrupted after 32 of 60 systems") as caught:
+        run(config, state_file=state, advance=interrupt_at_33)
+    assert caught.value.exit_code == (143 if stop is Terminated else 130)
+    resumed = run(dataclasses.replace(config, resume=True), state_file=state)
     assert resumed.records.arms == whole.records.arms
     assert resumed.learner_iterations == whole.learner_iterations
 
 
-def test_state_of_another_run_is_refused(tmp_path):
+@pytest.mark.parametrize(("change", "field"), [({"learner": "tsallis-inf"}, "learner"), ({"steps": 40}, "steps"),
+                                               ({"variance": "low"}, "variance"), ({"rtol": 1e-6}, "rtol")])
+def test_resuming_with_other_settings_is_refused(tmp_path, change, field):
     state = tmp_path / "state.npz"
-    run(SORConfig(steps=5, learner="tsallis-inf"), state_file=state)
-    with pytest.raises(InputError, match="was written for learner"):
-        run(SORConfig(steps=5, learner="chebcb"), state_file=state)
+    run(SORConfig(steps=5, learner="chebcb"), state_file=state)
+    with pytest.raises(InputError, match=f"was written with {field} = "):
+        run(SORConfig(**{"steps": 5, "learner": "chebcb", **change, "resume": True}), state_file=state)
+
+
+def test_an_existing_state_file_needs_resume(tmp_path):
+    state = tmp_path / "state.npz"
+    run(SORConfig(steps=3), state_file=state)
+    with pytest.raises(InputError, match="exists; pass --resume"):
+        run(SORConfig(steps=3), state_file=state)
 
 
 def test_files_sequence_round_trip(tmp_path):

@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 
 from nmkit.core import io
-from nmkit.core.errors import InputError, NmkitError
+from nmkit.core.errors import InputError, Interrupted, RunError
 from nmkit.core.snn.config import SnnConfig
 from nmkit.core.snn.data import decode, encode, load_corpus, split
 from nmkit.core.snn.model import ModelConfig, SpikeGPT
@@ -32,12 +32,8 @@ RUN_FIELDS = ("data", "layers", "d_model", "ctx", "baseline", "batch_size", "ste
               "grad_clip", "dropout", "seed")
 
 
-class Interrupted(NmkitError):
-    exit_code = 130
-
-
 def train(config: SnnConfig, out_dir: Path | None, device: str, advance: Callable[[int, str], None],
-          should_stop: Callable[[], bool]) -> dict:
+          should_stop: Callable[[], int]) -> dict:
     """Train; returns the summary (metrics, history, spike rates, operations). Writes checkpoint.pt and
     curve.svg into ``out_dir`` (process 0 only under torchrun)."""
     corpus = load_corpus(config.data)
@@ -63,6 +59,7 @@ def train(config: SnnConfig, out_dir: Path | None, device: str, advance: Callabl
         while trainer.step < config.steps:
             start = time.perf_counter()
             losses.append(next(steps) / math.log(2))
+            _stop_if_diverged(not math.isfinite(losses[-1]), trainer, config)
             seconds, trained = seconds + time.perf_counter() - start, trained + 1
             info = f"train {losses[-1]:.3f} BPC, {tokens_per_step * trained / seconds:,.0f} tokens/s"
             if trainer.step % config.eval_every == 0 or trainer.step == config.steps:
@@ -70,15 +67,17 @@ def train(config: SnnConfig, out_dir: Path | None, device: str, advance: Callabl
                     if primary else float("nan")
                 history.append({"step": trainer.step, "train_bpc": float(np.mean(losses)), "valid_bpc": valid})
                 losses = []
+                _stop_if_diverged(primary and not math.isfinite(valid), trainer, config)
                 info += f", valid {valid:.3f} BPC"
             advance(1, info)
             if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
                 save()
-            if _agree(should_stop(), trainer) and trainer.step < config.steps:
+            stop = should_stop()  # the signal that asked to stop, or 0
+            if _agree(bool(stop), trainer) and trainer.step < config.steps:
                 save()
                 where = f"{out_dir / CHECKPOINT} is current; continue with --resume" if out_dir else \
                     "nothing saved (no --out)"
-                raise Interrupted(f"interrupted at step {trainer.step} of {config.steps}; {where}")
+                raise Interrupted(f"interrupted at step {trainer.step} of {config.steps}; {where}", stop or 2)
         if not primary:
             return {}
         if out_dir is not None and history:
@@ -181,6 +180,13 @@ def _start_processes(device: str) -> str:
         return f"cuda:{local}"
     dist.init_process_group("gloo")
     return device
+
+
+def _stop_if_diverged(diverged: bool, trainer: Trainer, config: SnnConfig) -> None:
+    """Exit 1 (every process together) once the training or validation loss is NaN or infinite."""
+    if _agree(diverged, trainer):
+        raise RunError(f"training diverged at step {trainer.step}: the loss is not finite; lower lr_init "
+                       f"(now {config.lr_init:g}) or grad_clip (now {config.grad_clip:g})")
 
 
 def _agree(stop: bool, trainer: Trainer) -> bool:

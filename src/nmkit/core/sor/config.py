@@ -42,6 +42,8 @@ class SORConfig(CommonConfig):
     max_iter: int = option(10_000, "iteration cap per solve (solves that hit it are counted and reported)",
                            ge=1, le=10_000_000)
     baselines: bool = option(True, "also solve every instance with every grid omega (hindsight and regret)")
+    resume: bool = option(False, "continue the run whose state file is in --out (or --state), exactly; every "
+                                 "setting must match the one that wrote it")
     checkpoint_every: int = option(100, "write the resumable state file every this many systems", ge=1, le=10_000_000)
 
     def __post_init__(self) -> None:

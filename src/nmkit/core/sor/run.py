@@ -8,7 +8,9 @@ The state (learner, random generator, records) is checkpointed so an interrupted
 
 from __future__ import annotations
 
+import copy
 import json
+import signal
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -19,7 +21,8 @@ import numpy as np
 
 from nmkit.core import io, memory
 from nmkit.core.device import resolve_device
-from nmkit.core.errors import InputError
+from nmkit.core.errors import InputError, Interrupted, Terminated
+from nmkit.core.recipe import show, to_plain
 from nmkit.core.sor import learners, sequences
 from nmkit.core.sor.config import SORConfig
 from nmkit.core.sor.solvers import SolveResult, System, check_system
@@ -102,24 +105,36 @@ def run(config: SORConfig, *, state_file: Path | None = None, advance: Callable[
     learner = make_learner(config, len(grid), context_range)
     rng = np.random.default_rng([config.seed, 2])
     records = Records()
-    if state_file is not None and state_file.exists():
+    if config.resume:
+        if state_file is None or not state_file.exists():
+            missing = "give --out or --state" if state_file is None else f"{state_file} does not exist"
+            raise InputError(f"--resume: no state file to continue ({missing})")
         records, rng = _resume(state_file, learner, config)
+    elif state_file is not None and state_file.exists():
+        raise InputError(f"state file {state_file}: exists; pass --resume to continue that run, or remove it")
     fixed_arm = int(np.argmin(np.abs(grid - config.omega))) if config.learner == "fixed" else None
-    for t, instance in enumerate(stream):
-        if t < len(records.learner):
-            continue  # replayed from the checkpoint
-        check_system(instance.a, instance.b, f"system {t}")
-        solve = solver_for(config, instance, device)
-        p = learner.distribution(instance.context)
-        arm = fixed_arm if fixed_arm is not None else int(rng.choice(len(grid), p=p))
-        result = solve(grid[arm])
-        if fixed_arm is None:
-            learner.update(arm, instance.context, result.iterations)
-        _record(config, records, solve, instance, grid, arm, result)
-        if state_file is not None and (t + 1) % config.checkpoint_every == 0:
-            _checkpoint(state_file, learner, rng, records, config)
-        if advance is not None:
-            advance(1)
+    done = None  # (learner state, generator state, systems) after the last completed system
+    try:
+        for t, instance in enumerate(stream):
+            if t < len(records.learner):
+                continue  # replayed from the checkpoint
+            done = (copy.deepcopy(learner.state()), copy.deepcopy(rng.bit_generator.state), t)
+            check_system(instance.a, instance.b, f"system {t}")
+            solve = solver_for(config, instance, device)
+            p = learner.distribution(instance.context)
+            arm = fixed_arm if fixed_arm is not None else int(rng.choice(len(grid), p=p))
+            result = solve(grid[arm])
+            if fixed_arm is None:
+                learner.update(arm, instance.context, result.iterations)
+            _record(config, records, solve, instance, grid, arm, result)
+            if state_file is not None and (t + 1) % config.checkpoint_every == 0:
+                _checkpoint(state_file, learner, rng, records, config)
+            if advance is not None:
+                advance(1)
+    except KeyboardInterrupt as stop:
+        if state_file is None or done is None:
+            raise
+        _checkpoint_interrupted(stop, done, state_file, learner, rng, records, config)
     if not records.learner:
         raise InputError("the sequence is empty")
     if state_file is not None:
@@ -188,10 +203,31 @@ def regret_curve(result: SORResult) -> np.ndarray:
 def _checkpoint(path: Path, learner, rng: np.random.Generator, records: Records, config: SORConfig) -> None:
     arrays = {f"learner.{k}": np.asarray(v) for k, v in learner.state().items()}
     arrays.update({f"records.{k}": np.asarray(v) for k, v in records.__dict__.items()})
-    meta = {"rng": rng.bit_generator.state, "learner": config.learner, "sequence": config.sequence,
-            "seed": config.seed, "grid": [config.omega_min, config.omega_max, config.omegas]}
+    meta = {"rng": rng.bit_generator.state, "settings": _settings(config)}
     arrays["meta"] = np.array(json.dumps(meta))
     io.atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def _checkpoint_interrupted(stop: KeyboardInterrupt, done: tuple, path: Path, learner, rng: np.random.Generator,
+                            records: Records, config: SORConfig) -> None:
+    """Ctrl-C or SIGTERM: roll back to the last completed system, write the state file, exit 130 or 143."""
+    learner_state, generator_state, systems = done
+    learner.load(learner_state)
+    rng.bit_generator.state = generator_state
+    for values in records.__dict__.values():
+        del values[systems:]
+    _checkpoint(path, learner, rng, records, config)
+    signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
+    raise Interrupted(f"interrupted after {systems:,} of {config.steps:,} systems; {path} is current; continue with "
+                      f"--resume", signum) from None
+
+
+NOT_IN_FINGERPRINT = ("resume", "checkpoint_every", "device")
+"""Settings that do not change the result; every other one must match for a run to resume."""
+
+
+def _settings(config: SORConfig) -> dict:
+    return json.loads(json.dumps({k: v for k, v in to_plain(config).items() if k not in NOT_IN_FINGERPRINT}))
 
 
 def _resume(path: Path, learner, config: SORConfig) -> tuple[Records, np.random.Generator]:
@@ -201,11 +237,13 @@ def _resume(path: Path, learner, config: SORConfig) -> tuple[Records, np.random.
         meta = json.loads(str(arrays["meta"]))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         raise InputError(f"state file {path}: not a relax-sor checkpoint") from None
-    mine = {"learner": config.learner, "sequence": config.sequence, "seed": config.seed,
-            "grid": [config.omega_min, config.omega_max, config.omegas]}
-    for key, value in mine.items():
-        if meta[key] != value:
-            raise InputError(f"state file {path}: was written for {key} = {meta[key]!r}, this run has {value!r}")
+    written = meta.get("settings") if isinstance(meta, dict) else None
+    if not isinstance(written, dict):
+        raise InputError(f"state file {path}: not a relax-sor checkpoint of this version (no settings)")
+    for key, value in _settings(config).items():
+        if written.get(key) != value:
+            raise InputError(f"--resume: {path} was written with {key} = {show(written.get(key))}, this run has "
+                             f"{show(value)}; resume with the run's own recipe.yaml")
     learner.load({k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("learner.")})
     records = Records(**{k.split(".", 1)[1]: v.tolist() for k, v in arrays.items() if k.startswith("records.")})
     rng = np.random.default_rng()
