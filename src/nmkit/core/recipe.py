@@ -113,6 +113,9 @@ def load_yaml(text: str, source: str) -> Any:
         where = f" at line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "cannot be parsed"
         raise InputError(f"{source}: not valid YAML{where} ({_shorten(str(problem))})") from None
+    except (ValueError, TypeError, OverflowError):  # e.g. an integer of more than 4300 digits
+        raise InputError(f"{source}: a value cannot be read as plain data (a number with thousands of digits?)") \
+            from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -439,7 +442,10 @@ def show(value) -> str:
     shower = reprlib.Repr()
     shower.maxlevel, shower.maxlist, shower.maxdict, shower.maxstring, shower.maxother, shower.maxlong = \
         2, 4, 4, 50, 50, 40
-    return _shorten(shower.repr(value))
+    try:
+        return _shorten(shower.repr(value))
+    except ValueError:  # an integer too long to print
+        return "a number with thousands of digits"
 
 
 def _shorten(text: str, limit: int = 60) -> str:

@@ -1,5 +1,6 @@
 """compress-pc: exact conditionals, exact round trips, EM monotonicity, a container that refuses damage."""
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from nmkit.core import datasets
 from nmkit.core.errors import InputError
-from nmkit.core.pc import HCLT, PCConfig, compress, decompress
+from nmkit.core.pc import HCLT, PCConfig, compress, container, decompress
 from nmkit.core.pc.codec import roundtrip
 from nmkit.core.pc.coding import PRECISION, Plan, Walker
 from nmkit.core.pc.structure import Tree, chow_liu_tree
@@ -119,6 +120,19 @@ def test_every_truncation_is_rejected(small_file):
     for length in range(len(blob)):
         with pytest.raises(InputError):
             decompress(model, blob[:length], "f")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"chunk": 0}, "do not cover"), ({"count": 10**15, "chunk": 1}, "do not cover"),
+    ({"dtype": np.dtype("<f8")}, "not an integer type"),
+])
+def test_crafted_headers_with_valid_checksums_are_refused(small_file, change, message):
+    """An attacker recomputes the CRC: the header's fields are checked against each other before decoding."""
+    model, _, blob = small_file
+    header, payloads = container.unpack(blob, "f")
+    crafted = container.pack(dataclasses.replace(header, **change), payloads)
+    with pytest.raises(InputError, match=message):
+        decompress(model, crafted, "f")
 
 
 def test_wrong_model_and_unknown_version_are_refused(small_file):

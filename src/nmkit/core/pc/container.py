@@ -12,12 +12,14 @@ decoder that went wrong anyway; a wrong model is refused by its fingerprint befo
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
+from nmkit.core import memory
 from nmkit.core.errors import InputError
 
 MAGIC = b"NMPC"
@@ -59,11 +61,16 @@ def unpack(blob: bytes, name: str) -> tuple[Header, list[np.ndarray]]:
     fingerprint = reader.take(32)
     try:
         dtype = np.dtype(reader.take(reader.unpack("<B")[0]).decode("ascii"))
-    except (TypeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{name}: unreadable dtype in header ({exc})") from None
+    except (TypeError, ValueError, UnicodeDecodeError, SyntaxError):
+        raise InputError(f"{name}: corrupted (unreadable dtype in the header)") from None
+    if dtype.kind not in "iub" or dtype.fields is not None:
+        raise InputError(f"{name}: corrupted (the header's dtype is not an integer type)")
     ndim = reader.unpack("<B")[0]
     item_shape = reader.unpack(f"<{ndim}I")
     count, chunk, chunks = reader.unpack("<QII")
+    if chunk < 1 or chunks != -(-count // chunk):
+        raise InputError(f"{name}: corrupted (chunk size {chunk} and {chunks} chunks do not cover {count} items)")
+    memory.require(8.0 * count * math.prod(item_shape), f"{name} ({count} items of shape {tuple(item_shape)})")
     words = list(reader.unpack(f"<{chunks}Q"))
     digest = reader.take(32)
     payloads = [np.frombuffer(reader.take(4 * w), "<u4").astype(np.uint32) for w in words]

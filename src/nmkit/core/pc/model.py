@@ -10,7 +10,6 @@ Messages are rescaled per item and per node, so nothing underflows at any depth.
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,17 +150,37 @@ class HCLT:
 
     @classmethod
     def load(cls, path: Path) -> HCLT:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except FileNotFoundError:
-            raise InputError(f"model {path}: no such file") from None
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-            raise InputError(f"model {path}: not an nmkit HCLT model (not a readable .npz without pickles)") from None
-        if "format" not in arrays or int(arrays["format"]) != FORMAT:
+        arrays = io.load_npz(path)
+        if "format" not in arrays or arrays["format"].size != 1 or int(arrays["format"]) != FORMAT:
             raise InputError(f"model {path}: not an nmkit HCLT model of format {FORMAT}")
-        return cls(Tree(arrays["parent"], arrays["order"]), arrays["prior"], arrays["transition"],
-                   arrays["emission"])
+        missing = [k for k in ("parent", "order", "prior", "transition", "emission") if k not in arrays]
+        if missing:
+            raise InputError(f"model {path}: lacks the arrays {', '.join(missing)}")
+        _check_shapes(arrays, f"model {path}")
+        return cls(Tree(arrays["parent"].astype(np.int64), arrays["order"].astype(np.int64)), arrays["prior"],
+                   arrays["transition"], arrays["emission"])
+
+
+def _check_shapes(arrays: dict[str, np.ndarray], name: str) -> None:
+    """A saved model must be a tree in pre-order with distributions of matching shapes (a crafted file must not
+    send the decoder into a cycle or out of bounds)."""
+    emission, transition, prior = arrays["emission"], arrays["transition"], arrays["prior"]
+    parent, order = arrays["parent"], arrays["order"]
+    if emission.ndim != 3 or min(emission.shape) < 1:
+        raise InputError(f"{name}: emission must be [variables, latents, values]")
+    d, k, _ = emission.shape
+    if prior.shape != (k,) or transition.shape != (d, k, k) or parent.shape != (d,) or order.shape != (d,) or \
+            parent.dtype.kind not in "iu" or order.dtype.kind not in "iu":
+        raise InputError(f"{name}: prior, transition, parent and order do not fit emission's shape {emission.shape}")
+    if not np.array_equal(np.sort(order), np.arange(d)) or np.count_nonzero(parent < 0) != 1 or parent.max() >= d:
+        raise InputError(f"{name}: parent and order do not describe a tree over {d} variables")
+    position = np.empty(d, np.int64)
+    position[order] = np.arange(d)
+    child = parent >= 0
+    if parent[order[0]] >= 0 or np.any(position[parent[child]] >= position[child]):
+        raise InputError(f"{name}: order is not a pre-order of the tree (or the tree has a cycle)")
+    if min(prior.min(), transition.min(), emission.min()) < 0:
+        raise InputError(f"{name}: probabilities must be non-negative")
 
 
 def _leave_one_out(base: np.ndarray, factors: list[np.ndarray]) -> list[np.ndarray]:

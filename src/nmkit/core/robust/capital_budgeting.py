@@ -74,8 +74,10 @@ def read_capital_budget(path: Path) -> CapitalBudget:
     width = 2 + 2 * FACTORS
     expected = "'n B k' then n lines 'cbar rbar Phi(4) Psi(4)'"
     rows = io.read_number_lines(path, f"instance {path}", expected)
-    if len(rows[0]) != 3 or rows[0][0] != int(rows[0][0]) or any(len(row) < width for row in rows[1:]):
-        raise InputError(f"instance {path}: expected {expected}")
+    if len(rows[0]) != 3 or rows[0][0] != int(rows[0][0]) or rows[0][0] < 1:
+        raise InputError(f"instance {path}: the first line must be 'n B k' with a whole n >= 1")
+    if any(len(row) < width for row in rows[1:]):
+        raise InputError(f"instance {path}: a project line with fewer than {width} numbers; expected {expected}")
     n, budget, fraction = int(rows[0][0]), rows[0][1], rows[0][2]
     items = np.array([row[-width:] for row in rows[1:]]).reshape(-1, width)
     if items.shape != (n, width):

@@ -70,8 +70,11 @@ def read_knapsack(path: Path) -> Knapsack:
     and profits may be negative: the generator's WC and ASC ranges reach below zero for light items."""
     expected = "'n C Gamma' then n lines 'pbar phat t c f'"
     rows = io.read_number_lines(path, f"instance {path}", expected)
-    if len(rows[0]) != 3 or rows[0][0] != int(rows[0][0]) or any(len(row) not in (5, 6) for row in rows[1:]):
-        raise InputError(f"instance {path}: expected {expected} (with an optional leading index)")
+    if len(rows[0]) != 3 or rows[0][0] != int(rows[0][0]) or rows[0][0] < 1:
+        raise InputError(f"instance {path}: the first line must be 'n C Gamma' with a whole n >= 1")
+    if any(len(row) not in (5, 6) for row in rows[1:]):
+        raise InputError(f"instance {path}: an item line without 5 numbers (and an optional leading index); "
+                         f"expected {expected}")
     n, capacity, gamma = int(rows[0][0]), rows[0][1], rows[0][2]
     items = np.array([row[-5:] for row in rows[1:]]).reshape(-1, 5)
     if items.shape != (n, 5):
