@@ -56,7 +56,7 @@ def write_matrix(folder, name, matrix):
     ("rectangular", "must be square"),
     ("asymmetric", "must be symmetric"),
     ("indefinite", "not positive definite"),
-    ("unreadable", "cannot be read as Matrix Market"),
+    ("unreadable", "not a Matrix Market matrix"),
     ("nan", "NaN"),
     ("size", "has 7 entries"),
 ])

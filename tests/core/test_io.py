@@ -39,7 +39,7 @@ def test_atomic_write_replaces_whole_file(tmp_path):
 def test_load_npy_refuses_pickled_objects(tmp_path):
     path = tmp_path / "obj.npy"
     np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(InputError, match="without pickles"):
+    with pytest.raises(InputError, match="never unpickles"):
         io.load_npy(path)
 
 

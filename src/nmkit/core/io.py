@@ -230,7 +230,7 @@ def read_matrix_market(path: Path, what: str = "matrix", *, spd: bool = False):
     entries = sizes[2] if coordinate else rows * cols
     if spd and (rows != cols or entries < rows):
         shape = f"{rows} x {cols} with {entries} entries"
-        raise InputError(f"{name}: is {shape}; a positive definite matrix is square with a non-zero diagonal")
+        raise InputError(f"{name}: is {shape}; a positive definite matrix must be square with a non-zero diagonal")
     if symmetry != "general":
         entries *= 2
     # the matrix in CSR (value, index) plus the handful of length-n vectors a solver keeps
