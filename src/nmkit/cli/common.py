@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nmkit.core import compiled, memory, threads
-from nmkit.core.errors import InputError, NmkitError, Terminated
+from nmkit.core.errors import InputError, NmkitError, Terminated, reason
 from nmkit.core.model_source import ARCHITECTURES
 from nmkit.core.recipe import FLAGS, META_KEYS, build_config, parse_set_items, read_recipe, show, to_plain
 
@@ -311,7 +311,7 @@ def error_boundary(debug: bool) -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         if debug:
             raise
-        _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)
+        _fail(f"internal error: {type(exc).__name__}: {reason(exc, 200)} (rerun with --debug for the traceback)", 1)
 
 
 def _fail(message: str, code: int) -> None:

@@ -31,3 +31,8 @@ class Terminated(KeyboardInterrupt):
 
 class RunError(NmkitError):
     """Failure at run time (numerical trouble, a device that went away). Exit code 1."""
+
+
+def reason(exc: BaseException, limit: int = 100) -> str:
+    """The first line of an exception's message (its type when the message is empty), at most ``limit`` chars."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]

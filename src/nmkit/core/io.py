@@ -18,7 +18,7 @@ from typing import IO
 import numpy as np
 
 from nmkit.core import memory
-from nmkit.core.errors import InputError
+from nmkit.core.errors import InputError, reason
 
 
 def _temp_beside(path: Path) -> tuple[int, str]:
@@ -315,7 +315,7 @@ def load_saved_model(path: Path, name: str = "model.pt") -> tuple[dict, Path]:
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for foreign files
-        raise InputError(f"{what} {path}: cannot be loaded ({str(exc).splitlines()[0][:100]})") from None
+        raise InputError(f"{what} {path}: cannot be loaded ({reason(exc)})") from None
     if not isinstance(saved, dict):
         raise InputError(f"{what} {path}: expected a {name} written by a train run")
     return saved, path

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from nmkit.core import datasets
-from nmkit.core.errors import InputError
+from nmkit.core.errors import InputError, reason
 
 
 def mlp(classes: int = 10) -> nn.Module:
@@ -133,8 +133,7 @@ def load_model_and_format(path: Path, *, architecture: str | None = None,
         loaded = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for untrusted pickles
         hint = " (a pickled module: pass --trust-pickle if you trust its source)" if not trust_pickle else ""
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
-        raise InputError(f"model {path}: cannot be loaded{hint}: {reason}") from None
+        raise InputError(f"model {path}: cannot be loaded{hint}: {reason(exc, 120)}") from None
     if isinstance(loaded, nn.Module):
         return loaded.eval(), "module"
     if isinstance(loaded, dict):
@@ -145,7 +144,7 @@ def load_model_and_format(path: Path, *, architecture: str | None = None,
             model = ZOO[architecture](head.shape[0]) if isinstance(head, torch.Tensor) else ZOO[architecture]()
             model.load_state_dict(loaded)
         except (RuntimeError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise InputError(f"model {path}: does not fit architecture {architecture} ({str(exc)[:120]})") from None
+            raise InputError(f"model {path}: does not fit architecture {architecture} ({reason(exc, 120)})") from None
         return model.eval(), "state_dict"
     raise InputError(f"model {path}: expected a TorchScript archive, a state dict or a module")
 

@@ -22,7 +22,7 @@ from torch import nn
 
 from nmkit.core.attack.config import AttackConfig
 from nmkit.core.attack.qp import ordered_topk_constraints, project
-from nmkit.core.errors import InputError
+from nmkit.core.errors import InputError, reason
 
 AD_ALPHA, AD_BETA = 10.0, 0.3
 
@@ -194,7 +194,7 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
             correct = split(x)[1].argmax(1) == labels
     except RuntimeError as exc:
         raise InputError(f"model: does not accept inputs of shape {list(x.shape[1:])} "
-                         f"({str(exc).splitlines()[0][:100]})") from None
+                         f"({reason(exc)})") from None
     x, labels = x[correct][: config.count], labels[correct][: config.count]
     targets = _targets(config, labels, classes)
     if config.method in ("ad", "compare"):

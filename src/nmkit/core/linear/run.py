@@ -16,7 +16,7 @@ import torch
 
 from nmkit.core import io
 from nmkit.core.device import resolve_device
-from nmkit.core.errors import InputError
+from nmkit.core.errors import InputError, reason
 from nmkit.core.linear import problems
 from nmkit.core.linear.config import LinearConfig
 from nmkit.core.linear.incomplete_cholesky import IncompleteCholesky
@@ -108,7 +108,7 @@ def load_model(path: Path) -> tuple[DirectionNet, dict]:
         net = DirectionNet(int(meta["dim"]), int(meta["channels"]), int(meta["levels"]))
         net.load_state_dict(saved["state_dict"])
     except (KeyError, TypeError, RuntimeError) as exc:
-        raise InputError(f"model {path}: not a solve-linear model ({str(exc).splitlines()[0][:100]})") from None
+        raise InputError(f"model {path}: not a solve-linear model ({reason(exc)})") from None
     return net.eval(), meta
 
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from nmkit.core import datasets, models
 from nmkit.core.device import resolve_device
-from nmkit.core.errors import InputError
+from nmkit.core.errors import InputError, reason
 from nmkit.core.prune.config import PruneConfig
 from nmkit.core.prune.masks import prunable_parameters
 from nmkit.core.prune.methods import Pruning, prune_to, sap_step
@@ -91,7 +91,7 @@ def run(config: PruneConfig, advance: Callable[[int], None] | None = None) -> Pr
         dense_accuracy = accuracy(model, test_x, test_y)
     except RuntimeError as exc:
         raise InputError(f"model: does not accept inputs of shape {list(test_x.shape[1:])} "
-                         f"({str(exc).splitlines()[0][:100]})") from None
+                         f"({reason(exc)})") from None
     dense_pqi = pq_index(torch.cat([layer.weight.detach().reshape(-1) for layer in layers]), config.sap.p,
                         config.sap.q)
     if config.method == "sap":

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from nmkit.core import io
-from nmkit.core.errors import InputError
+from nmkit.core.errors import InputError, reason
 from nmkit.core.robust import instances, solvers
 from nmkit.core.robust.capital_budgeting import generate_capital_budget
 from nmkit.core.robust.ccg import CCGResult, exact_ccg
@@ -102,7 +102,7 @@ def load_model(path: Path, problem: str) -> ValueModel:
             raise InputError(f"model {path}: trained for {kind}, not {problem}")
         return ValueModel.from_file(saved, PROBLEMS[problem])
     except (KeyError, TypeError, AttributeError, RuntimeError) as exc:
-        raise InputError(f"model {path}: not a robust-opt model ({str(exc).splitlines()[0][:100]})") from None
+        raise InputError(f"model {path}: not a robust-opt model ({reason(exc)})") from None
 
 
 def solve(config: RobustConfig) -> dict:

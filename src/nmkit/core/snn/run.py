@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 
 from nmkit.core import io
-from nmkit.core.errors import InputError, Interrupted, RunError
+from nmkit.core.errors import InputError, Interrupted, RunError, reason
 from nmkit.core.snn.config import SnnConfig
 from nmkit.core.snn.data import decode, encode, load_corpus, split
 from nmkit.core.snn.model import ModelConfig, SpikeGPT
@@ -141,7 +141,7 @@ def load_checkpoint(path: Path) -> tuple[dict, SpikeGPT, Path]:
         model.load_state_dict(saved["model"])
     except (TypeError, RuntimeError, KeyError) as exc:
         raise InputError(f"checkpoint {path}: its weights do not fit its model settings "
-                         f"({str(exc).splitlines()[0][:100]})") from None
+                         f"({reason(exc)})") from None
     return saved, model, path
 
 
