@@ -354,3 +354,15 @@ def test_recipe_output_cannot_leave_its_folder(tmp_path):
     refused(invoke("run", recipe), "field 'output' expects a path inside")
     refused(invoke("robust-opt", "generate", "--set", f"output={tmp_path}/x.txt"), "expects a path inside")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["recipes"]
+
+
+@pytest.mark.parametrize("fmt", ["state_dict", "torchscript"])
+def test_models_with_nan_weights_are_refused(tmp_path, fmt):
+    from nmkit.core.models import ZOO
+
+    model = ZOO["mlp"]()
+    with torch.no_grad():
+        next(model.parameters())[0, 0] = float("nan")
+    path = tmp_path / "m.pt"
+    torch.save(model.state_dict(), path) if fmt == "state_dict" else torch.jit.save(torch.jit.script(model), path)
+    refused(invoke("attack", path, "--architecture", "mlp"), "NaN or infinite weights")

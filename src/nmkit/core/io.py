@@ -318,7 +318,21 @@ def load_saved_model(path: Path, name: str = "model.pt") -> tuple[dict, Path]:
         raise InputError(f"{what} {path}: cannot be loaded ({reason(exc)})") from None
     if not isinstance(saved, dict):
         raise InputError(f"{what} {path}: expected a {name} written by a train run")
+    check_finite_tensors(saved, f"{what} {path}")
     return saved, path
+
+
+def check_finite_tensors(value, name: str) -> None:
+    """Refuse NaN or infinite values in any floating-point tensor inside ``value`` (dicts and lists walked)."""
+    import torch
+
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        for item in value:
+            check_finite_tensors(item, name)
+    elif isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        raise InputError(f"{name}: holds NaN or infinite weights")
 
 
 def write_png(path: Path, image: np.ndarray) -> Path:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nmkit.core import datasets
+from nmkit.core import datasets, io
 from nmkit.core.errors import InputError, reason
 
 
@@ -126,16 +126,21 @@ def load_model_and_format(path: Path, *, architecture: str | None = None,
     if path.stat().st_size == 0:
         raise InputError(f"model {path}: is empty")
     try:
-        return torch.jit.load(str(path), map_location="cpu").eval(), "torchscript"
+        scripted = torch.jit.load(str(path), map_location="cpu").eval()
     except (RuntimeError, ValueError):
         pass  # not TorchScript
+    else:
+        io.check_finite_tensors(scripted.state_dict(), f"model {path}")
+        return scripted, "torchscript"
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for untrusted pickles
         hint = " (a pickled module: pass --trust-pickle if you trust its source)" if not trust_pickle else ""
         raise InputError(f"model {path}: cannot be loaded{hint}: {reason(exc, 120)}") from None
     if isinstance(loaded, nn.Module):
+        io.check_finite_tensors(loaded.state_dict(), f"model {path}")
         return loaded.eval(), "module"
+    io.check_finite_tensors(loaded, f"model {path}")
     if isinstance(loaded, dict):
         if architecture not in ZOO:
             raise InputError(f"model {path}: a state dict needs --architecture ({', '.join(ZOO)})")
