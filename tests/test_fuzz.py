@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
 SEED = 17
 MUTANTS_PER_RECIPE = 4
-SECONDS_PER_MUTANT = 5
+SECONDS_PER_MUTANT = 4
 MEMORY_LIMIT = 6 << 30  # address space: torch and numba reserve ~2 GiB of it before doing anything
 
 HOSTILE_VALUES = [0, -1, 1, 2**31, 2**63, 10**400, 1e18, -1e300, 1e-300, float("inf"), float("-inf"),
