@@ -1,5 +1,6 @@
 """The --out folder: refused when busy or non-empty, --force clears only nmkit's files, failures leave nothing."""
 
+import json
 import os
 import subprocess
 import sys
@@ -72,3 +73,15 @@ def test_unusable_out_paths_are_input_errors(tmp_path, case):
     with pytest.raises(InputError, match="--out"):
         with output_folder(target, force=False, resume=False):
             pass
+
+
+def test_a_killed_force_rerun_leaves_no_stale_result_beside_its_checkpoint(tmp_path):
+    with output_folder(tmp_path, force=False, resume=False):
+        io.write_text(tmp_path / "result.json", "{}")
+        io.write_text(tmp_path / "checkpoint.pt", "old")
+    with pytest.raises(KeyboardInterrupt):  # SIGKILL stands in: nothing after the raise runs
+        with output_folder(tmp_path, force=True, resume=False):
+            io.write_text(tmp_path / "checkpoint.pt", "new")
+            raise KeyboardInterrupt
+    assert not (tmp_path / "result.json").exists() and (tmp_path / "checkpoint.pt").read_text() == "new"
+    assert json.loads((tmp_path / MANIFEST).read_text()) == ["checkpoint.pt"]

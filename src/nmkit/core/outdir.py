@@ -16,8 +16,6 @@ from nmkit.core.errors import InputError
 LOCK = ".nmkit.lock"
 MANIFEST = ".nmkit-files.json"
 OWN = {LOCK, MANIFEST}
-LEGACY_FILES = ("result.json", "recipe.yaml")
-"""What a folder written before manifests existed is known to hold from nmkit."""
 
 
 @contextlib.contextmanager
@@ -94,15 +92,16 @@ def _unlock(path: Path, fd: int) -> None:
 
 
 def _manifest(path: Path) -> list[str]:
+    """Names of the files nmkit wrote into ``path`` (none known without the list: nothing is deleted)."""
     try:
         names = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return list(LEGACY_FILES)
+        return []
     return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
 
 
 def _add_to_manifest(path: Path, name: str) -> None:
-    names = _manifest(path) if (path / MANIFEST).exists() else []
+    names = _manifest(path)
     if name not in names:
         io.write_json(path / MANIFEST, [*names, name], record=False)
 
