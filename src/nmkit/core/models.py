@@ -135,8 +135,10 @@ def load_model_and_format(path: Path, *, architecture: str | None = None,
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for untrusted pickles
-        hint = " (a pickled module: pass --trust-pickle if you trust its source)" if not trust_pickle else ""
-        raise InputError(f"model {path}: cannot be loaded{hint}: {reason(exc, 120)}") from None
+        if not trust_pickle and "Weights only load failed" in str(exc):
+            raise InputError(f"model {path}: holds pickled code (a torch.save'd module); pass --trust-pickle on the "
+                             f"command line if you trust its source") from None
+        raise InputError(f"model {path}: cannot be loaded: {reason(exc, 120)}") from None
     if isinstance(loaded, nn.Module):
         io.check_finite_tensors(loaded.state_dict(), f"model {path}")
         return loaded.eval(), "module"
