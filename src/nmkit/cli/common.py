@@ -202,10 +202,9 @@ def run_config(command: Command, config, options: RunOptions) -> dict:
     """Run and report. Under torchrun only process 0 (RANK 0) writes and prints; the others compute."""
     budget = threads.configure(options.threads)  # before anything imports numpy, torch or numba
     memory.set_limit(options.max_memory)
-    if not options.quiet:
-        compiled.on_first_compile(lambda: sys.stderr.write(
-            "nmkit: compiling CPU code for this machine (first run after an install; later runs load it from "
-            "numba's cache)\n"))
+    compiled.on_first_compile(None if options.quiet else lambda: sys.stderr.write(
+        "nmkit: compiling CPU code for this machine (first run after an install; later runs load it from "
+        "numba's cache)\n"))  # None: an earlier run in this process (tests, embedding) may have left one
     from nmkit.core.device import resolve_device
     from nmkit.core.outdir import output_folder
 
