@@ -80,3 +80,80 @@ def test_a_solve_that_does_not_converge_exits_1_with_its_last_residual():
     result = runner.invoke(app, ["solve-linear", "solve", "--n", "16", "--method", "cg", "--max-iter", "3"])
     assert result.exit_code == 1
     assert "cg did not reach tol 1e-06 in 3 iterations (last relative residual" in result.stderr
+
+
+def real_systems(folder):
+    """SPD matrices nobody here wrote: PyAMG's airfoil mesh and elastic bar (its gallery's stored examples), a
+    rotated anisotropic diffusion (epsilon 1e-3) from PyAMG's stencil; saved as .mtx and as scipy .npz."""
+    pyamg = pytest.importorskip("pyamg")
+    systems = {"airfoil.mtx": pyamg.gallery.load_example("airfoil")["A"],
+               "bar.npz": pyamg.gallery.load_example("bar")["A"],
+               "anisotropic.mtx": pyamg.gallery.stencil_grid(
+                   pyamg.gallery.diffusion_stencil_2d(epsilon=1e-3, theta=np.pi / 6, type="FE"), (60, 60))}
+    for name, matrix in systems.items():
+        if name.endswith(".npz"):
+            sp.save_npz(folder / name, sp.csr_matrix(matrix))
+        else:
+            scipy.io.mmwrite(str(folder / name), sp.csr_matrix(matrix))
+    return {name: sp.csr_matrix(matrix) for name, matrix in systems.items()}
+
+
+@pytest.mark.parametrize("name", ["airfoil.mtx", "bar.npz", "anisotropic.mtx"])
+def test_real_spd_matrices_solve_to_1e8_and_every_written_x_checks_out(tmp_path, name):
+    matrix = real_systems(tmp_path)[name]
+    b = np.random.default_rng(3).standard_normal(matrix.shape[0])
+    np.save(tmp_path / "b.npy", b)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["solve-linear", "solve", "--matrix", str(tmp_path / name), "--rhs",
+                                 str(tmp_path / "b.npy"), "--tol", "1e-8", "--max-iter", "20000", "--out", str(out),
+                                 "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    solutions = record["result"]["solutions"]
+    assert sorted(solutions) == ["amg", "cg", "pcg-ic", "pcg-jacobi"] and record["status"] == "ok"
+    for method, entry in solutions.items():
+        x = np.load(out / f"x-{method}.npy")
+        assert x.shape == (matrix.shape[0],)  # no grid given: flat
+        residual = np.linalg.norm(b - matrix @ x) / np.linalg.norm(b)
+        assert residual <= 1e-8 and residual == pytest.approx(entry["true_relative_residual"], rel=1e-9)
+
+
+def test_contrast_1e4_diffusion_writes_a_grid_shaped_x(tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["solve-linear", "solve", "--problem", "diffusion2d", "--n", "48", "--set",
+                                 "contrast=1e4", "--method", "pcg-ic", "--tol", "1e-8", "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    x = np.load(out / "x.npy")
+    problem = problems.build("diffusion2d", 48, contrast=1e4)
+    b = problems.right_hand_side(problem, "random", np.random.default_rng(1))
+    assert x.shape == (48, 48)
+    assert np.linalg.norm(b - problem.matrix @ x.ravel()) / np.linalg.norm(b) <= 1e-8
+
+
+def test_output_flag_writes_x_anywhere_and_all_fails_when_one_method_fails(tmp_path):
+    target = tmp_path / "elsewhere" / "x.npy"
+    target.parent.mkdir()
+    done = runner.invoke(app, ["solve-linear", "solve", "--n", "16", "--method", "cg", "-o", str(target), "-q"])
+    assert done.exit_code == 0 and np.load(target).shape == (16, 16)
+    out = tmp_path / "out"
+    failed = runner.invoke(app, ["solve-linear", "solve", "--n", "32", "--max-iter", "10", "--out", str(out), "-q"])
+    error = failed.stderr.strip().splitlines()[-1]
+    assert failed.exit_code == 1 and error.startswith("error: cg did not reach tol") and "amg" not in error
+    record = json.loads((out / "result.json").read_text())
+    assert record["status"].startswith("failed: cg did not reach") and (out / "x-cg.npy").exists()
+    refused = runner.invoke(app, ["solve-linear", "solve", "--n", "16", "-o", str(target)])
+    assert refused.exit_code == 2 and "with method all" in refused.stderr
+
+
+def test_dcdm_on_a_matrix_needs_its_grid(model, tmp_path):
+    good = write_matrix(tmp_path, "p.mtx", problems.build("poisson2d", 12).matrix)
+    explicit = runner.invoke(app, ["solve-linear", "solve", "--matrix", good, "--method", "dcdm", "--model",
+                                   str(model)])
+    assert explicit.exit_code == 2 and "--grid" in explicit.stderr
+    everything = runner.invoke(app, ["solve-linear", "solve", "--matrix", good, "--model", str(model), "--json", "-q"])
+    assert everything.exit_code == 0, everything.output
+    assert "dcdm left out: the matrix's grid is unknown" in " ".join(json.loads(everything.stdout)["result"]["notes"])
+    gridded = runner.invoke(app, ["solve-linear", "solve", "--matrix", good, "--grid", "12x12", "--method", "dcdm",
+                                  "--model", str(model), "--out", str(tmp_path / "g"), "-q"])
+    assert gridded.exit_code == 0, gridded.output
+    assert np.load(tmp_path / "g" / "x.npy").shape == (12, 12)

@@ -48,9 +48,9 @@ def test_the_torch_tensor_path_equals_the_numpy_path():
 
 
 def test_the_device_matrix_multiplies_like_the_scipy_one():
-    from nmkit.core.linear.run import _device_matrix
+    from nmkit.core.linear.api import device_matrix
 
     problem = problems.build("poisson3d", 5, obstacle="box")
     x = np.random.default_rng(0).standard_normal(problem.size)
-    np.testing.assert_allclose((_device_matrix(problem.matrix, "cpu") @ torch.from_numpy(x)).numpy(),
+    np.testing.assert_allclose((device_matrix(problem.matrix, "cpu") @ torch.from_numpy(x)).numpy(),
                                problem.matrix @ x, rtol=1e-12)

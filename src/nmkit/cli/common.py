@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nmkit.core import compiled, memory, threads
-from nmkit.core.errors import InputError, NmkitError, Terminated, reason
+from nmkit.core.errors import InputError, NmkitError, RunError, Terminated, reason
 from nmkit.core.model_source import ARCHITECTURES
 from nmkit.core.recipe import FLAGS, META_KEYS, build_config, parse_set_items, read_recipe, show, to_plain
 
@@ -90,6 +90,7 @@ class Outcome:
     summary: dict
     tables: list[Table] = field(default_factory=list)
     artifacts: list[str] = field(default_factory=list)
+    failure: str | None = None  # the run finished but failed its goal: reported, written, then exit 1
 
 
 @dataclass
@@ -110,10 +111,17 @@ class RunContext:
             yield lambda n, info="": None
             return
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("{task.fields[info]}")]
+                   TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task(description, total=total, info="")
             yield lambda n, info="": bar.update(task, advance=n, **({"info": info} if info else {}))
@@ -235,7 +243,7 @@ def _run_and_report(command: Command, config, options: RunOptions, ctx: RunConte
     non_finite = non_finite_paths(outcome.summary, "result")
     record = {
         "command": command.name,
-        "status": "non-finite values (null): " + ", ".join(non_finite[:10]) if non_finite else "ok",
+        "status": _status(outcome, non_finite),
         "result": jsonable(outcome.summary),
         "seconds": round(time.perf_counter() - start, 6),
         "seed": config.seed,
@@ -260,7 +268,16 @@ def _run_and_report(command: Command, config, options: RunOptions, ctx: RunConte
         if out_dir is not None:
             files = ", ".join(["result.json", "recipe.yaml", *outcome.artifacts])
             Console(stderr=True).print(f"wrote {files} to {out_dir}", highlight=False)
+    if outcome.failure:
+        raise RunError(outcome.failure)
     return record
+
+
+def _status(outcome: Outcome, non_finite: list[str]) -> str:
+    """``ok``, ``failed: why`` (exit 1), or where non-finite numbers were turned into null."""
+    if outcome.failure:
+        return f"failed: {outcome.failure}"
+    return "non-finite values (null): " + ", ".join(non_finite[:10]) if non_finite else "ok"
 
 
 @contextlib.contextmanager

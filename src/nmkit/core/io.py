@@ -117,8 +117,9 @@ def load_npy(path: Path, *, mmap: bool = False, allow_complex: bool = False, fin
     return array
 
 
-def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of an ``.npz`` archive, with :func:`load_npy`'s rules (no pickles, no complex, finite)."""
+def load_npz(path: Path, text_keys: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` archive, with :func:`load_npy`'s rules (no pickles, no complex, finite); the
+    arrays named in ``text_keys`` may hold strings instead."""
     path = Path(path)
     try:
         with open(path, "rb") as handle:
@@ -128,6 +129,8 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
             arrays = {}
             for key in data.files:
                 arrays[key] = data[key]
+                if key in text_keys and arrays[key].dtype.kind in "SU":
+                    continue
                 check_dtype(arrays[key].dtype, f"{path} [{key[:40]}]", allow_complex=False)
                 check_finite(arrays[key], f"{path} [{key[:40]}]")
     except FileNotFoundError:
@@ -153,6 +156,24 @@ def check_dtype(dtype: np.dtype, where, *, allow_complex: bool = False) -> None:
 def check_finite(array: np.ndarray, where) -> None:
     if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
         raise InputError(f"{where}: contains NaN or infinite values")
+
+
+def read_sparse_npz(path: Path, what: str = "matrix"):
+    """A sparse matrix saved with ``scipy.sparse.save_npz`` (no pickles), checked like :func:`load_npz`: real,
+    finite, and a declared size that fits in memory."""
+    import scipy.sparse
+
+    name = f"{what} {path}"
+    arrays = load_npz(path, text_keys=("format",))
+    if "format" not in arrays or "shape" not in arrays or arrays["shape"].shape != (2,):
+        raise InputError(f"{name}: not a scipy sparse .npz (save it with scipy.sparse.save_npz)")
+    rows, cols = (int(v) for v in arrays["shape"])
+    stored = sum(a.nbytes for a in arrays.values())
+    memory.require(stored * 3 + max(rows, cols) * 8 * 12, name)
+    try:
+        return scipy.sparse.load_npz(path)
+    except (ValueError, OSError, KeyError, TypeError):
+        raise InputError(f"{name}: damaged scipy sparse .npz") from None
 
 
 def read_number_lines(path: Path, name: str, expected: str) -> list[list[float]]:

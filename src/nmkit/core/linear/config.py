@@ -33,7 +33,10 @@ class LinearConfig(CommonConfig):
     n: int = option(64, "cells per side", ge=4, le=100_000)
     obstacle: Literal["none", "sphere", "box"] = option("none", "solid cells in the middle (Neumann walls)")
     contrast: float = option(10.0, "diffusion: ratio of the largest to the smallest coefficient", ge=1)
-    matrix: Path | None = option(None, "solve: a Matrix Market SPD matrix instead of a built-in problem")
+    matrix: Path | None = option(None, "solve: an SPD matrix (Matrix Market .mtx, or scipy .npz from save_npz) "
+                                       "instead of a built-in problem")
+    output: Path | None = option(None, "solve: write the solution x to this .npy (one method; --out writes x.npy "
+                                       "or x-<method>.npy anyway)", writes=True)
     grid: list[int] | None = option(None, "solve --matrix with dcdm: the grid the unknowns live on, e.g. [64, 64]")
     rhs: Literal["random", "smooth", "divergence"] | Path = option("random", "right-hand side: a family, or .npy")
     model: Path | None = option(None, "dcdm: a model.pt from a train run, or its --out folder")
@@ -56,5 +59,8 @@ class LinearConfig(CommonConfig):
     def __post_init__(self) -> None:
         if self.action == "train" and self.matrix is not None:
             raise ConfigError("action train builds its operator: field 'matrix' is for action solve")
+        if self.output is not None and (self.action != "solve" or self.method == "all"):
+            raise ConfigError("field 'output' takes the solution of one method in action solve; with method all, "
+                              "--out writes x-<method>.npy for each")
         if self.method == "dcdm" and self.action == "solve" and self.model is None:
             raise ConfigError("method dcdm needs a trained model (field 'model')")

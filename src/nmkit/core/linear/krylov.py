@@ -40,8 +40,9 @@ class Solve:
 
 
 def pcg(matrix: sp.spmatrix, b: np.ndarray, *, tol: float, max_iter: int,
-        preconditioner: Callable[[np.ndarray], np.ndarray] | None = None, method: str = "cg") -> Solve:
-    """(Preconditioned) conjugate gradients; the preconditioner applies M^-1."""
+        preconditioner: Callable[[np.ndarray], np.ndarray] | None = None, method: str = "cg",
+        callback: Callable[[np.ndarray], None] | None = None) -> Solve:
+    """(Preconditioned) conjugate gradients; the preconditioner applies M^-1; ``callback(x)`` after each step."""
     start = time.perf_counter()
     norm_b = np.linalg.norm(b)
     x = np.zeros_like(b)
@@ -58,6 +59,8 @@ def pcg(matrix: sp.spmatrix, b: np.ndarray, *, tol: float, max_iter: int,
         r -= alpha * ap
         iterations += 1
         history.append(float(np.linalg.norm(r) / norm_b))
+        if callback is not None:
+            callback(x)
         z = preconditioner(r) if preconditioner else r
         rz, rz_old = r @ z, rz
         p = z + (rz / rz_old) * p
@@ -65,7 +68,8 @@ def pcg(matrix: sp.spmatrix, b: np.ndarray, *, tol: float, max_iter: int,
 
 
 def dcdm(matrix: sp.spmatrix, b: np.ndarray, direction: Callable[[np.ndarray], np.ndarray], *, tol: float,
-         max_iter: int, k_orth: int = 2, true_residual_every: int = 1, safeguard: bool = True) -> Solve:
+         max_iter: int, k_orth: int = 2, true_residual_every: int = 1, safeguard: bool = True,
+         callback: Callable | None = None) -> Solve:
     """Deep conjugate directions with ``direction`` as f; the true residual b - A x replaces the recurrence every
     ``true_residual_every`` iterations (1: always, as the authors' code does). Works on NumPy arrays with a SciPy
     matrix, or on torch tensors with a sparse CSR tensor (the GPU path: orthogonalisation fused in Triton)."""
@@ -90,6 +94,8 @@ def dcdm(matrix: sp.spmatrix, b: np.ndarray, direction: Callable[[np.ndarray], n
         iterations += 1
         r = b - matrix @ x if iterations % true_residual_every == 0 else r - step * aq
         history.append(_norm(r) / norm_b)
+        if callback is not None:
+            callback(x)
         previous = ([*previous, (q, aq, qaq)])[-k_orth:] if k_orth else []
     return Solve("dcdm", x, iterations, history[-1] <= tol, history, fallbacks,
                  solve_seconds=time.perf_counter() - start)

@@ -3,28 +3,22 @@ one stopping rule, reporting the true relative residual ||b - A x|| / ||b|| that
 
 from __future__ import annotations
 
-import importlib.util
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from nmkit.core import io
 from nmkit.core.device import resolve_device
 from nmkit.core.errors import InputError, reason
 from nmkit.core.linear import problems
+from nmkit.core.linear.api import SolveInfo, available_methods, solve
 from nmkit.core.linear.config import LinearConfig
-from nmkit.core.linear.incomplete_cholesky import IncompleteCholesky
-from nmkit.core.linear.krylov import Solve, dcdm, pcg
-from nmkit.core.linear.network import DirectionNet, direction_function
+from nmkit.core.linear.network import DirectionNet
 from nmkit.core.linear.training import train as train_network
-
-METHODS = ("cg", "pcg-jacobi", "pcg-ic", "amg", "dcdm")
 
 
 @dataclass
@@ -39,9 +33,13 @@ class LinearResult:
     notes: list[str] = field(default_factory=list)
     histories: dict[str, list[float]] = field(default_factory=dict, repr=False)
     model: dict | None = field(default=None, repr=False)  # train: what model.pt holds
+    solutions: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # method -> x (flat)
+    problem: problems.GridProblem | None = field(default=None, repr=False)
+    b: np.ndarray | None = field(default=None, repr=False)
 
     def summary(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("histories", "model")}
+        hidden = ("histories", "model", "solutions", "problem", "b")
+        return {k: v for k, v in self.__dict__.items() if k not in hidden}
 
 
 def run(config: LinearConfig, advance: Callable[[int, float], None] | None = None) -> LinearResult:
@@ -54,14 +52,17 @@ def run(config: LinearConfig, advance: Callable[[int, float], None] | None = Non
     net = None
     if config.method in ("dcdm", "all") and config.model is not None:
         net, meta = load_model(config.model)
-        if net.dim != len(problem.shape):
+        if net.dim != len(problem.shape) and (config.method == "dcdm" or config.grid is not None):
             raise InputError(f"model {config.model}: trained on {net.dim}-D grids, the system is "
-                             f"{len(problem.shape)}-D (pass grid for a --matrix)")
+                             f"{len(problem.shape)}-D (pass --grid for a --matrix, e.g. 64x64)")
         if tuple(meta["shape"]) != problem.shape:
             notes.append(f"dcdm: network trained on {'x'.join(map(str, meta['shape']))} ({meta['problem']}), "
                          f"applied to {'x'.join(map(str, problem.shape))}")
+    if config.method == "all" and net is not None and len(problem.shape) != net.dim:
+        notes.append("dcdm left out: the matrix's grid is unknown (pass --grid, e.g. 64x64)")
+        net = None
     methods = _all_methods(notes, with_dcdm=net is not None) if config.method == "all" else [config.method]
-    solves = [_solve(method, problem, b, config, net, notes) for method in methods]
+    solves = [_solve(method, problem, b, config, net) for method in methods]
     return _result(config, system, problem, solves, b, notes)
 
 
@@ -77,7 +78,7 @@ def _train(config: LinearConfig, advance) -> LinearResult:
     b = problems.right_hand_side(problem, "random" if config.rhs not in ("smooth", "divergence") else config.rhs,
                                  np.random.default_rng(config.seed + 1))
     notes: list[str] = []
-    solves = [_solve(method, problem, b, config, net, notes) for method in _all_methods(notes, with_dcdm=True)]
+    solves = [_solve(method, problem, b, config, net) for method in _all_methods(notes, with_dcdm=True)]
     result = _result(config, _describe(config), problem, solves, b, notes)
     result.training = {"steps": config.steps, "seconds": seconds, "loss_first": losses[0],
                        "loss_last_50_mean": float(np.mean(losses[-50:])),
@@ -90,12 +91,10 @@ def _train(config: LinearConfig, advance) -> LinearResult:
 
 def _all_methods(notes: list[str], *, with_dcdm: bool) -> list[str]:
     """Every method that can run here: amg needs PyAMG, dcdm a model."""
-    methods = list(METHODS)
-    if importlib.util.find_spec("pyamg") is None:
-        methods.remove("amg")
+    methods = [m for m in available_methods() if m != "dcdm" or with_dcdm]
+    if "amg" not in methods:
         notes.append("amg left out: PyAMG is not installed (pip install pyamg)")
     if not with_dcdm:
-        methods.remove("dcdm")
         notes.append("dcdm left out: no model given")
     return methods
 
@@ -121,7 +120,8 @@ def _problem(config: LinearConfig) -> tuple[problems.GridProblem, str]:
     if config.matrix is None:
         return problems.build(config.problem, config.n, config.obstacle, config.contrast, config.seed), \
             _describe(config)
-    matrix = io.read_matrix_market(config.matrix, spd=True)
+    matrix = io.read_sparse_npz(config.matrix) if config.matrix.suffix == ".npz" else \
+        io.read_matrix_market(config.matrix, spd=True)
     shape = tuple(config.grid) if config.grid else None
     return problems.from_matrix(matrix, shape, str(config.matrix)), f"matrix {Path(config.matrix).name}"
 
@@ -139,55 +139,18 @@ def _rhs(config: LinearConfig, problem: problems.GridProblem) -> np.ndarray:
     return b
 
 
-def _solve(method: str, problem: problems.GridProblem, b: np.ndarray, config: LinearConfig, net, notes) -> Solve:
-    matrix, options = problem.matrix, {"tol": config.tol, "max_iter": config.max_iter}
-    start = time.perf_counter()
-    if method == "dcdm":
-        device = resolve_device(config.device)
-        fluid = torch.from_numpy(problem.fluid.ravel().astype(np.float32)).to(device)
-        f = direction_function(net.to(device), problem.shape, fluid)
-        system, rhs = (matrix, b)
-        if device != "cpu":
-            system, rhs = _device_matrix(matrix, device), torch.from_numpy(b).to(device)
-        setup = time.perf_counter() - start
-        result = dcdm(system, rhs, f, k_orth=config.k_orth, true_residual_every=config.true_residual_every,
-                      safeguard=config.safeguard, **options)
-        result.x = result.x if device == "cpu" else result.x.cpu().numpy()
-    else:
-        preconditioner = _preconditioner(method, matrix, notes)
-        setup = time.perf_counter() - start
-        result = pcg(matrix, b, preconditioner=preconditioner, method=method, **options)
-    result.method, result.setup_seconds = method, setup
-    return result
+def _solve(method: str, problem: problems.GridProblem, b: np.ndarray, config: LinearConfig, net) -> tuple:
+    """One method on the system through the library entry point; (x, info)."""
+    return solve(problem.matrix, b, method=method, rtol=config.tol, maxiter=config.max_iter, model=net,
+                 grid=problem.shape, fluid=problem.fluid, device=resolve_device(config.device) if method == "dcdm"
+                 else "cpu", k_orth=config.k_orth, true_residual_every=config.true_residual_every,
+                 safeguard=config.safeguard)
 
 
-def _device_matrix(matrix: sp.csr_matrix, device: str) -> torch.Tensor:
-    """The matrix as a float64 sparse CSR tensor on the device (the GPU path of DCDM)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-        return torch.sparse_csr_tensor(torch.from_numpy(matrix.indptr).long(), torch.from_numpy(matrix.indices).long(),
-                                       torch.from_numpy(matrix.data), matrix.shape, device=device)
-
-
-def _preconditioner(method: str, matrix: sp.csr_matrix, notes: list[str]):
-    if method == "pcg-jacobi":
-        inverse_diagonal = 1.0 / matrix.diagonal()
-        return lambda r: inverse_diagonal * r
-    if method == "pcg-ic":
-        return IncompleteCholesky(matrix).solve
-    if method == "amg":
-        try:
-            import pyamg
-        except ImportError:
-            raise InputError("method amg needs PyAMG (pip install pyamg)") from None
-        return pyamg.smoothed_aggregation_solver(matrix).aspreconditioner(cycle="V")
-    return None
-
-
-def _result(config, system, problem, solves: list[Solve], b, notes) -> LinearResult:
-    rows = [{"method": s.method, "iterations": s.iterations, "converged": s.converged,
-             "true_relative_residual": s.true_relative_residual(problem.matrix, b), "fallbacks": s.fallbacks,
-             "setup_seconds": s.setup_seconds,
-             "solve_seconds": s.solve_seconds} for s in solves]
+def _result(config, system, problem, solves: list[tuple[np.ndarray, SolveInfo]], b, notes) -> LinearResult:
+    rows = [{"method": i.method, "iterations": i.iterations, "converged": i.converged,
+             "true_relative_residual": i.true_relative_residual, "fallbacks": i.fallbacks,
+             "setup_seconds": i.setup_seconds, "solve_seconds": i.solve_seconds} for _, i in solves]
     return LinearResult(config.action, system, problem.size, int(problem.matrix.nnz), config.tol, rows, None, notes,
-                        {s.method: s.history for s in solves})
+                        {i.method: i.residuals for _, i in solves}, solutions={i.method: x for x, i in solves},
+                        problem=problem, b=b)
