@@ -24,7 +24,9 @@ def test_outputs_and_resume(tmp_path):
     assert first.exit_code == 0, first.output
     record = json.loads(first.stdout)["result"]
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        "recipe.yaml", "regret.csv", "regret.svg", "result.json", "state.npz"]
+        "recipe.yaml", "regret.csv", "regret.svg", "result.json", "state.npz", "systems.csv"]
+    systems = np.genfromtxt(out / "systems.csv", delimiter=",", names=True)
+    assert len(systems) == 30 and systems["iterations"].sum() == record["learner_iterations"]
     rows = np.loadtxt(out / "regret.csv", delimiter=",", skiprows=1)
     assert rows.shape == (30, 4) and rows[-1, 1] == record["learner_iterations"]
     assert ElementTree.parse(out / "regret.svg").getroot().tag.endswith("svg")

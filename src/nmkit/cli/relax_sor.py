@@ -22,13 +22,18 @@ METHOD = "Method"
 def run_command(config: SORConfig, ctx: RunContext, state: Path | None = None) -> Outcome:
     from nmkit.core import io
     from nmkit.core.report import jsonable
-    from nmkit.core.sor.run import regret_curve, run
+    from nmkit.core.sor.run import regret_curve, run, systems_table
     from nmkit.core.svg import line_chart
 
     state_file = state or (ctx.out_dir / "state.npz" if ctx.out_dir is not None else None)
-    with ctx.progress("relax-sor", config.steps) as advance:
+    with ctx.progress("relax-sor", config.length) as advance:
         result = run(config, state_file=state_file, advance=advance)
     artifacts = ["state.npz"] if state_file is not None and ctx.out_dir is not None and state is None else []
+    if ctx.out_dir is not None:
+        columns, rows = systems_table(result)
+        io.write_text(ctx.out_dir / "systems.csv", ",".join(columns) + "\n" + "".join(
+            ",".join(map(str, row)) + "\n" for row in rows))
+        artifacts.append("systems.csv")
     if ctx.out_dir is not None and result.best_fixed_omega is not None:
         curve = regret_curve(result)
         header = "t,learner,best_fixed,oracle\n"
@@ -57,8 +62,10 @@ def _table(result: SORResult) -> Table:
         rows.append(("Gauss-Seidel (omega = 1)", result.gauss_seidel_iterations))
     for name, total in rows:
         table.add_row(name, f"{total:,}", f"{total / result.learner_iterations:.3f}")
-    if result.learner_capped:
-        table.caption = f"{result.learner_capped} learner solves hit the iteration cap"
+    captions = [*result.notes, *([f"{result.learner_capped} learner solves hit the iteration cap"]
+                                 if result.learner_capped else [])]
+    if captions:
+        table.caption = "; ".join(captions)
     return table
 
 
@@ -71,13 +78,13 @@ def relax_sor(
     sequence: Annotated[str | None, typer.Option(metavar="shifted-laplacian|heat2d|files",
                                                  help="Built-in sequence or files (default shifted-laplacian).",
                                                  rich_help_panel=SEQUENCE)] = None,
-    path: Annotated[Path | None, typer.Option(help="files: folder of A_<t>.mtx + b_<t>.npy, or an .npz.",
+    path: Annotated[Path | None, typer.Option(help="files: folder of A_<t>.mtx or .npz + b_<t>.npy, or one .npz.",
                                               rich_help_panel=SEQUENCE)] = None,
     n: Annotated[int | None, typer.Option("--n", help="heat2d: grid points per side (default 50).",
                                           rich_help_panel=SEQUENCE)] = None,
     variance: Annotated[str | None, typer.Option(metavar="high|low", help="shifted-laplacian context law.",
                                                  rich_help_panel=SEQUENCE)] = None,
-    steps: Annotated[int | None, typer.Option(help="Systems in the sequence (default 1000).",
+    steps: Annotated[int | None, typer.Option(help="Systems in the sequence (default 1000; files: all).",
                                               rich_help_panel=SEQUENCE)] = None,
     learner: Annotated[str | None, typer.Option(metavar="|".join(LEARNER_HELP), help="How omega is chosen.",
                                                 rich_help_panel=METHOD)] = None,
@@ -104,9 +111,10 @@ def relax_sor(
 ) -> dict:
     """Choose omega for each system online; compare with every fixed omega and the per-system optimum.
 
-    With --out DIR: result.json, recipe.yaml, state.npz (an interrupted run continues with --resume; Ctrl-C and
-    SIGTERM save it first), regret.csv and regret.svg (cumulative iterations of the learner, the best fixed omega
-    and the oracle).
+    With --out DIR: result.json, recipe.yaml, systems.csv (per system: t, context, the learner's omega, its
+    iterations, cap hits, Gauss-Seidel, omega*(A_t) where known, then every grid omega's iterations), regret.csv
+    and regret.svg (cumulative iterations of the learner, the best fixed omega and the oracle), state.npz (an
+    interrupted run continues with --resume; Ctrl-C and SIGTERM save it first).
     """
     flags = dict(sequence=sequence, path=path, n=n, variance=variance, steps=steps, learner=learner, omega=omega,
                  omegas=omegas, omega_min=omega_min, omega_max=omega_max, solver=solver, ordering=ordering, rtol=rtol,

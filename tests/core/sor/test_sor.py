@@ -10,7 +10,7 @@ import scipy.sparse.linalg
 from nmkit.core.errors import InputError, Interrupted, Terminated
 from nmkit.core.sor import learners
 from nmkit.core.sor.config import SORConfig
-from nmkit.core.sor.run import run
+from nmkit.core.sor.run import run, systems_table
 from nmkit.core.sor.sequences import from_files, heat2d, jacobi_radius, laplacian_2d, omega_from_jacobi_radius
 from nmkit.core.sor.solvers import solve
 
@@ -169,6 +169,55 @@ def test_files_sequence_round_trip(tmp_path):
     (tmp_path / "b_2.npy").unlink()
     with pytest.raises(InputError, match="t = 2 has a matrix or a right-hand side but not both"):
         from_files(tmp_path)
+
+
+def _sequence(count=5, side=6):
+    rng = np.random.default_rng(4)
+    matrices = [laplacian_2d(side) + c * scipy.sparse.identity(side * side) for c in rng.uniform(0, 0.5, count)]
+    return matrices, [rng.standard_normal(side * side) for _ in range(count)], rng.uniform(0, 1, count)
+
+
+def test_sparse_sequences_match_the_dense_one(tmp_path):
+    """The same systems as dense arrays, as a CSR stack in one .npz, and as a folder of scipy .npz files."""
+    matrices, rhs, context = _sequence()
+    dense = {f"A_{t}": a.toarray() for t, a in enumerate(matrices)}
+    stack = {f"A_{t}.{part}": getattr(a.tocsr(), part) for t, a in enumerate(matrices)
+             for part in ("data", "indices", "indptr")} | {f"A_{t}.shape": np.array(a.shape)
+                                                          for t, a in enumerate(matrices)}
+    common = {f"b_{t}": b for t, b in enumerate(rhs)} | {"context": context}
+    np.savez(tmp_path / "dense.npz", **dense, **common)
+    np.savez(tmp_path / "stack.npz", **stack, **common)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for t, (a, b) in enumerate(zip(matrices, rhs, strict=True)):
+        scipy.sparse.save_npz(folder / f"A_{t}.npz", a.tocsr())
+        np.save(folder / f"b_{t}.npy", b)
+    np.save(folder / "context.npy", context)
+    results = [run(SORConfig(sequence="files", path=p, learner="chebcb")) for p in
+               (tmp_path / "dense.npz", tmp_path / "stack.npz", folder)]
+    assert [r.steps for r in results] == [5, 5, 5]  # no steps given: the whole sequence
+    assert results[0].records.arms == results[1].records.arms == results[2].records.arms
+    assert results[0].fixed_iterations == results[1].fixed_iterations == results[2].fixed_iterations
+    cut = run(SORConfig(sequence="files", path=folder, steps=3))
+    assert cut.steps == 3 and cut.notes == ["ran the first 3 of the 5 systems in folder (steps 3)"]
+    stack["A_2.indptr"] = stack["A_2.indptr"][:-1]
+    np.savez(tmp_path / "broken.npz", **stack, **common)
+    with pytest.raises(InputError, match="A_2 needs consistent arrays"):
+        from_files(tmp_path / "broken.npz")
+
+
+def test_systems_table_agrees_with_the_totals():
+    result = run(SORConfig(steps=30, learner="tsallis-inf"))
+    columns, rows = systems_table(result)
+    table = {name: [row[i] for row in rows] for i, name in enumerate(columns)}
+    assert table["t"] == list(range(30)) and sum(table["iterations"]) == result.learner_iterations
+    for omega, total in result.fixed_iterations.items():
+        assert sum(table[f"omega_{float(omega):.4f}"]) == total
+    assert table["gauss_seidel"] == table["omega_1.0000"] and sum(table["gauss_seidel"]) == \
+        result.gauss_seidel_iterations
+    assert sum(table["optimal"]) == result.instance_optimal_iterations
+    chosen = [result.grid.index(float(w)) for w in table["omega"]]
+    assert [table[f"omega_{result.grid[a]:.4f}"][t] for t, a in enumerate(chosen)] == table["iterations"]
 
 
 def test_empty_sequence_is_rejected(tmp_path):

@@ -17,6 +17,9 @@ LEARNER_HELP = {
 }
 
 
+BUILT_IN_STEPS = 1000
+
+
 @dataclass(frozen=True)
 class SORConfig(CommonConfig):
     """Pick the SOR relaxation omega for each system of a sequence, online (Khodak et al., ICLR 2024)."""
@@ -27,7 +30,9 @@ class SORConfig(CommonConfig):
                                               "shifted-laplacian: c = -0.15 + 0.6 Beta(0.5, 1.5), or Beta(2, 6)")
     n: int = option(50, "heat2d: grid points per side ((n-1)^2 unknowns)", ge=3, le=100_000)
     path: Path | None = option(None, "files: a folder of A_<t>.mtx + b_<t>.npy (+ context.npy) or an .npz")
-    steps: int = option(1000, "systems in the sequence (files: at most this many)", ge=1, le=10_000_000)
+    steps: int | None = option(None, "systems in the sequence: 1000 for the built-in ones; files: the whole sequence "
+                                     "unless given (fewer runs the first ones, and the result says so)", ge=1,
+                               le=10_000_000)
     learner: Literal["tsallis-inf", "chebcb", "tsallis-inf-cb", "fixed"] = option(
         "tsallis-inf", "how omega is chosen: " + "; ".join(f"{k}: {v}" for k, v in LEARNER_HELP.items()))
     omega: float | None = option(None, "fixed learner: the omega to use", gt=0, lt=2)
@@ -45,6 +50,11 @@ class SORConfig(CommonConfig):
     resume: bool = option(False, "continue the run whose state file is in --out (or --state), exactly; every "
                                  "setting must match the one that wrote it")
     checkpoint_every: int = option(100, "write the resumable state file every this many systems", ge=1, le=10_000_000)
+
+    @property
+    def length(self) -> int | None:
+        """Systems to run: ``steps``, 1000 for a built-in sequence, None (all) for files."""
+        return self.steps if self.steps is not None or self.sequence == "files" else BUILT_IN_STEPS
 
     def __post_init__(self) -> None:
         if self.omega_min > self.omega_max:

@@ -65,6 +65,7 @@ class SORResult:
     regret: float | None  # learner - best fixed, in iterations
     seconds: float
     records: Records = field(repr=False)
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "records"}
@@ -83,15 +84,20 @@ def make_learner(config: SORConfig, arms: int, context_range: tuple[float, float
     return learners.TsallisINF(arms)
 
 
-def instances(config: SORConfig) -> tuple[Iterator[sequences.Instance], tuple[float, float]]:
+def instances(config: SORConfig, notes: list[str]) -> tuple[Iterator[sequences.Instance], tuple[float, float]]:
+    """The sequence's systems and its context range; a note when a file sequence is cut short by ``steps``."""
     rng = np.random.default_rng([config.seed, 1])  # the sequence's own stream: replayable on resume
     if config.sequence == "shifted-laplacian":
-        return sequences.shifted_laplacian(config.steps, config.variance, rng), \
+        return sequences.shifted_laplacian(config.length, config.variance, rng), \
             CONTEXT_RANGES[("shifted-laplacian", config.variance)]
     if config.sequence == "heat2d":
         memory.require(float(config.n) ** 2 * HEAT2D_BYTES_PER_POINT, f"heat2d with n = {config.n}")
-        return sequences.heat2d(config.steps, config.n, rng), CONTEXT_RANGES["heat2d"]
-    loaded = sequences.from_files(config.path)[: config.steps]
+        return sequences.heat2d(config.length, config.n, rng), CONTEXT_RANGES["heat2d"]
+    everything = sequences.from_files(config.path)
+    loaded = everything[: config.length]
+    if len(loaded) < len(everything):
+        notes.append(f"ran the first {len(loaded):,} of the {len(everything):,} systems in {config.path.name} "
+                     f"(steps {config.steps:,})")
     contexts = [i.context for i in loaded]
     return iter(loaded), (min(contexts), max(contexts) if max(contexts) > min(contexts) else min(contexts) + 1)
 
@@ -101,7 +107,8 @@ def run(config: SORConfig, *, state_file: Path | None = None, advance: Callable[
     start = time.perf_counter()
     device = resolve_device(config.device)
     grid = omega_grid(config)
-    stream, context_range = instances(config)
+    notes: list[str] = []
+    stream, context_range = instances(config, notes)
     learner = make_learner(config, len(grid), context_range)
     rng = np.random.default_rng([config.seed, 2])
     records = Records()
@@ -139,7 +146,9 @@ def run(config: SORConfig, *, state_file: Path | None = None, advance: Callable[
         raise InputError("the sequence is empty")
     if state_file is not None:
         _checkpoint(state_file, learner, rng, records, config)
-    return _summarise(config, grid, records, time.perf_counter() - start)
+    result = _summarise(config, grid, records, time.perf_counter() - start)
+    result.notes = notes
+    return result
 
 
 def solver_for(config: SORConfig, instance: sequences.Instance, device: str = "cpu") -> Callable[[float], SolveResult]:
@@ -188,6 +197,26 @@ def _summarise(config: SORConfig, grid: np.ndarray, records: Records, seconds: f
                      best_total, gauss_seidel, oracle, optimal, regret, seconds, records)
 
 
+SYSTEMS_COLUMNS = ("t", "context", "omega", "iterations", "capped", "gauss_seidel", "optimal")
+"""systems.csv, one row per system: its index and context, the learner's omega and iterations, whether that solve
+hit max_iter (1/0), Gauss-Seidel's iterations (omega = 1 on the grid), SOR at omega*(A_t) where Young's formula
+gives it; then one column per grid omega (``omega_<value>``) with --baselines. Empty: not computed."""
+
+
+def systems_table(result: SORResult) -> tuple[list[str], list[list]]:
+    """The per-system rows of systems.csv (see :data:`SYSTEMS_COLUMNS`)."""
+    records = result.records
+    grid_columns = [f"omega_{w:.4f}" for w in result.grid] if records.grid else []
+    one = next((i for i, w in enumerate(result.grid) if abs(w - 1.0) < 1e-12), None)
+    rows = []
+    for t, arm in enumerate(records.arms):
+        grid_row = records.grid[t] if records.grid else []
+        optimal = records.optimal[t] if records.optimal and records.optimal[t] >= 0 else ""
+        rows.append([t, f"{records.contexts[t]:.6g}", f"{result.grid[arm]:.4f}", records.learner[t], records.capped[t],
+                     grid_row[one] if grid_row and one is not None else "", optimal, *grid_row])
+    return [*SYSTEMS_COLUMNS, *grid_columns], rows
+
+
 def regret_curve(result: SORResult) -> np.ndarray:
     """Rows (t, cumulative learner, cumulative best fixed, cumulative oracle) for the CSV and the plot."""
     records = result.records
@@ -218,8 +247,8 @@ def _checkpoint_interrupted(stop: KeyboardInterrupt, done: tuple, path: Path, le
         del values[systems:]
     _checkpoint(path, learner, rng, records, config)
     signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
-    raise Interrupted(f"interrupted after {systems:,} of {config.steps:,} systems; {path} is current; continue with "
-                      f"--resume", signum) from None
+    raise Interrupted(f"interrupted after {systems:,} of {config.length or 'all'} systems; {path} is current; "
+                      f"continue with --resume", signum) from None
 
 
 NOT_IN_FINGERPRINT = ("resume", "checkpoint_every", "device")

@@ -6,8 +6,10 @@
 * ``heat2d``: Crank-Nicolson steps of u_t = kappa(t) Lap u + f on the unit square (Dirichlet), kappa(t) =
   max(0.1 sin 2 pi t, -10 sin 2 pi t), a moving Gaussian bump as forcing; A_t = I - kappa dt / 2 Lap_h,
   warm start at the previous step's solution; context kappa(t).
-* ``files``: a folder of ``A_<t>.mtx`` and ``b_<t>.npy`` (optional ``context.npy``) or one ``.npz`` holding
-  arrays ``A_<t>`` (dense) and ``b_<t>``, ``context``.
+* ``files``: a folder of ``A_<t>.mtx`` or ``A_<t>.npz`` (``scipy.sparse.save_npz``) and ``b_<t>.npy`` (optional
+  ``context.npy``), or one ``.npz`` holding ``b_<t>``, optional ``context``, and each ``A_<t>`` either dense or as
+  a CSR stack: ``A_<t>.data``, ``A_<t>.indices``, ``A_<t>.indptr``, ``A_<t>.shape`` (a 400-system 15 x 15
+  sequence is 162 MB dense, 2 MB sparse).
 """
 
 from __future__ import annotations
@@ -97,6 +99,20 @@ def heat2d(steps: int, grid: int, rng: np.random.Generator) -> Iterator[Instance
         u = scipy.sparse.linalg.spsolve(scipy.sparse.csc_matrix(a), b)  # the exact trajectory every policy starts from
 
 
+def _csr_from(arrays: dict[str, np.ndarray], key: str, path: Path) -> scipy.sparse.csr_array:
+    """One system of a CSR stack: ``<key>.data``, ``.indices``, ``.indptr``, ``.shape``, checked for consistency."""
+    try:
+        data, indices, indptr, shape = (arrays[f"{key}.{part}"] for part in ("data", "indices", "indptr", "shape"))
+        rows, cols = (int(v) for v in shape)
+        if indptr.shape != (rows + 1,) or indptr[0] != 0 or indptr[-1] != len(data) or len(indices) != len(data) or \
+                np.any(np.diff(indptr) < 0) or (len(indices) and (indices.min() < 0 or indices.max() >= cols)):
+            raise ValueError
+        return scipy.sparse.csr_array((data, indices, indptr), shape=(rows, cols))
+    except (KeyError, ValueError, TypeError):
+        raise InputError(f"sequence {path}: {key} needs consistent arrays {key}.data, .indices, .indptr and .shape "
+                         f"(CSR)") from None
+
+
 def from_files(path: Path) -> list[Instance]:
     """Read a user sequence (see module docstring); the order is that of t in the names."""
     if not path.exists():
@@ -105,11 +121,15 @@ def from_files(path: Path) -> list[Instance]:
         arrays = io.load_npz(path)
         matrices = {int(m.group(1)): scipy.sparse.csr_array(v) for k, v in arrays.items()
                     if (m := re.fullmatch(r"A_(\d+)", k))}
+        matrices.update({int(m.group(1)): _csr_from(arrays, f"A_{m.group(1)}", path) for k in arrays
+                         if (m := re.fullmatch(r"A_(\d+)\.data", k))})
         rhs = {int(m.group(1)): v for k, v in arrays.items() if (m := re.fullmatch(r"b_(\d+)", k))}
         context = arrays.get("context")
     else:
         matrices = {int(m.group(1)): scipy.sparse.csr_array(io.read_matrix_market(p, "sequence matrix"))
                     for p in path.glob("A_*.mtx") if (m := re.fullmatch(r"A_(\d+)\.mtx", p.name))}
+        matrices.update({int(m.group(1)): scipy.sparse.csr_array(io.read_sparse_npz(p, "sequence matrix"))
+                         for p in path.glob("A_*.npz") if (m := re.fullmatch(r"A_(\d+)\.npz", p.name))})
         rhs = {int(m.group(1)): io.load_npy(p) for p in path.glob("b_*.npy")
                if (m := re.fullmatch(r"b_(\d+)\.npy", p.name))}
         context = io.load_npy(path / "context.npy") if (path / "context.npy").exists() else None
