@@ -55,9 +55,13 @@ def test_solve_linear_benchmark_runs_every_method():
     from benchmarks import solve_linear
 
     result = solve_linear.main(["--sizes2d", "16", "24", "--sizes3d", "--obstacle-sizes", "--steps", "40",
-                                "--tols", "1e-4"])
+                                "--tols", "1e-4", "--aniso-side", "30"])
     assert len(result["rows"]) == 2
     assert all(s["converged"] for r in result["rows"] for s in r["solves"].values())
+    real = {r["system"]: r["solves"] for r in result["real"]}
+    assert len(real) == 4 and "dcdm" not in real["airfoil (PyAMG)"] and "dcdm" in real["anisotropic eps 1e-3 30^2"]
+    assert all(s["converged"] and s["true_relative_residual"] <= 1e-8 for solves in real.values()
+               for method, s in solves.items() if method != "dcdm")
 
 
 def test_robust_opt_benchmark_scores_every_answer_exactly():
