@@ -59,6 +59,8 @@ def write_matrix(folder, name, matrix):
     ("unreadable", "not a Matrix Market matrix"),
     ("nan", "NaN"),
     ("size", "has 7 entries"),
+    ("plain-npz", "not a scipy sparse .npz"),
+    ("asymmetric-npz", "must be symmetric"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(tmp_path, case, message):
     good = write_matrix(tmp_path, "good.mtx", 4 * np.eye(9) - np.eye(9, k=1) - np.eye(9, k=-1))
@@ -71,6 +73,10 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, case, message):
     np.save(tmp_path / "short.npy", np.ones(7))
     files["nan"] = ["--matrix", good, "--rhs", str(tmp_path / "nan.npy")]
     files["size"] = ["--matrix", good, "--rhs", str(tmp_path / "short.npy")]
+    np.savez(tmp_path / "plain.npz", a=np.eye(3))
+    sp.save_npz(tmp_path / "asym.npz", sp.csr_matrix(np.eye(3) + np.eye(3, k=1)))
+    files["plain-npz"] = ["--matrix", str(tmp_path / "plain.npz")]
+    files["asymmetric-npz"] = ["--matrix", str(tmp_path / "asym.npz")]
     result = runner.invoke(app, ["solve-linear", "solve", "--method", "cg", *files[case]])
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
