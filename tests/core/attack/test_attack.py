@@ -129,6 +129,45 @@ def test_model_formats_and_pickles(trained_mlp, tmp_path):
     torch.testing.assert_close(models.load_model(pickled, trust_pickle=True)(x), model(x))
 
 
+@pytest.mark.parametrize("export", ["script", "trace", "script-cnn"])
+def test_torchscript_classifiers_are_attacked_exactly_like_the_eager_model(trained_mlp, tmp_path, export):
+    """Defect: every TorchScript model was refused (scripted submodules are not nn.Linear, and ScriptModules take
+    no hooks). The scripted, traced and nested-Sequential forms now give the eager model's attack."""
+    model, path = trained_mlp
+    x = models.digits_tensors("test")[0][:2]
+    if export == "script-cnn":
+        model = models.ZOO["cnn"]().eval()
+        path = tmp_path / "cnn.pt"
+        torch.save(model.state_dict(), path)
+        x = x.view(2, 1, 8, 8) if x.dim() == 2 else x
+    exported = torch.jit.trace(model, x) if export == "trace" else torch.jit.script(model)
+    file = tmp_path / "m.ts"
+    exported.save(str(file))
+    architecture = "cnn" if export == "script-cnn" else "mlp"
+    eager = run(AttackConfig(model=path, architecture=architecture, k=3, count=10, budget="1x20"))
+    scripted = run(AttackConfig(model=file, k=3, count=10, budget="1x20"))
+    np.testing.assert_array_equal(scripted.success, eager.success)
+    np.testing.assert_allclose(scripted.adversarial, eager.adversarial, atol=1e-5)
+
+
+def test_torchscript_models_that_are_not_a_chain_are_refused_with_what_is_supported(tmp_path):
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.head = nn.Linear(64, 64), nn.Linear(64, 10)
+
+        def forward(self, x):
+            x = x.flatten(1)
+            return self.head(x + torch.relu(self.body(x)))
+
+    torch.jit.script(Residual()).save(str(tmp_path / "r.ts"))
+    with pytest.raises(InputError, match="running its submodules in order does not give its output"):
+        run(AttackConfig(model=tmp_path / "r.ts", k=3, count=5, budget="1x5"))
+    torch.jit.script(nn.Sequential(nn.Flatten(), nn.Linear(64, 10), nn.ReLU())).save(str(tmp_path / "n.ts"))
+    with pytest.raises(InputError, match="the last one is a Linear layer"):
+        run(AttackConfig(model=tmp_path / "n.ts", k=3, count=5, budget="1x5"))
+
+
 @pytest.mark.parametrize(("make", "config", "message"), [
     (None, {"k": 10}, "field 'k' expects a value below the number of classes"),
     (lambda p: torch.save(nn.Sequential(nn.Flatten(), nn.ReLU()), p), {"trust_pickle": True}, "no Linear layer"),

@@ -50,25 +50,80 @@ class AttackResult:
         return {k: v for k, v in self.__dict__.items() if k not in hidden}
 
 
+SCRIPTED_SUPPORT = ("a TorchScript classifier is supported when running its submodules in order gives its "
+                    "output and the last one is a Linear layer (an nn.Sequential, possibly nested, ending in "
+                    "nn.Linear, scripted or traced); otherwise save a state dict of a zoo architecture, or the module")
+
+
+def _is_linear(module) -> bool:
+    """nn.Linear or a subclass, eager or TorchScript (scripted modules keep the class name, not the type)."""
+    if isinstance(module, nn.Linear):
+        return True
+    return isinstance(module, torch.jit.ScriptModule) and module.original_name.endswith("Linear") and \
+        getattr(module, "weight", None) is not None and module.weight.dim() == 2
+
+
+def _stages(module) -> list:
+    """The submodules a Sequential runs in order, nested Sequentials expanded; [module] for anything else."""
+    kind = module.original_name if isinstance(module, torch.jit.ScriptModule) else type(module).__name__
+    if kind == "Sequential":
+        return [stage for child in module.children() for stage in _stages(child)]
+    return [module]
+
+
 class SplitModel:
-    """A classifier seen as features -> final Linear: the head's input is captured by a forward hook."""
+    """A classifier seen as features -> final Linear. Eager models: the head's input is captured by a forward
+    hook. TorchScript (no hooks): the model's submodules are run in order and the last must be the Linear head;
+    the split is checked against the model's own output on every call."""
 
     def __init__(self, model: nn.Module, feature_layer: str | None, mean=None, std=None) -> None:
-        linears = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+        self.model = model
+        self.mean, self.std = mean, std  # per-channel tensors broadcast over dim 1, or None
+        self._features: torch.Tensor | None = None
+        self.body: list | None = None  # TorchScript: the submodules before the head, run in order
+        self._checked = False
+        if isinstance(model, torch.jit.ScriptModule):
+            self._split_scripted(model, feature_layer)
+            return
+        linears = [(name, m) for name, m in model.named_modules() if _is_linear(m)]
         if feature_layer is not None:
             linears = [(name, m) for name, m in linears if name == feature_layer]
         if not linears:
             what = f"no Linear layer named {feature_layer!r}" if feature_layer else "no Linear layer"
             raise InputError(f"model: {what}; QuadAttacK needs a classifier whose last op is a Linear layer")
-        self.model, (self.head_name, self.head) = model, linears[-1]
-        self.mean, self.std = mean, std  # per-channel tensors broadcast over dim 1, or None
-        self._features: torch.Tensor | None = None
+        self.head_name, self.head = linears[-1]
         self.head.register_forward_hook(lambda module, inputs, output: setattr(self, "_features", inputs[0]))
+
+    def _split_scripted(self, model, feature_layer: str | None) -> None:
+        stages = [stage for child in model.children() for stage in _stages(child)]
+        if not stages or not _is_linear(stages[-1]):
+            raise InputError(f"model: {SCRIPTED_SUPPORT}")
+        names = {id(m): name for name, m in model.named_modules()}
+        self.head_name, self.head, self.body = names.get(id(stages[-1]), "last"), stages[-1], stages[:-1]
+        if feature_layer is not None and feature_layer != self.head_name:
+            raise InputError(f"model: in a TorchScript model the head is its last submodule ({self.head_name!r}), "
+                             f"not {feature_layer!r}")
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.mean is not None:
             shape = (1, -1) + (1,) * (x.dim() - 2)
             x = (x - self.mean.view(shape)) / self.std.view(shape)
+        if self.body is not None:
+            expected = None if self._checked else self.model(x)  # a bad input shape fails here, as for any model
+            try:
+                features = x
+                for stage in self.body:
+                    features = stage(features)
+                logits = self.head(features)
+            except RuntimeError:
+                features = logits = None
+            if not self._checked:  # once: the chain of submodules must be the model
+                if logits is None or features.dim() != 2 or logits.shape != expected.shape or \
+                        float((logits - expected).detach().abs().max()) > 1e-5:
+                    raise InputError(f"model: running its submodules in order does not give its output; "
+                                     f"{SCRIPTED_SUPPORT}")
+                self._checked = True
+            return features, logits
         logits = self.model(x)
         features = self._features
         if features is None or float((self.head(features) - logits).detach().abs().max()) > 1e-5:
@@ -186,7 +241,7 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
     as_tensor = lambda v: None if v is None else torch.tensor(v, dtype=torch.float32)  # noqa: E731
     split = SplitModel(model, config.feature_layer, as_tensor(config.mean), as_tensor(config.std))
     x, labels = _inputs(config)
-    classes = split.head.out_features
+    classes = split.head.weight.shape[0]
     if config.k >= classes:
         raise InputError(f"field 'k' expects a value below the number of classes ({classes}), found {config.k}")
     try:
