@@ -93,3 +93,38 @@ def test_sap_step_count_matches_a_worked_example():
     assert sap_prune_count(1000, 0.5, p=1.0, q=2.0, gamma=2.0) == 900
     # eta_r = 1: r = ceil(1000 * 2^-2 * 0.25) = ceil(62.5) = 63, c = 1000 - 63 (below a 95% cap)
     assert sap_prune_count(1000, 0.5, p=1.0, q=2.0, eta_r=1.0, beta=0.95) == 937
+
+
+def test_ties_at_the_threshold_prune_exactly_the_requested_count():
+    """Defect: every weight equal to the k-th smallest magnitude was pruned (0.5 gave 0.5714 on weights in steps
+    of 1/64). Now exactly round(s N), ties taken in parameter then index order."""
+    torch.manual_seed(0)
+    weights = [torch.round(torch.randn(50, 40) * 64) / 64, torch.round(torch.randn(30, 20) * 64) / 64]
+    total = sum(w.numel() for w in weights)
+    for sparsity in (0.5, 0.9, 0.33):
+        kept = masks.global_masks(weights, round(sparsity * total), absolute=True)
+        assert total - sum(int(k.sum()) for k in kept) == round(sparsity * total)
+        threshold = masks.kth_smallest(weights, round(sparsity * total), absolute=True)
+        for w, k in zip(weights, kept, strict=True):  # below the threshold pruned, above kept
+            assert not k[w.abs() < threshold].any() and k[w.abs() > threshold].all()
+    tied = [torch.ones(6), torch.ones(4)]
+    kept = masks.global_masks(tied, 7, absolute=True)
+    assert kept[0].tolist() == [False] * 6 and kept[1].tolist() == [False, True, True, True]
+
+
+def test_subclasses_and_attention_projections_are_prunable_and_the_rest_is_accounted_for():
+    """Defect: layers were found by exact type name, so a TransformerEncoderLayer's out_proj (a Linear subclass)
+    and its in_proj_weight (a bare parameter) were silently skipped."""
+    layer = nn.TransformerEncoderLayer(d_model=16, nhead=2, dim_feedforward=32)
+    chosen = masks.prunable_parameters(layer, [masks.ALL_PRUNABLE])
+    assert sorted(p.name for p in chosen) == ["linear1.weight", "linear2.weight", "self_attn.in_proj_weight",
+                                              "self_attn.out_proj.weight"]
+    for p in chosen:
+        assert p.weight is dict(layer.named_parameters())[p.name]
+    reasons = masks.left_out(layer, chosen)
+    assert set(reasons) | {p.name for p in chosen} == {name for name, _ in layer.named_parameters()}
+    assert reasons["self_attn.in_proj_bias"] == "a bias" and "LayerNorm" in reasons["norm1.weight"]
+    only_ffn = masks.prunable_parameters(layer, ["re:linear.*"])
+    assert masks.left_out(layer, only_ffn)["self_attn.in_proj_weight"] == "not selected by params"
+    kept = masks.global_masks([p.weight for p in chosen], 500, absolute=True)
+    assert sum(int((~k).sum()) for k in kept) == 500

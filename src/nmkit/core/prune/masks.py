@@ -21,29 +21,75 @@ from nmkit.core.prune.config import ALL_PRUNABLE
 from nmkit.kernels.magnitude_histogram import BINS, radix_histogram
 
 KINDS = {"Linear": "linear", "Conv1d": "conv", "Conv2d": "conv", "Conv3d": "conv"}
+"""TorchScript modules keep only their class name: these names are prunable there."""
+ATTENTION_WEIGHTS = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight")
+"""nn.MultiheadAttention's input projections: bare parameters of a linear map (its out_proj is a Linear)."""
 
 
 @dataclass
 class Prunable:
-    """One prunable weight tensor: ``name`` is its parameter name, ``module`` owns it."""
+    """One prunable weight tensor: ``name`` is its parameter name, ``module`` owns it as ``attribute``."""
 
     name: str
     module: nn.Module
     kind: str  # linear | conv
+    attribute: str = "weight"
 
     @property
     def weight(self) -> torch.Tensor:
-        return self.module.weight
+        return getattr(self.module, self.attribute)
+
+
+def _kind(module: nn.Module) -> str | None:
+    """linear / conv for nn.Linear, nn.Conv1d/2d/3d and their subclasses (eager), or by class name (TorchScript)."""
+    if isinstance(module, torch.jit.ScriptModule):
+        return KINDS.get(module.original_name)
+    if isinstance(module, nn.Linear):
+        return "linear"
+    if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d):
+        return "conv"
+    return None
+
+
+def candidate_parameters(model: nn.Module) -> list[Prunable]:
+    """Every weight a pruning method may touch: Linear and Conv weights (subclasses included, such as the
+    attention's ``NonDynamicallyQuantizableLinear``) and nn.MultiheadAttention's input projections."""
+    candidates = []
+    for name, module in model.named_modules():
+        prefix = f"{name}." if name else ""
+        kind = _kind(module)
+        if kind is not None and isinstance(getattr(module, "weight", None), torch.Tensor):
+            candidates.append(Prunable(f"{prefix}weight", module, kind))
+        if isinstance(module, nn.MultiheadAttention):
+            candidates += [Prunable(f"{prefix}{attribute}", module, "linear", attribute)
+                           for attribute in ATTENTION_WEIGHTS if isinstance(getattr(module, attribute), torch.Tensor)]
+    return candidates
+
+
+def left_out(model: nn.Module, chosen: list[Prunable]) -> dict[str, str]:
+    """Every parameter not pruned, with the reason: the report's answer to "what did you skip?"."""
+    candidates = {c.name for c in candidate_parameters(model)}
+    taken = {c.name for c in chosen}
+    owners = {f"{name}.{p}" if name else p: type(m).__name__ for name, m in model.named_modules()
+              for p, _ in m.named_parameters(recurse=False)}
+    reasons = {}
+    for name, _ in model.named_parameters():
+        if name in taken:
+            continue
+        if name in candidates:
+            reasons[name] = "not selected by params"
+        elif name.endswith("bias"):
+            reasons[name] = "a bias"
+        else:
+            reasons[name] = f"not a Linear/Conv/attention weight ({owners.get(name, '?')})"
+    return reasons
 
 
 def prunable_parameters(model: nn.Module, patterns: list[str]) -> list[Prunable]:
-    """The Conv/Linear weights selected by ``patterns`` (``__ALL_PRUNABLE__``, or regexes with an optional
-    SparseML ``re:`` prefix, matched against the whole parameter name). A pattern that selects nothing is an error."""
-    candidates = []
-    for name, module in model.named_modules():
-        kind = KINDS.get(getattr(module, "original_name", None) or type(module).__name__)
-        if kind is not None and isinstance(getattr(module, "weight", None), torch.Tensor):
-            candidates.append(Prunable(f"{name}.weight" if name else "weight", module, kind))
+    """The weights of :func:`candidate_parameters` selected by ``patterns`` (``__ALL_PRUNABLE__``, or regexes with
+    an optional SparseML ``re:`` prefix, matched against the whole parameter name). A pattern that selects nothing
+    is an error."""
+    candidates = candidate_parameters(model)
     if not candidates:
         raise InputError("model: no Conv or Linear weights to prune")
     chosen: set[str] = set()
@@ -83,13 +129,27 @@ def _bin_holding(counts: torch.Tensor, k: int) -> tuple[int, int]:
 
 
 def global_masks(scores: list[torch.Tensor], amount: int, absolute: bool = False) -> list[torch.Tensor]:
-    """Keep-masks pruning the ``amount`` smallest scores over all tensors (ties at the threshold pruned too);
-    ``absolute`` ranks raw weights by magnitude, one layer-sized temporary at a time."""
+    """Keep-masks pruning exactly the ``amount`` smallest scores over all tensors; ``absolute`` ranks raw weights
+    by magnitude, one layer-sized temporary at a time.
+
+    Scores tied at the threshold are pruned in order (tensors in the given order, then flat index) until the
+    count is exact, so the mask is ``torch.nn.utils.prune.global_unstructured``'s wherever torch's is unambiguous.
+    """
     if amount <= 0 or amount >= sum(s.numel() for s in scores):
         return [torch.full_like(s, amount <= 0, dtype=torch.bool) for s in scores]
     threshold = kth_smallest(scores, amount, absolute)
     with torch.no_grad():
-        return [(s.abs() if absolute else s).to(torch.float32) > threshold for s in scores]
+        ranked = [(s.abs() if absolute else s).to(torch.float32) for s in scores]
+        ties = amount - sum(int((r < threshold).sum()) for r in ranked)  # threshold-valued scores to prune
+        masks = []
+        for r in ranked:
+            keep = r > threshold
+            tied = (r == threshold).view(-1).nonzero().view(-1)
+            pruned_ties = tied[:ties]
+            keep.view(-1)[tied[len(pruned_ties):]] = True
+            ties -= len(pruned_ties)
+            masks.append(keep)
+        return masks
 
 
 def layer_masks(scores: list[torch.Tensor], sparsities: list[float], rounding=round) -> list[torch.Tensor]:

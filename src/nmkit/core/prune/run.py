@@ -20,7 +20,7 @@ from nmkit.core import datasets, models
 from nmkit.core.device import resolve_device
 from nmkit.core.errors import InputError, reason
 from nmkit.core.prune.config import PruneConfig
-from nmkit.core.prune.masks import prunable_parameters
+from nmkit.core.prune.masks import left_out, prunable_parameters
 from nmkit.core.prune.methods import Pruning, prune_to, sap_step
 from nmkit.core.prune.pqi import pq_index
 from nmkit.core.prune.report import layer_reports, output_positions, summary
@@ -53,10 +53,12 @@ class PruneResult:
     notes: list[str] = field(default_factory=list)
     model: nn.Module | None = field(default=None, repr=False)  # pruned to the last sparsity
     prunable: list[str] = field(default_factory=list, repr=False)
+    left_out: dict[str, str] = field(default_factory=dict)  # parameter -> why it was not pruned
 
     def summary(self) -> dict:
         return {"method": self.method, "model_format": self.model_format, "dense_accuracy": self.dense_accuracy,
-                "dense_pqi": self.dense_pqi, "runs": [asdict(r) for r in self.runs], "notes": self.notes}
+                "dense_pqi": self.dense_pqi, "runs": [asdict(r) for r in self.runs], "notes": self.notes,
+                "pruned_parameters": self.prunable, "left_out": self.left_out}
 
 
 def cubic_schedule(config: PruneConfig, final: float) -> list[tuple[float, float]]:
@@ -102,9 +104,10 @@ def run(config: PruneConfig, advance: Callable[[int], None] | None = None) -> Pr
         runs.append(_prune_one(pruned, config, target, (train_x, train_y, test_x, test_y)))
         if advance is not None:
             advance(1)
+    chosen = prunable_parameters(pruned, config.params)
     return PruneResult(config.effective_method, model_format, dense_accuracy, dense_pqi, runs, notes,
-                       pruned if device == "cpu" else pruned.cpu(),
-                       [layer.name for layer in prunable_parameters(pruned, config.params)])
+                       pruned if device == "cpu" else pruned.cpu(), [layer.name for layer in chosen],
+                       left_out(pruned, chosen))
 
 
 def _prune_one(model: nn.Module, config: PruneConfig, target: float, data) -> SparsityRun:
