@@ -64,6 +64,65 @@ def test_a_sweep_writes_a_csv_and_a_plot(tmp_path):
     assert [r["target"] for r in record["runs"]] == [0.5, 0.9]
     assert len((tmp_path / "s" / "sweep.csv").read_text().splitlines()) == 3
     assert (tmp_path / "s" / "sweep.svg").read_text().startswith("<svg")
+    for run in record["runs"]:  # every sparsity of the sweep is written, not only the last
+        pruned = models.load_model(tmp_path / "s" / f"model-s{run['target']:.2f}.pt", architecture="mlp")
+        weights = [m.weight for m in pruned.modules() if isinstance(m, torch.nn.Linear)]
+        zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
+        assert zeros == pytest.approx(run["sparsity"])
+    assert not (tmp_path / "s" / "model.pt").exists()
+
+
+def gpt2_style(folder, layers=2, d=32, vocab=300, dtype=torch.float16):
+    """A GPT-2-style checkpoint: Hugging Face key names, random weights (nothing downloaded), fp16."""
+    from safetensors.torch import save_file
+
+    generator = torch.Generator().manual_seed(0)
+    rand = lambda *shape: (torch.randn(*shape, generator=generator) * 0.02).to(dtype)  # noqa: E731
+    ones, zeros = torch.ones(d, dtype=dtype), torch.zeros(d, dtype=dtype)
+    tensors = {"transformer.wte.weight": rand(vocab, d), "transformer.wpe.weight": rand(64, d),
+               "transformer.ln_f.weight": ones, "transformer.ln_f.bias": zeros}
+    for i in range(layers):
+        p = f"transformer.h.{i}."
+        tensors |= {p + "ln_1.weight": ones, p + "ln_1.bias": zeros, p + "attn.c_attn.weight": rand(d, 3 * d),
+                    p + "attn.c_attn.bias": rand(3 * d), p + "attn.c_proj.weight": rand(d, d),
+                    p + "attn.c_proj.bias": rand(d), p + "mlp.c_fc.weight": rand(d, 4 * d),
+                    p + "mlp.c_fc.bias": rand(4 * d), p + "mlp.c_proj.weight": rand(4 * d, d)}
+    folder.mkdir()
+    save_file({k: v.clone() for k, v in tensors.items()}, str(folder / "model.safetensors"),
+              metadata={"format": "pt"})
+    (folder / "config.json").write_text('{"model_type": "gpt2"}')
+    return tensors
+
+
+def test_safetensors_checkpoints_are_pruned_without_an_architecture(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    original = gpt2_style(tmp_path / "gpt2")
+    record = invoke(tmp_path / "gpt2", "--sparsity", "0.5", "--out", tmp_path / "out")
+    pruned = load_file(str(tmp_path / "out" / "model.safetensors"))
+    with safe_open(str(tmp_path / "out" / "model.safetensors"), framework="pt") as handle:
+        assert handle.metadata() == {"format": "pt"}
+    assert pruned.keys() == original.keys() and all(pruned[k].dtype == torch.float16 for k in pruned)
+    matrices = [k for k in original if original[k].dim() == 2 and ".h." in k]
+    assert sorted(record["pruned_parameters"]) == sorted(matrices)
+    assert sum(int((pruned[k] == 0).sum()) for k in matrices) == round(0.5 * sum(original[k].numel()
+                                                                                for k in matrices))
+    for name in original.keys() - set(matrices):  # embeddings, norms, biases untouched
+        assert torch.equal(pruned[name], original[name]) and name in record["left_out"]
+    assert (tmp_path / "out" / "config.json").read_text() == '{"model_type": "gpt2"}'
+    only_mlp = invoke(tmp_path / "gpt2" / "model.safetensors", "--include", r"mlp\.c_fc", "--sparsity", "0.5,0.9",
+                      "--method", "lamp", "--out", tmp_path / "sweep")
+    assert only_mlp["pruned_parameters"] == ["transformer.h.0.mlp.c_fc.weight", "transformer.h.1.mlp.c_fc.weight"]
+    for target in (0.5, 0.9):
+        swept = load_file(str(tmp_path / "sweep" / f"s{target:.2f}" / "model.safetensors"))
+        assert float((swept["transformer.h.1.mlp.c_fc.weight"] == 0).float().mean()) == pytest.approx(target, abs=0.01)
+
+
+def test_data_driven_methods_need_a_runnable_model(tmp_path):
+    gpt2_style(tmp_path / "gpt2")
+    result = runner.invoke(app, ["prune", str(tmp_path / "gpt2"), "--method", "mfac"])
+    assert result.exit_code == 2 and "needs a runnable model" in result.stderr
 
 
 @pytest.mark.parametrize(("args", "message"), [

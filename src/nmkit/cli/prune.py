@@ -37,16 +37,33 @@ def run_command(config: PruneConfig, ctx: RunContext) -> Outcome:
 
     from nmkit.core import io, models
     from nmkit.core.prune.run import run
+    from nmkit.core.prune.tensors import Checkpoint, save_checkpoint
     from nmkit.core.report import jsonable
 
+    artifacts: list[str] = []
+    sweep = len(config.sparsities) > 1
+
+    def save(target: float, pruned, model_format: str) -> None:
+        """Each sparsity's model as soon as it is pruned: model.pt, or model-s0.90.pt ... for a sweep (tensor
+        checkpoints: their .safetensors files, in s0.90/ ... for a sweep)."""
+        if ctx.out_dir is None:
+            return
+        if isinstance(pruned, Checkpoint):
+            folder = ctx.out_dir / f"s{target:.2f}" if sweep else ctx.out_dir
+            folder.mkdir(exist_ok=True)
+            names = save_checkpoint(pruned, folder, lambda path, data: io.atomic_write(path, lambda fh: fh.write(data)))
+            artifacts.extend(f"{folder.name}/{n}" if sweep else n for n in names)
+            return
+        name = f"model-s{target:.2f}.pt" if sweep else "model.pt"
+        io.atomic_write(ctx.out_dir / name, lambda fh: models.save_model(pruned, model_format, fh))
+        artifacts.append(name)
+
     with ctx.progress("sparsities", len(config.sparsities)) as advance:
-        result = run(config, advance)
-    artifacts = []
+        result = run(config, advance, save)
     if ctx.out_dir is not None:
-        io.atomic_write(ctx.out_dir / "model.pt", lambda fh: models.save_model(result.model, result.model_format, fh))
         io.write_text(ctx.out_dir / "layers.csv", _layers_csv(result))
-        artifacts += ["model.pt", "layers.csv"]
-        if config.export_csr:
+        artifacts.append("layers.csv")
+        if config.export_csr and result.model is not None:
             io.atomic_write(ctx.out_dir / "linear_csr.pt", lambda fh: torch.save(linear_csr(result, config), fh))
             artifacts.append("linear_csr.pt")
         if len(result.runs) > 1:
@@ -83,10 +100,10 @@ def _runs_table(result: PruneResult) -> Table:
     from rich.table import Table
 
     table = Table("target", "sparsity", "accuracy pruned", "fine-tuned", "FLOPs left", "PQ Index", "collapsed layers",
-                  "prune s", title=f"prune: {result.method} (dense accuracy {result.dense_accuracy:.1%}, "
+                  "prune s", title=f"prune: {result.method} (dense accuracy {_fmt(result.dense_accuracy, '.1%')}, "
                                    f"PQ Index {result.dense_pqi:.3f})")
     for r in result.runs:
-        table.add_row(f"{r.target:.3g}", f"{r.sparsity:.4f}", f"{r.accuracy_pruned:.1%}",
+        table.add_row(f"{r.target:.3g}", f"{r.sparsity:.4f}", _fmt(r.accuracy_pruned, ".1%"),
                       _fmt(r.accuracy_fine_tuned, ".1%"), _fmt(r.flops_remaining, ".2%"), f"{r.pqi_global:.3f}",
                       _collapsed(r.layers), f"{r.seconds_pruning:.3f}")
     table.caption = "; ".join(["collapsed: every weight, or every input weight of some unit, pruned (dead units)",
@@ -123,7 +140,7 @@ def _layers_csv(result: PruneResult) -> str:
 def _sweep_csv(result: PruneResult) -> str:
     lines = ["target_sparsity,sparsity,accuracy_pruned,accuracy_fine_tuned,flops_remaining,pqi_global,collapsed"]
     for r in result.runs:
-        lines.append(",".join([f"{r.target:g}", f"{r.sparsity:.6f}", f"{r.accuracy_pruned:.6f}",
+        lines.append(",".join([f"{r.target:g}", f"{r.sparsity:.6f}", _fmt(r.accuracy_pruned, ".6f").replace("-", ""),
                                _fmt(r.accuracy_fine_tuned, ".6f").replace("-", ""),
                                _fmt(r.flops_remaining, ".6f").replace("-", ""), f"{r.pqi_global:.6f}",
                                " ".join(r.collapsed_layers)]))
@@ -167,6 +184,12 @@ def prune(
     params: Annotated[list[str] | None, typer.Option("--params", help="Prunable weights: regex (re:...) on "
                                                      "parameter names; repeatable (default every Conv/Linear).",
                                                      rich_help_panel=MODEL)] = None,
+    include: Annotated[list[str] | None, typer.Option("--include", help=".safetensors: prune only tensors whose "
+                                                      "name matches (regex); repeatable.", rich_help_panel=MODEL)]
+    = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", help=".safetensors: leave out tensors whose "
+                                                      "name matches (regex); repeatable.", rich_help_panel=MODEL)]
+    = None,
     data: Annotated[str | None, typer.Option(help="digits, or an .npz with x and y.")] = None,
     method: Annotated[str | None, typer.Option(metavar="|".join(METHOD_HELP), help="Pruning method (listed below).")]
     = None,
@@ -184,11 +207,21 @@ def prune(
 ):
     """Prune a model's Conv/Linear weights and report accuracy, per-layer density, FLOPs left, collapse, PQ Index.
 
-    With --out DIR: model.pt (the input's format, masks folded into the weights), layers.csv, and for a sparsity
-    sweep sweep.csv and sweep.svg (accuracy vs sparsity); linear_csr.pt with --export-csr. Schedule keys follow
-    SparseML (init_sparsity, final_sparsity, start_epoch, end_epoch, update_frequency, params, global_sparsity);
+    MODEL: a TorchScript archive, a state dict of a zoo architecture (--architecture), a pickled module (with
+    --trust-pickle), or a tensor checkpoint: a .safetensors file or a Hugging Face model folder, pruned without
+    its architecture by the magnitude methods (global-mp, layer-mp, random, lamp; weight matrices by default, no
+    embeddings, norms, LM head or biases; --include/--exclude change that). A state dict of your own model:
+    script it (torch.jit.script) or save it as .safetensors.
+
+    With --out DIR: model.pt (the input's format, masks folded into the weights; a sweep writes model-s0.90.pt
+    ... for every sparsity), or the pruned .safetensors with the same keys and dtypes (a sweep: one folder s0.90/
+    ... each), layers.csv, and for a sweep sweep.csv and sweep.svg (accuracy vs sparsity); linear_csr.pt with
+    --export-csr. The result lists the pruned parameters and every parameter left out with the reason. Schedule
+    keys follow SparseML (init_sparsity, final_sparsity, start_epoch, end_epoch, update_frequency, params,
+    global_sparsity);
     method settings live in recipe sections sap, rd, mfac (or --set mfac.grads=128).
     """
     return dict(model=model, architecture=architecture, trust_pickle=trust_pickle, train=train, params=params,
+                include=include, exclude=exclude,
                 data=data, method=method, final_sparsity=_sparsities(sparsity), min_per_layer=min_per_layer,
                 fine_tune_epochs=fine_tune_epochs, end_epoch=end_epoch, export_csr=export_csr)

@@ -135,7 +135,7 @@ def load_model_and_format(path: Path, *, architecture: str | None = None,
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for untrusted pickles
-        if not trust_pickle and "Weights only load failed" in str(exc):
+        if not trust_pickle and "Unsupported global" in str(exc):
             raise InputError(f"model {path}: holds pickled code (a torch.save'd module); pass --trust-pickle on the "
                              f"command line if you trust its source") from None
         raise InputError(f"model {path}: cannot be loaded: {reason(exc, 120)}") from None

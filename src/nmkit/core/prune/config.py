@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -93,6 +94,10 @@ class PruneConfig(ModelSource):
     min_per_layer: float = option(0.0, "global-mp minimum threshold: weights every layer keeps, a count (>= 1) "
                                        "or a fraction of all prunable weights (< 1); 0 turns it off", ge=0)
     train_epochs: int = option(40, "epochs when training the zoo model first", ge=1, le=1000)
+    include: list[str] = option([], "tensor checkpoints (.safetensors): prune only tensors whose name matches one "
+                                    "of these regexes (default: every floating tensor of 2+ dimensions that is not "
+                                    "an embedding, a norm or the LM head)")
+    exclude: list[str] = option([], "tensor checkpoints: leave out tensors whose name matches one of these regexes")
     export_csr: bool = option(False, "also write the pruned Linear weights as sparse CSR tensors")
     sap: SapOptions = option(SapOptions(), "sap settings")
     rd: RdOptions = option(RdOptions(), "rd settings")
@@ -111,6 +116,12 @@ class PruneConfig(ModelSource):
             raise ConfigError(f"field 'global_sparsity' is true but method {self.method} is not global-mp")
         if not self.params:
             raise ConfigError("field 'params' needs at least one pattern")
+        for pattern in [*self.include, *self.exclude]:
+            try:
+                re.compile(pattern)
+            except re.error:
+                raise ConfigError(f"fields 'include'/'exclude': {pattern!r} is not a valid regular expression") \
+                    from None
         if self.train and self.model is not None:
             raise ConfigError("fields 'train' and 'model' exclude each other: train a zoo model, or prune a file")
 

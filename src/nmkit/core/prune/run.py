@@ -24,6 +24,7 @@ from nmkit.core.prune.masks import left_out, prunable_parameters
 from nmkit.core.prune.methods import Pruning, prune_to, sap_step
 from nmkit.core.prune.pqi import pq_index
 from nmkit.core.prune.report import layer_reports, output_positions, summary
+from nmkit.core.prune.tensors import is_tensor_checkpoint, prune_checkpoint
 from nmkit.core.prune.training import accuracy, train_epochs
 
 TEST_FRACTION = 0.25
@@ -33,7 +34,7 @@ TEST_FRACTION = 0.25
 class SparsityRun:
     target: float
     sparsity: float
-    accuracy_pruned: float
+    accuracy_pruned: float | None
     accuracy_fine_tuned: float | None
     flops_remaining: float | None
     collapsed_layers: list[str]
@@ -47,7 +48,7 @@ class SparsityRun:
 class PruneResult:
     method: str
     model_format: str
-    dense_accuracy: float
+    dense_accuracy: float | None  # None: a tensor checkpoint (nothing to run)
     dense_pqi: float
     runs: list[SparsityRun]
     notes: list[str] = field(default_factory=list)
@@ -73,7 +74,12 @@ def cubic_schedule(config: PruneConfig, final: float) -> list[tuple[float, float
     return steps + [(config.end_epoch, final)]
 
 
-def run(config: PruneConfig, advance: Callable[[int], None] | None = None) -> PruneResult:
+def run(config: PruneConfig, advance: Callable[[int], None] | None = None,
+        on_pruned: Callable[[float, object, str], None] | None = None) -> PruneResult:
+    """Prune at every sparsity of the sweep; ``on_pruned(target, model, format)`` receives each pruned model (a
+    module, or a :class:`~nmkit.core.prune.tensors.Checkpoint` for tensor checkpoints) as soon as it is made."""
+    if is_tensor_checkpoint(config.model):
+        return prune_checkpoint(config, on_pruned)
     notes: list[str] = []
     device = resolve_device(config.device)
     train_x, train_y, test_x, test_y = (t.to(device) for t in _data(config))
@@ -102,6 +108,8 @@ def run(config: PruneConfig, advance: Callable[[int], None] | None = None) -> Pr
     for target in config.sparsities:
         pruned = copy.deepcopy(model)
         runs.append(_prune_one(pruned, config, target, (train_x, train_y, test_x, test_y)))
+        if on_pruned is not None:
+            on_pruned(target, pruned if device == "cpu" else pruned.cpu(), model_format)
         if advance is not None:
             advance(1)
     chosen = prunable_parameters(pruned, config.params)

@@ -1,0 +1,151 @@
+"""Pruning a checkpoint of bare tensors (safetensors, Hugging Face layout) without its architecture.
+
+Magnitude methods need only the weights: global-mp and layer-mp rank |w|, lamp ranks LAMP scores, random ranks
+seeded uniform noise; each prunes exactly round(s N) weights (:func:`nmkit.core.prune.masks.global_masks`). By
+default the weight matrices are pruned (floating tensors of 2 or more dimensions) and embeddings, norms, the LM
+head and biases are not; ``include`` / ``exclude`` (regexes searched in the tensor name) choose among the
+floating tensors of 2+ dimensions instead (an ``include`` lifts the default exclusion of embeddings and heads). The pruned
+file has the same keys, dtypes (fp16/bf16 kept) and metadata; a folder's other files (config.json, ...) are
+copied beside the pruned shards.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from nmkit.core.errors import InputError, reason
+from nmkit.core.prune import masks
+from nmkit.core.prune.config import PruneConfig
+from nmkit.core.prune.masks import Prunable
+from nmkit.core.prune.report import layer_reports, summary
+
+MAGNITUDE_METHODS = ("global-mp", "layer-mp", "random", "lamp")
+DEFAULT_EXCLUDE = r"(^|[._])(wte|wpe|embed\w*|embeddings?|lm_head|ln\w*|\w*norm\w*)([._]|$)"
+"""Names left out by default: token/position embeddings, the LM head (often tied to the embedding), norms."""
+
+
+def is_tensor_checkpoint(path: Path | None) -> bool:
+    """A ``.safetensors`` file, or a folder holding some (a Hugging Face model folder)."""
+    if path is None:
+        return False
+    path = Path(path)
+    return path.suffix == ".safetensors" or (path.is_dir() and any(path.glob("*.safetensors")))
+
+
+@dataclass
+class Checkpoint:
+    """The shards of a tensor checkpoint: file -> (tensors, metadata), and the folder's other files."""
+
+    shards: dict[Path, tuple[dict[str, torch.Tensor], dict[str, str] | None]]
+    companions: list[Path] = field(default_factory=list)  # config.json, the shard index, ...
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(path.glob("*.safetensors"))
+    if not files:
+        raise InputError(f"model {path}: no .safetensors file")
+    shards = {}
+    for file in files:
+        try:
+            with safe_open(str(file), framework="pt") as handle:
+                shards[file] = ({name: handle.get_tensor(name) for name in handle.keys()}, handle.metadata())
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise InputError(f"model {file}: not a readable safetensors file ({reason(exc)})") from None
+    companions = [p for p in sorted(path.iterdir()) if p.is_file() and p.suffix != ".safetensors"] \
+        if path.is_dir() else []
+    return Checkpoint(shards, companions)
+
+
+def select(checkpoint: Checkpoint, include: list[str], exclude: list[str]) -> tuple[list[Prunable], dict[str, str]]:
+    """The tensors to prune (as :class:`Prunable`) and every other tensor with the reason it is left out."""
+    include_re = [re.compile(p) for p in include]
+    exclude_re = [re.compile(p) for p in exclude] + ([] if include else [re.compile(DEFAULT_EXCLUDE)])
+    chosen, reasons = [], {}
+    for tensors, _ in checkpoint.shards.values():
+        for name, tensor in tensors.items():
+            if not tensor.is_floating_point():
+                reasons[name] = "not floating point"
+            elif include_re and not any(r.search(name) for r in include_re):
+                reasons[name] = "not matched by include"
+            elif any(r.search(name) for r in exclude_re):
+                reasons[name] = "excluded (embedding, norm or LM head by default)"
+            elif tensor.dim() < 2:
+                reasons[name] = "1-D (bias or scale)"
+            else:
+                chosen.append(Prunable(name, SimpleNamespace(weight=tensor), "tensor"))
+    if not chosen:
+        raise InputError("model: no tensor selected for pruning (check include / exclude)")
+    return chosen, reasons
+
+
+def keep_masks(method: str, weights: list[torch.Tensor], sparsity: float, seed: int) -> list[torch.Tensor]:
+    total = sum(w.numel() for w in weights)
+    amount = round(sparsity * total)
+    if method == "global-mp":
+        return masks.global_masks(weights, amount, absolute=True)
+    if method == "layer-mp":
+        return masks.layer_masks([w.abs() for w in weights], [sparsity] * len(weights))
+    if method == "lamp":
+        return masks.global_masks(masks.lamp_scores(weights), amount)
+    generator = torch.Generator().manual_seed(seed)
+    return masks.global_masks([torch.rand(w.shape, generator=generator) for w in weights], amount)
+
+
+def prune_checkpoint(config: PruneConfig, on_pruned: Callable[[float, Checkpoint, str], None] | None = None):
+    """Prune ``config.model`` at every sparsity; ``on_pruned(target, checkpoint, "safetensors")`` gets each one."""
+    from nmkit.core.prune.run import PruneResult, SparsityRun
+
+    if config.method not in MAGNITUDE_METHODS:
+        raise InputError(f"method {config.method} needs a runnable model (TorchScript, a zoo state dict or a "
+                         f"module); a tensor checkpoint takes {', '.join(MAGNITUDE_METHODS)}")
+    if config.fine_tune_epochs or config.gradual or config.train:
+        raise InputError("a tensor checkpoint cannot be trained or fine-tuned here: leave out fine_tune_epochs, "
+                         "end_epoch and train")
+    checkpoint = load_checkpoint(config.model)
+    chosen, reasons = select(checkpoint, config.include, config.exclude)
+    originals = [layer.weight for layer in chosen]
+    dense_pqi = summary(layer_reports(chosen, {}), chosen)["pqi_global"]
+    runs = []
+    for target in config.sparsities:
+        start = time.perf_counter()
+        kept = keep_masks(config.method, originals, target, config.seed)
+        pruned = {layer.name: w.masked_fill(~k, 0) for layer, w, k in zip(chosen, originals, kept, strict=True)}
+        seconds = time.perf_counter() - start
+        layers = [Prunable(layer.name, SimpleNamespace(weight=pruned[layer.name]), "tensor") for layer in chosen]
+        reports = layer_reports(layers, {})
+        overall = summary(reports, layers)
+        runs.append(SparsityRun(target, overall["sparsity"], None, None, None, overall["collapsed_layers"],
+                                overall["pqi_global"], 1, seconds,
+                                [asdict(r) | {"density": r.density, "collapsed": r.collapsed} for r in reports]))
+        if on_pruned is not None:
+            on_pruned(target, Checkpoint({file: ({k: pruned.get(k, v) for k, v in tensors.items()}, metadata)
+                                          for file, (tensors, metadata) in checkpoint.shards.items()},
+                                         checkpoint.companions), "safetensors")
+    return PruneResult(config.method, "safetensors", None, dense_pqi, runs,
+                       ["tensor checkpoint: no accuracy without a runnable model"], None,
+                       [layer.name for layer in chosen], reasons)
+
+
+def save_checkpoint(checkpoint: Checkpoint, folder: Path, write_bytes: Callable[[Path, bytes], None]) -> list[str]:
+    """Write the shards under their own names into ``folder``, with copies of the companions (config.json, the
+    shard index), so the folder loads like the original; the names written."""
+    from safetensors.torch import save
+
+    written = []
+    for file, (tensors, metadata) in checkpoint.shards.items():
+        write_bytes(folder / file.name, save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata))
+        written.append(file.name)
+    for companion in checkpoint.companions:
+        write_bytes(folder / companion.name, companion.read_bytes())
+        written.append(companion.name)
+    return written
