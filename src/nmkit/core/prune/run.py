@@ -84,11 +84,13 @@ def run(config: PruneConfig, advance: Callable[[int], None] | None = None,
     device = resolve_device(config.device)
     train_x, train_y, test_x, test_y = (t.to(device) for t in _data(config))
     if config.model is None:
-        if config.data != "digits":
-            raise InputError("field 'model': without a model file nmkit trains its zoo model, which needs data digits")
-        model, _ = models.train_on_digits(config.architecture, epochs=config.train_epochs, seed=config.seed)
+        if not isinstance(config.data, str):
+            raise InputError("field 'model': without a model file nmkit trains its zoo model, which needs data "
+                             "digits or mnist")
+        model, _ = models.train_on_digits(config.architecture, epochs=config.train_epochs, seed=config.seed,
+                                          data=config.data)
         model_format = "state_dict"
-        notes.append(f"trained zoo {config.architecture} on digits for {config.train_epochs} epochs")
+        notes.append(f"trained zoo {config.architecture} on {config.data} for {config.train_epochs} epochs")
     else:
         model, model_format = models.load_model_and_format(config.model, architecture=config.architecture,
                                                            trust_pickle=config.trust_pickle)
@@ -162,9 +164,9 @@ def _prune_one(model: nn.Module, config: PruneConfig, target: float, data) -> Sp
 
 
 def _data(config: PruneConfig) -> tuple[torch.Tensor, ...]:
-    if config.data == "digits":
+    if isinstance(config.data, str):
         side = models.INPUT_SIDE[config.architecture]
-        return (*models.digits_tensors("train", side), *models.digits_tensors("test", side))
+        return (*models.digits_tensors("train", side, config.data), *models.digits_tensors("test", side, config.data))
     arrays = datasets.labelled_npz(config.data)
     as_x = lambda a: torch.from_numpy(a.astype("float32"))  # noqa: E731
     as_y = lambda a: torch.from_numpy(a.astype("int64"))  # noqa: E731

@@ -4,9 +4,9 @@ Magnitude methods need only the weights: global-mp and layer-mp rank |w|, lamp r
 seeded uniform noise; each prunes exactly round(s N) weights (:func:`nmkit.core.prune.masks.global_masks`). By
 default the weight matrices are pruned (floating tensors of 2 or more dimensions) and embeddings, norms, the LM
 head and biases are not; ``include`` / ``exclude`` (regexes searched in the tensor name) choose among the
-floating tensors of 2+ dimensions instead (an ``include`` lifts the default exclusion of embeddings and heads). The pruned
-file has the same keys, dtypes (fp16/bf16 kept) and metadata; a folder's other files (config.json, ...) are
-copied beside the pruned shards.
+floating tensors of 2+ dimensions instead (an ``include`` lifts the default exclusion of embeddings and heads).
+The pruned file has the same keys, dtypes (fp16/bf16 kept) and metadata; a folder's other files (config.json,
+...) are copied beside the pruned shards.
 """
 
 from __future__ import annotations
