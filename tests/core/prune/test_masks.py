@@ -84,6 +84,7 @@ def test_pq_index_closed_forms():
         spread = torch.cat([one_hot, torch.full((d - 1,), 1e-30)])  # d non-zeros, one carrying all the mass
         assert pq_index(spread[: d], p, q) == pytest.approx(0.0, abs=1e-12)  # only one non-zero: d = 1
         assert pq_index(spread, p, q) == pytest.approx(1 - d ** (1 / q - 1 / p), rel=1e-6)
+        assert pq_index([spread[:3], spread[3:]], p, q) == pytest.approx(pq_index(spread, p, q), rel=1e-12)
 
 
 def test_sap_step_count_matches_a_worked_example():

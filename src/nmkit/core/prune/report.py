@@ -75,5 +75,5 @@ def summary(reports: list[LayerReport], layers: list[Prunable], p: float = 0.5, 
         "flops_remaining": (sum(r.flops for r in known) / sum(r.flops_dense for r in known)) if known else None,
         "flops_note": None if len(known) == len(reports) else "conv layers of TorchScript models are left out",
         "collapsed_layers": [r.name for r in reports if r.collapsed],
-        "pqi_global": pq_index(torch.cat([layer.weight.detach().reshape(-1) for layer in layers]), p, q),
+        "pqi_global": pq_index([layer.weight for layer in layers], p, q),
     }

@@ -102,7 +102,7 @@ def run(config: PruneConfig, advance: Callable[[int], None] | None = None,
     except RuntimeError as exc:
         raise InputError(f"model: does not accept inputs of shape {list(test_x.shape[1:])} "
                          f"({reason(exc)})") from None
-    dense_pqi = pq_index(torch.cat([layer.weight.detach().reshape(-1) for layer in layers]), config.sap.p,
+    dense_pqi = pq_index([layer.weight for layer in layers], config.sap.p,
                         config.sap.q)
     if config.method == "sap":
         notes.append("SAP continues from the trained weights between steps (no rewind to initialisation)")

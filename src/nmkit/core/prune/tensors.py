@@ -24,6 +24,7 @@ from nmkit.core.errors import InputError, reason
 from nmkit.core.prune import masks
 from nmkit.core.prune.config import PruneConfig
 from nmkit.core.prune.masks import Prunable
+from nmkit.core.prune.pqi import pq_index
 from nmkit.core.prune.report import layer_reports, summary
 
 MAGNITUDE_METHODS = ("global-mp", "layer-mp", "random", "lamp")
@@ -114,7 +115,7 @@ def prune_checkpoint(config: PruneConfig, on_pruned: Callable[[float, Checkpoint
     checkpoint = load_checkpoint(config.model)
     chosen, reasons = select(checkpoint, config.include, config.exclude)
     originals = [layer.weight for layer in chosen]
-    dense_pqi = summary(layer_reports(chosen, {}), chosen)["pqi_global"]
+    dense_pqi = pq_index(originals)
     runs = []
     for target in config.sparsities:
         start = time.perf_counter()
