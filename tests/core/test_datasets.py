@@ -33,3 +33,22 @@ def test_mnist_equals_mlxtends_loader_and_splits_4000_1000():
     np.testing.assert_array_equal(test_y, labels[order[4000:]])
     np.testing.assert_array_equal(train_y, labels[order[:4000]])
     assert len({row.tobytes() for row in train_x} & {row.tobytes() for row in test_x}) <= 5  # MNIST has duplicates
+
+
+def _write_idx(path, array):
+    header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_mnist_idx_folders_read_as_train_and_test_splits(tmp_path):
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (12, 28, 28)), rng.integers(0, 10, 12)
+    for stem, array in (("train-images-idx3-ubyte", images[:8]), ("train-labels-idx1-ubyte", labels[:8]),
+                        ("t10k-images-idx3-ubyte", images[8:]), ("t10k-labels-idx1-ubyte", labels[8:])):
+        _write_idx(tmp_path / stem, array)
+    arrays = datasets.labelled_npz(tmp_path)
+    np.testing.assert_allclose(arrays["x_test"][:, 0] * 255, images[8:], atol=1e-4)
+    np.testing.assert_array_equal(arrays["y_train"], labels[:8])
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1]) + np.array([9], ">u4").tobytes() + b"\0")
+    with pytest.raises(datasets.InputError, match="header declares"):
+        datasets.labelled_npz(tmp_path)

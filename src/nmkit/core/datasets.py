@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nmkit.core import io
+from nmkit.core import io, memory
 from nmkit.core.errors import InputError
 
 DIGITS_TEST = 400
@@ -61,10 +61,47 @@ BUILT_IN = {"digits": (digits, 16.0), "mnist": (mnist, 255.0)}
 """Built-in labelled image sets: loader and the largest pixel value."""
 
 
+IDX_FILES = {"x_train": "train-images", "y_train": "train-labels", "x_test": "t10k-images", "y_test": "t10k-labels"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """One IDX file (MNIST's own format; ``.gz`` too): unsigned bytes, big-endian dimensions, checked sizes."""
+    import gzip
+
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as handle:
+            head = handle.read(4)
+            if len(head) != 4 or head[:2] != b"\0\0" or head[2] != 0x08 or not 1 <= head[3] <= 4:
+                raise InputError(f"data {path}: not an IDX file of unsigned bytes")
+            shape = tuple(int(d) for d in np.frombuffer(handle.read(4 * head[3]), ">u4"))
+            memory.require(float(np.prod(shape)) * 5, f"data {path}")
+            data = np.frombuffer(handle.read(), np.uint8)
+    except (OSError, EOFError, gzip.BadGzipFile):
+        raise InputError(f"data {path}: cannot be read as an IDX file") from None
+    if len(shape) != head[3] or data.size != int(np.prod(shape)):
+        raise InputError(f"data {path}: holds {data.size} bytes, its header declares {shape}")
+    return data.reshape(shape)
+
+
 def labelled_npz(path) -> dict[str, np.ndarray]:
     """Arrays ``x`` [N, ...] and integer ``y`` [N] from an .npz (no pickles), checked for agreeing lengths;
-    ``x_train``, ``y_train``, ``x_test``, ``y_test`` are read too when present."""
-    arrays = io.load_npz(path)
+    ``x_train``, ``y_train``, ``x_test``, ``y_test`` are read too when present. A folder of MNIST-style IDX files
+    (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-...``, optionally ``.gz``) gives those four,
+    images scaled to [0, 1]."""
+    path = Path(path)
+    if path.is_dir():
+        arrays = {}
+        for key, stem in IDX_FILES.items():
+            found = sorted(path.glob(f"{stem}*"))
+            if not found:
+                raise InputError(f"data {path}: no {stem}-idx file (expected the four MNIST IDX files)")
+            arrays[key] = read_idx(found[0])
+            if key.startswith("x"):
+                arrays[key] = arrays[key][:, None].astype(np.float32) / 255.0
+            else:
+                arrays[key] = arrays[key].astype(np.int64)
+    else:
+        arrays = io.load_npz(path)
     pairs = [(x, y) for x, y in (("x", "y"), ("x_train", "y_train"), ("x_test", "y_test")) if x in arrays]
     if not pairs or any(y not in arrays for _, y in pairs):
         raise InputError(f"data {path}: expected arrays x [N, ...] and y [N] (found {', '.join(arrays) or 'none'})")

@@ -280,9 +280,10 @@ def _inputs(config: AttackConfig) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(config.data, str):
         return models.digits_tensors("test", models.INPUT_SIDE[config.architecture], config.data)
     arrays = datasets.labelled_npz(config.data)
-    if "x" not in arrays:
-        raise InputError(f"data {config.data}: expected arrays x [N, ...] and y [N]")
-    x, y = arrays["x"], arrays["y"]
+    key = "" if "x" in arrays else "_test"  # an .npz with x and y, or a test split (IDX folders)
+    if f"x{key}" not in arrays:
+        raise InputError(f"data {config.data}: expected arrays x [N, ...] and y [N], or x_test and y_test")
+    x, y = arrays[f"x{key}"], arrays[f"y{key}"]
     if x.min() < config.low or x.max() > config.high:
         raise InputError(f"data {config.data}: inputs must lie in the box [{config.low}, {config.high}]")
     return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.int64))
