@@ -36,7 +36,7 @@ class TinyViT(nn.Module):
     """A ViT-style classifier for 28x28 images: 7x7 patches as 16 tokens, a learned position embedding, two
     pre-norm encoder layers, mean pooling, a Linear head."""
 
-    def __init__(self, width: int = 64, classes: int = 10) -> None:
+    def __init__(self, width: int = 48, classes: int = 10) -> None:
         super().__init__()
         self.embed = nn.Linear(49, width)
         self.position = nn.Parameter(torch.zeros(1, 16, width))
@@ -50,7 +50,7 @@ class TinyViT(nn.Module):
         return self.head(self.norm(self.encoder(self.embed(patches) + self.position)).mean(1))
 
 
-def trained(architecture: str, data: str, epochs: int = 20) -> tuple[nn.Module, float]:
+def trained(architecture: str, data: str, epochs: int = 10) -> tuple[nn.Module, float]:
     """A zoo model, or the TinyViT (``vit``), trained on the built-in data's training split."""
     if architecture != "vit":
         return models.train_on_digits(architecture, seed=0, data=data, epochs=epochs)
