@@ -42,6 +42,8 @@ def hostile_files(folder: Path) -> list[Path]:
         "huge.mtx": b"%%MatrixMarket matrix coordinate real general\n2000000000 2000000000 2000000000\n1 1 1\n",
         "complex.mtx": b"%%MatrixMarket matrix coordinate complex hermitian\n2 2 2\n1 1 4 0\n2 2 4 0\n",
         "nan.txt": b"2 10.0 1\n5 1 1 nan 1\n4 1 1 3 1\n",
+        "garbage.safetensors": random.Random(SEED + 2).randbytes(2048),
+        "huge-header.safetensors": b"\xff" * 7 + b"\x7f{}",
     }
     for name, data in made.items():
         (folder / name).write_bytes(data)
