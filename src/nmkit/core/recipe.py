@@ -44,7 +44,7 @@ def option(default: Any = None, help: str = "", *, ge=None, gt=None, le=None, lt
 
     ``cli_only``: only a command-line flag may set it (switches that let a file run code); it is never written
     into a run's ``recipe.yaml``. ``writes``: a path nmkit writes to; from a recipe or ``--set`` it must stay
-    inside the recipe's folder (the current folder for ``--set``).
+    inside the recipe's folder (flags and ``--set``, typed by the person running nmkit, may write anywhere).
     """
     meta = {"help": help, "ge": ge, "gt": gt, "le": le, "lt": lt, "cli_only": cli_only, "writes": writes}
     if isinstance(default, list | dict):  # a fresh copy per instance
@@ -207,7 +207,7 @@ def coerce_mapping(schema: type, raw: Mapping, *, source: str, base_dir: Path | 
             flag = "--" + key.replace("_", "-")
             raise ConfigError(f"{source}: field '{dotted}' can only be given on the command line ({flag}): a recipe "
                               f"or --set must not switch on running code from a file")
-        ctx = _Ctx(source, dotted, base_dir, writes=bool(meta.get("writes")) and source != FLAGS)
+        ctx = _Ctx(source, dotted, base_dir, writes=bool(meta.get("writes")) and source.startswith("recipe "))
         out[key] = _coerce(hints[key], value, ctx)
         _check_bounds(meta, out[key], ctx)
     return out
@@ -218,7 +218,7 @@ class _Ctx:
     source: str
     path: str
     base_dir: Path | None
-    writes: bool = False  # an output path from a recipe or --set: confined to base_dir
+    writes: bool = False  # an output path from a recipe file: confined to base_dir
 
     def fail(self, expected: str, value: Any) -> ConfigError:
         return ConfigError(f"{self.source}: field '{self.path}' expects {expected}, found {show(value)}")
@@ -318,7 +318,7 @@ def _as_path(value, ctx):
 
 
 def _confined(path: Path, ctx: _Ctx) -> Path:
-    """An output path from a recipe or --set: relative, and inside ``base_dir`` once links are resolved."""
+    """An output path from a recipe file: relative, and inside ``base_dir`` once links are resolved."""
     base = (ctx.base_dir or Path.cwd()).resolve()
     resolved = (base / path).resolve()
     if path.is_absolute() or not resolved.is_relative_to(base):
