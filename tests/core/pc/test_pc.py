@@ -152,3 +152,42 @@ def test_bad_data_is_rejected(small_file, data, message):
     model = small_file[0]
     with pytest.raises(InputError, match=message):
         compress(model, data, 4)
+
+
+def _dense_mutual_information(data, values, pseudocount=1.0):
+    """The textbook form: smoothed joint of every pair from a (D V)^2 co-occurrence product."""
+    n, d = data.shape
+    onehot = np.zeros((n, d * values))
+    onehot[np.repeat(np.arange(n), d), (np.arange(d) * values + data).ravel()] = 1.0
+    joint = (onehot.T @ onehot).reshape(d, values, d, values).transpose(0, 2, 1, 3) + pseudocount
+    joint /= joint.sum(axis=(2, 3), keepdims=True)
+    left, right = joint.sum(axis=3), joint.sum(axis=2)
+    info = np.sum(joint * np.log(joint / (left[..., :, None] * right[..., None, :])), axis=(2, 3))
+    np.fill_diagonal(info, 0.0)
+    return info
+
+
+@pytest.mark.parametrize(("values", "pseudocount"), [(2, 1.0), (5, 0.5), (17, 1.0)])
+def test_mutual_information_per_pair_equals_the_dense_co_occurrence_form(values, pseudocount):
+    from nmkit.core.pc.structure import mutual_information
+
+    rng = np.random.default_rng(values)
+    data = rng.integers(0, values, (300, 7))
+    data[:, 3] = (data[:, 2] + rng.integers(0, 2, 300)) % values  # a dependent pair
+    np.testing.assert_allclose(mutual_information(data, values, pseudocount),
+                               _dense_mutual_information(data, values, pseudocount), rtol=1e-9, atol=1e-12)
+
+
+def test_structure_learning_at_256_levels_stays_small(tmp_path):
+    """Issue 20's crash: 64 pixels at 256 grey levels needed a (64 * 256)^2 product (2.1 GB, SIGSEGV at twice)."""
+    import resource
+
+    from nmkit.core.pc.structure import mutual_information
+
+    data = np.random.default_rng(0).integers(0, 256, (2000, 64))
+    data[:, 1] = data[:, 0]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    info = mutual_information(data, 256)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: well under 200 MB
+    assert np.unravel_index(np.argmax(info), info.shape) in ((0, 1), (1, 0))
+    assert chow_liu_tree(data, 256).parent.shape == (64,)

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse
 import scipy.sparse.csgraph
+from numba import prange
+
+from nmkit.core.compiled import njit
 
 
 @dataclass(frozen=True)
@@ -32,17 +35,50 @@ class Tree:
 
 
 def mutual_information(data: np.ndarray, values: int, pseudocount: float = 1.0) -> np.ndarray:
-    """[D, D] empirical mutual information (nats) of discrete columns, with Laplace smoothing."""
-    n, d = data.shape
-    onehot = np.zeros((n, d * values))
-    onehot[np.repeat(np.arange(n), d), (np.arange(d) * values + data).ravel()] = 1.0
-    joint = (onehot.T @ onehot).reshape(d, values, d, values).transpose(0, 2, 1, 3) + pseudocount
-    joint /= joint.sum(axis=(2, 3), keepdims=True)
-    marginal = joint.sum(axis=3)  # [D, D, V]: p(x_i) from each pair
-    left, right = marginal, joint.sum(axis=2)
-    ratio = joint / (left[..., :, None] * right[..., None, :])
-    info = np.sum(joint * np.log(ratio), axis=(2, 3))
-    np.fill_diagonal(info, 0.0)
+    """[D, D] empirical mutual information (nats) of discrete columns, with Laplace smoothing: ``pseudocount``
+    added to every one of a pair's V^2 joint cells.
+
+    I(X_i; X_j) = H(X_i) + H(X_j) - H(X_i, X_j) of the smoothed joint: per pair, the n samples are counted into a
+    V x V scratch table and only the touched cells are summed (the untouched ones all hold the same smoothed
+    probability), so time is O(D^2 n) and memory O(V^2) per thread, at any V up to 256 and beyond: no
+    (D V)^2 co-occurrence matrix (an earlier version's, 27 GB at D = 64, V = 256).
+    """
+    columns = np.ascontiguousarray(np.asarray(data).T, dtype=np.int32)  # [D, n]
+    return _pair_information(columns, int(values), float(pseudocount))
+
+
+@njit(parallel=True)
+def _pair_information(columns: np.ndarray, values: int, pseudocount: float) -> np.ndarray:
+    d, n = columns.shape
+    total = n + pseudocount * values * values
+    marginal = np.zeros(d)  # H(X_i) of the smoothed marginal p(a) = (c_a + pseudocount V) / total
+    for i in prange(d):
+        counts = np.zeros(values)
+        for s in range(n):
+            counts[columns[i, s]] += 1.0
+        for a in range(values):
+            p = (counts[a] + pseudocount * values) / total
+            marginal[i] -= p * np.log(p)
+    empty = pseudocount / total  # every untouched joint cell
+    info = np.zeros((d, d))
+    for i in prange(d):
+        table = np.zeros(values * values, np.int64)
+        touched = np.empty(n, np.int64)
+        for j in range(i + 1, d):
+            cells = 0
+            for s in range(n):
+                cell = columns[i, s] * values + columns[j, s]
+                if table[cell] == 0:
+                    touched[cells] = cell
+                    cells += 1
+                table[cell] += 1
+            joint = 0.0
+            for t in range(cells):
+                p = (table[touched[t]] + pseudocount) / total
+                joint -= p * np.log(p)
+                table[touched[t]] = 0
+            joint -= (values * values - cells) * empty * np.log(empty)
+            info[i, j] = info[j, i] = marginal[i] + marginal[j] - joint
     return info
 
 
