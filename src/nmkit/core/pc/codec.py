@@ -104,6 +104,11 @@ def bits_per_dimension(model: HCLT, items: np.ndarray, device: str = "cpu") -> f
     return float(-log_likelihood.mean() / model.variables / LOG2)
 
 
+CHUNK_BYTES = 128 << 20
+"""The encoder holds every variable's [chunk, V] float64 probabilities of a chunk before coding it in reverse:
+chunks are capped so that stays under this (at D = 784, V = 256: 81 items per ANS stream)."""
+
+
 def compress(model: HCLT, array: np.ndarray, chunk: int, name: str = "input") -> bytes:
     return container.pack(*encode_payloads(model, array, chunk, name))
 
@@ -112,6 +117,7 @@ def encode_payloads(model: HCLT, array: np.ndarray, chunk: int, name: str = "inp
     """The container header and the ANS payload of each chunk (``compress`` packs them into bytes)."""
     items = as_items(array, model.values, name, model.variables)
     plan = Plan.of(model)
+    chunk = max(1, min(chunk, CHUNK_BYTES // (model.variables * model.values * 8)))
     payloads = [encode_chunk(model, plan, items[i : i + chunk]) for i in range(0, len(items), chunk)]
     header = container.Header(model.fingerprint(), array.dtype, tuple(array.shape[1:]), len(array), chunk,
                               [len(p) for p in payloads], container.digest_of(array))

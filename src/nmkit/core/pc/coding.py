@@ -150,8 +150,9 @@ def encode_chunk(model: HCLT, plan: Plan, items: np.ndarray) -> np.ndarray:
         probabilities.append(walker.probabilities(t))
         walker.advance(t, items[:, v])
     coder = constriction.stream.stack.AnsCoder()
-    symbols = items[:, plan.order].T.reshape(-1).astype(np.int32)
-    coder.encode_reverse(symbols, constriction.stream.model.Categorical(perfect=False), np.concatenate(probabilities))
+    family = constriction.stream.model.Categorical(perfect=False)
+    for t in reversed(range(len(plan.order))):  # a stack: the last variable first, so decoding starts at the first
+        coder.encode_reverse(items[:, plan.order[t]].astype(np.int32), family, probabilities[t])
     return coder.get_compressed()
 
 
