@@ -84,10 +84,10 @@ COMMAND = register(Command(name="compress-pc", schema=PCConfig, run=run,
 @capability(COMMAND, {"Actions": ACTION_HELP})
 def compress_pc(
     action: Annotated[str, typer.Argument(metavar="train|encode|decode|roundtrip", help="What to do (listed below).")],
-    input: Annotated[str | None, typer.Argument(help="encode: .npy or digits; decode: .nmpc file.")] = None,
+    input: Annotated[str | None, typer.Argument(help="encode: .npy, digits or mnist; decode: .nmpc file.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (encode/decode).")] = None,
     model: Annotated[Path | None, typer.Option(help="model.npz, or a train run's --out folder.")] = None,
-    data: Annotated[str | None, typer.Option(help="Training data: digits or an .npy array.",
+    data: Annotated[str | None, typer.Option(help="Training data: digits, mnist (256 levels) or an .npy array.",
                                              rich_help_panel=MODEL)] = None,
     latents: Annotated[int | None, typer.Option(help="K latent states (default 32).", rich_help_panel=MODEL)] = None,
     values: Annotated[int | None, typer.Option(help="Symbols per variable (default from data).",

