@@ -202,3 +202,13 @@ def test_built_in_mnist_is_256_level_data_for_the_codec():
     assert as_items(test, 256, "mnist").shape == (1000, 784)
     with pytest.raises(InputError, match="values must lie in"):
         as_items(test, 17, "mnist")
+
+
+def test_chunks_are_capped_by_the_encoders_memory_and_still_round_trip(small_file, monkeypatch):
+    from nmkit.core.pc import codec
+
+    model, data, _ = small_file
+    monkeypatch.setattr(codec, "CHUNK_BYTES", 2 * model.variables * model.values * 8)  # room for 2 items
+    header, payloads = codec.encode_payloads(model, data, 4)
+    assert header.chunk == 2 and len(payloads) == 3
+    np.testing.assert_array_equal(decompress(model, codec.compress(model, data, 4), "f"), data)
