@@ -181,3 +181,16 @@ def test_run_several_recipes_into_one_out_folder(tmp_path):
     result = invoke("run", first, second, "--out", tmp_path / "out", "-q")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "a" / "distances.npy").exists() and (tmp_path / "out" / "b" / "plan.npz").exists()
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+def test_a_pattern_files_final_line_ending_is_not_part_of_the_pattern(tmp_path, ending):
+    text = tmp_path / "text.txt"
+    text.write_bytes(b"xxACGTTGCAxx")
+    pattern = tmp_path / "p.txt"
+    pattern.write_bytes(b"ACGTAGCA" + ending)  # one substitution away from the text at position 2
+    record = json.loads(invoke("hamming", "--text-file", text, "--pattern-file", pattern, "--json", "-q").stdout)
+    assert record["result"]["best"][0] == {"position": 2, "distance": 1}
+    kept = json.loads(invoke("hamming", "--text-file", text, "--pattern-file", pattern, "--keep-newline", "--json",
+                             "-q").stdout)
+    assert kept["result"]["pattern_length"] == 8 + len(ending)

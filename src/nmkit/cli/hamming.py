@@ -103,8 +103,12 @@ def hamming(
         help="Text file: bytes (default), tokens with --tokens, or a .npy integer array; - reads stdin.",
         rich_help_panel=INPUT)] = None,
     pattern: Annotated[str | None, typer.Option(help="The pattern, inline.", rich_help_panel=INPUT)] = None,
-    pattern_file: Annotated[Path | None, typer.Option(help="Pattern file, same formats as the text.",
+    pattern_file: Annotated[Path | None, typer.Option(help="Pattern file, same formats as the text; its final "
+                                                      "line ending is dropped (see --keep-newline).",
                                                       rich_help_panel=INPUT)] = None,
+    keep_newline: Annotated[bool | None, typer.Option("--keep-newline", help="Keep a pattern file's final line "
+                                                      "ending as symbols of the pattern.", rich_help_panel=INPUT)]
+    = None,
     tokens: Annotated[bool | None, typer.Option("--tokens/--bytes",
                                                 help="Whitespace-separated tokens instead of bytes.",
                                                 rich_help_panel=INPUT)] = None,
@@ -129,7 +133,8 @@ def hamming(
     With --out DIR: distances.npy (all n-m+1 values; k-mismatch stores k+1 for "more than k"), hits.csv
     (k-mismatch), result.json and recipe.yaml.
     """  # the algorithm list is appended below, from ALGORITHM_HELP
-    flags = dict(text=text, text_file=text_file, pattern=pattern, pattern_file=pattern_file, tokens=tokens,
+    flags = dict(text=text, text_file=text_file, pattern=pattern, pattern_file=pattern_file, keep_newline=keep_newline,
+                 tokens=tokens,
                  max_mismatches=max_mismatches, approx=approx, failure_probability=failure_probability,
                  wildcard=wildcard, algorithm=algorithm, top=top, chunk_size=chunk_size)
     return flags

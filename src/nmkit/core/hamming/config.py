@@ -47,7 +47,9 @@ class HammingConfig(CommonConfig):
     text: str | None = option(None, "the text, given inline")
     text_file: Path | None = option(None, "file holding the text (bytes, tokens, or .npy integers); - for stdin")
     pattern: str | None = option(None, "the pattern, given inline")
-    pattern_file: Path | None = option(None, "file holding the pattern (same formats as the text)")
+    pattern_file: Path | None = option(None, "file holding the pattern (same formats as the text); one final line "
+                                             "ending is dropped (editors add it) unless keep_newline")
+    keep_newline: bool = option(False, "bytes mode: keep a pattern file's final line ending as pattern symbols")
     synthetic: Synthetic | None = option(None, "generate a seeded text with planted pattern copies")
     tokens: bool = option(False, "read files and inline strings as whitespace-separated tokens, not bytes")
     max_mismatches: int | None = option(None, "k-mismatch mode: report alignments with <= k mismatches", ge=0)

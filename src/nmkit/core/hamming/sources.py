@@ -92,6 +92,8 @@ def _read_pattern(config: HammingConfig) -> np.ndarray:
     if str(path) == "-":
         raise InputError("pattern_file: '-' (stdin) is for the text; give the pattern inline or as a file")
     data = _read_bytes(path)
+    if not config.keep_newline:
+        data = data.removesuffix(b"\r\n") if data.endswith(b"\r\n") else data.removesuffix(b"\n")
     if config.tokens:
         tokens = data.decode("utf-8", errors="replace").split()
         if max(map(len, tokens), default=0) > MAX_TOKEN_BYTES:
