@@ -194,3 +194,9 @@ def test_a_pattern_files_final_line_ending_is_not_part_of_the_pattern(tmp_path, 
     kept = json.loads(invoke("hamming", "--text-file", text, "--pattern-file", pattern, "--keep-newline", "--json",
                              "-q").stdout)
     assert kept["result"]["pattern_length"] == 8 + len(ending)
+
+
+def test_run_takes_seed_and_device_like_the_subcommands():
+    recipe = ROOT / "recipes" / "hamming.yaml"
+    record = json.loads(invoke("run", recipe, "--seed", "7", "--device", "cpu", "--json", "-q").stdout)
+    assert record["seed"] == 7 and record["device"] == "cpu" and record["config"]["seed"] == 7

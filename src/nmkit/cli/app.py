@@ -23,12 +23,14 @@ from nmkit.cli import (
 from nmkit.cli.common import (
     COMMANDS,
     DebugOpt,
+    DeviceOpt,
     ForceOpt,
     JsonOpt,
     MaxMemoryOpt,
     OutOpt,
     QuietOpt,
     RunOptions,
+    SeedOpt,
     SetOpt,
     ThreadsOpt,
     config_layers,
@@ -86,6 +88,8 @@ def run(
     force: ForceOpt = False,
     threads: ThreadsOpt = None,
     max_memory: MaxMemoryOpt = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
     trust_pickle: Annotated[bool, typer.Option(
         "--trust-pickle", help="Let recipes that load a model accept a pickled nn.Module (runs code from the file); "
         "a recipe itself can never switch this on.")] = False,
@@ -100,6 +104,7 @@ def run(
                                  f"found {show(command_name)}")
             command = COMMANDS[command_name]
             flags = {"trust_pickle": True} if trust_pickle and "trust_pickle" in field_names(command.schema) else {}
+            flags |= {k: v for k, v in (("seed", seed), ("device", device)) if v is not None}
             config = build_config(command.schema, config_layers(command, recipe, flags, sets))
             target = out / recipe.stem if out is not None and len(recipes) > 1 else out
             run_config(command, config, RunOptions(target, json_out, quiet, debug, force, threads, max_memory))
