@@ -9,6 +9,7 @@ with masked training between steps; one-shot when end_epoch <= start_epoch.
 from __future__ import annotations
 
 import copy
+import io
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -108,7 +109,7 @@ def run(config: PruneConfig, advance: Callable[[int], None] | None = None,
         notes.append("SAP continues from the trained weights between steps (no rewind to initialisation)")
     runs, pruned = [], model
     for target in config.sparsities:
-        pruned = copy.deepcopy(model)
+        pruned = copy_model(model)
         runs.append(_prune_one(pruned, config, target, (train_x, train_y, test_x, test_y)))
         if on_pruned is not None:
             on_pruned(target, pruned if device == "cpu" else pruned.cpu(), model_format)
@@ -118,6 +119,17 @@ def run(config: PruneConfig, advance: Callable[[int], None] | None = None,
     return PruneResult(config.effective_method, model_format, dense_accuracy, dense_pqi, runs, notes,
                        pruned if device == "cpu" else pruned.cpu(), [layer.name for layer in chosen],
                        left_out(pruned, chosen))
+
+
+def copy_model(model: nn.Module) -> nn.Module:
+    """An independent copy to prune. TorchScript goes through save and load: a deep-copied ScriptModule's
+    parameters are no longer leaves, so gradients (M-FAC, fine-tuning) never reach them."""
+    if isinstance(model, torch.jit.ScriptModule):
+        buffer = io.BytesIO()
+        torch.jit.save(model, buffer)
+        buffer.seek(0)
+        return torch.jit.load(buffer, map_location=next(model.parameters()).device)
+    return copy.deepcopy(model)
 
 
 def _prune_one(model: nn.Module, config: PruneConfig, target: float, data) -> SparsityRun:
