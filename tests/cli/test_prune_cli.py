@@ -171,3 +171,12 @@ def test_mfac_and_fine_tuning_work_on_torchscript_as_on_the_eager_model(tmp_path
     assert scripted["accuracy_pruned"] == pytest.approx(eager["accuracy_pruned"], abs=0.01)
     assert scripted["accuracy_fine_tuned"] == pytest.approx(eager["accuracy_fine_tuned"], abs=0.01)
     assert scripted["accuracy_fine_tuned"] != scripted["accuracy_pruned"]  # fine-tuning reached the weights
+
+
+def test_magnitude_pruning_needs_no_data_that_fits_and_data_driven_methods_say_data(tmp_path):
+    torch.jit.script(models.ZOO["lenet"]()).save(str(tmp_path / "lenet.pt"))  # takes 28x28; digits are 8x8
+    record = invoke(tmp_path / "lenet.pt", "--sparsity", "0.5", "--out", tmp_path / "out")
+    assert record["dense_accuracy"] is None and record["runs"][0]["sparsity"] == pytest.approx(0.5)
+    assert any("accuracy not measured" in note and "--data" in note for note in record["notes"])
+    refused = runner.invoke(app, ["prune", str(tmp_path / "lenet.pt"), "--method", "mfac"])
+    assert refused.exit_code == 2 and "pass --data" in refused.stderr

@@ -101,8 +101,14 @@ def run(config: PruneConfig, advance: Callable[[int], None] | None = None,
     try:
         dense_accuracy = accuracy(model, test_x, test_y)
     except RuntimeError as exc:
-        raise InputError(f"model: does not accept inputs of shape {list(test_x.shape[1:])} "
-                         f"({reason(exc)})") from None
+        shape = list(test_x.shape[1:])
+        if not _needs_data(config):  # magnitude pruning needs only the weights: prune, report no accuracy
+            notes.append(f"accuracy not measured: the model does not take {config.data} inputs of shape {shape} "
+                         f"(pass --data with inputs it takes)")
+            dense_accuracy, test_x, test_y = None, None, None
+        else:
+            raise InputError(f"model: does not accept {config.data} inputs of shape {shape} ({reason(exc)}); "
+                             f"pass --data with inputs the model takes") from None
     dense_pqi = pq_index([layer.weight for layer in layers], config.sap.p,
                         config.sap.q)
     if config.method == "sap":
@@ -119,6 +125,12 @@ def run(config: PruneConfig, advance: Callable[[int], None] | None = None,
     return PruneResult(config.effective_method, model_format, dense_accuracy, dense_pqi, runs, notes,
                        pruned if device == "cpu" else pruned.cpu(), [layer.name for layer in chosen],
                        left_out(pruned, chosen))
+
+
+def _needs_data(config: PruneConfig) -> bool:
+    """Whether the method runs the model (second-order, distortion, PQ-Index steps, training)."""
+    magnitude = config.method in ("global-mp", "layer-mp", "random", "lamp")
+    return not magnitude or config.gradual or bool(config.fine_tune_epochs)
 
 
 def copy_model(model: nn.Module) -> nn.Module:
@@ -163,12 +175,13 @@ def _prune_one(model: nn.Module, config: PruneConfig, target: float, data) -> Sp
             prune_to(state, sparsity)
             seconds += time.perf_counter() - start
             steps += 1
-    accuracy_pruned = accuracy(model, test_x, test_y)
+    accuracy_pruned = accuracy(model, test_x, test_y) if test_x is not None else None
     fine_tuned = None
     if config.fine_tune_epochs:
         train(config.fine_tune_epochs)
         fine_tuned = accuracy(model, test_x, test_y)
-    reports = layer_reports(layers, output_positions(model, layers, test_x), config.sap.p, config.sap.q)
+    positions = output_positions(model, layers, test_x) if test_x is not None else {}
+    reports = layer_reports(layers, positions, config.sap.p, config.sap.q)
     overall = summary(reports, layers, config.sap.p, config.sap.q)
     return SparsityRun(target, overall["sparsity"], accuracy_pruned, fine_tuned, overall["flops_remaining"],
                        overall["collapsed_layers"], overall["pqi_global"], steps, seconds,
