@@ -200,3 +200,23 @@ def test_run_takes_seed_and_device_like_the_subcommands():
     recipe = ROOT / "recipes" / "hamming.yaml"
     record = json.loads(invoke("run", recipe, "--seed", "7", "--device", "cpu", "--json", "-q").stdout)
     assert record["seed"] == 7 and record["device"] == "cpu" and record["config"]["seed"] == 7
+
+
+def test_help_keeps_every_bracket_of_the_option_texts():
+    """Help text is plain: '[m, d]' in an option's help must not vanish as markup (issue 22)."""
+    import inspect
+    import re
+
+    from nmkit.cli.app import app as cli_app
+
+    checked = 0
+    for info in cli_app.registered_commands:
+        name = info.name or info.callback.__name__
+        shown = re.sub(r"\s+", " ", invoke(name, "--help").stdout)
+        for parameter in inspect.signature(info.callback).parameters.values():
+            for meta in getattr(parameter.annotation, "__metadata__", ()):
+                text = getattr(meta, "help", None) or ""
+                for bracketed in re.findall(r"\[[^\]]*\]", text):
+                    assert bracketed in shown, (name, bracketed)
+                    checked += 1
+    assert checked >= 3
