@@ -54,3 +54,11 @@ def test_written_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {"0o644"}
+
+
+def test_reasons_drop_escape_codes_and_cut_at_a_word():
+    from nmkit.core.errors import reason
+
+    text = "\x1b[31mError(s) in loading state_dict: Missing key(s) in state_dict: alpha, beta, gamma\x1b[0m"
+    assert reason(RuntimeError(text), 40) == "Error(s) in loading state_dict:..."
+    assert reason(RuntimeError(""), 40) == "RuntimeError"

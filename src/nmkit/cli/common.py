@@ -12,6 +12,7 @@ import functools
 import inspect
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -337,7 +338,8 @@ def _fail(message: str, code: int) -> None:
 
 def one_line(message: str) -> str:
     """``message`` as one printable line of at most :data:`MAX_MESSAGE` characters."""
-    text = "".join(c if c.isprintable() else " " for c in message[: MAX_MESSAGE * 2])
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", message[: MAX_MESSAGE * 2])  # terminal colour codes
+    text = "".join(c if c.isprintable() else " " for c in text)
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 

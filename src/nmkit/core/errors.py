@@ -34,5 +34,13 @@ class RunError(NmkitError):
 
 
 def reason(exc: BaseException, limit: int = 100) -> str:
-    """The first line of an exception's message (its type when the message is empty), at most ``limit`` chars."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]
+    """The first line of an exception's message (its type when the message is empty), without terminal escape
+    codes, cut at a word boundary to at most ``limit`` characters."""
+    import re
+
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    line = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line)
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 3].rsplit(" ", 1)[0]
+    return cut + "..."
