@@ -55,19 +55,7 @@ def trained(architecture: str, data: str, epochs: int = 10) -> tuple[nn.Module, 
     if architecture != "vit":
         return models.train_on_digits(architecture, seed=0, data=data, epochs=epochs)
     torch.manual_seed(0)
-    model = TinyViT()
-    x, y = models.digits_tensors("train", 28, data)
-    optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(epochs):
-        for batch in torch.randperm(len(x), generator=generator).split(128):
-            optimiser.zero_grad()
-            nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
-            optimiser.step()
-    model.eval()
-    test_x, test_y = models.digits_tensors("test", 28, data)
-    with torch.no_grad():
-        return model, float((model(test_x).argmax(1) == test_y).float().mean())
+    return models.fit(TinyViT(), 28, data, epochs=epochs, seed=0, lr=2e-3)
 
 
 def attack_rows(architecture: str, count: int, ks: list[int], budgets: list[str], lr: float, data: str = "digits",

@@ -126,9 +126,14 @@ def train_on_digits(name: str, *, epochs: int = 40, seed: int = 0, data: str = "
     if name not in ZOO:
         raise InputError(f"architecture {name!r}: choose one of {', '.join(ZOO)}")
     torch.manual_seed(seed)
-    model = ZOO[name]()
-    x, y = digits_tensors("train", INPUT_SIDE[name], data)
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    return fit(ZOO[name](), INPUT_SIDE[name], data, epochs=epochs, seed=seed)
+
+
+def fit(model: nn.Module, side: int, data: str, *, epochs: int, seed: int, lr: float = 3e-3) -> tuple[nn.Module, float]:
+    """Train ``model`` on a built-in training split at ``side`` x ``side`` (Adam, batches of 128, seeded order);
+    returns it in eval mode and its test accuracy."""
+    x, y = digits_tensors("train", side, data)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         for batch in torch.randperm(len(x), generator=generator).split(128):
@@ -136,7 +141,7 @@ def train_on_digits(name: str, *, epochs: int = 40, seed: int = 0, data: str = "
             nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
             optimiser.step()
     model.eval()
-    test_x, test_y = digits_tensors("test", INPUT_SIDE[name], data)
+    test_x, test_y = digits_tensors("test", side, data)
     with torch.no_grad():
         accuracy = float((model(test_x).argmax(1) == test_y).float().mean())
     return model, accuracy
