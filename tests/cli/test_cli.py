@@ -159,7 +159,7 @@ def test_recipes_lists_shipped_recipes_with_descriptions():
     result = runner.invoke(app, ["recipes", str(ROOT / "recipes")], env={"COLUMNS": "300"})
     assert result.exit_code == 0
     for path in (ROOT / "recipes").glob("*.yaml"):
-        assert path.name in result.stdout
+        assert path.stem in result.stdout
         assert yaml.safe_load(path.read_text())["description"][:30] in result.stdout
 
 
@@ -220,3 +220,22 @@ def test_help_keeps_every_bracket_of_the_option_texts():
                     assert bracketed in shown, (name, bracketed)
                     checked += 1
     assert checked >= 3
+
+
+def test_run_finds_shipped_recipes_by_name_and_recipes_lists_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no local recipes/ folder here
+    record = json.loads(invoke("run", "hamming", "--json", "-q").stdout)
+    assert record["command"] == "hamming"
+    assert json.loads(invoke("run", "recipes/hamming.yaml", "--json", "-q").stdout)["command"] == "hamming"
+    listing = invoke("recipes").stdout
+    assert "hamming-kmismatch" in listing and "recipes/hamming-kmismatch.yaml" not in listing
+
+
+def test_off_a_terminal_progress_is_plain_lines_and_tables_are_not_cut(monkeypatch):
+    from nmkit.cli import common
+
+    monkeypatch.setattr(common, "PLAIN_EVERY", 0.0)
+    result = invoke("relax-sor", "--steps", "5", "--no-baselines")
+    assert result.exit_code == 0, result.output
+    assert "relax-sor: 5/5" in result.stderr and "\x1b[" not in result.stderr
+    assert "learner tsallis-inf" in result.stdout and "…" not in result.stdout

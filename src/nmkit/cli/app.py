@@ -79,7 +79,8 @@ def _root(
 
 @app.command("run")
 def run(
-    recipes: Annotated[list[Path], typer.Argument(help="Recipe files; each names its command with `command:`.")],
+    recipes: Annotated[list[Path], typer.Argument(help="Recipe files (each names its command with `command:`), or "
+                                                       "names of shipped recipes (nmkit recipes lists them).")],
     sets: SetOpt = None,
     out: OutOpt = None,
     json_out: JsonOpt = False,
@@ -97,6 +98,7 @@ def run(
     """Run recipes. With several recipes and --out, each writes to OUT/<recipe name>."""
     for recipe in recipes:
         with error_boundary(debug):
+            recipe = shipped_recipe(recipe)
             command_name = read_recipe(recipe).get("command")
             if not isinstance(command_name, str) or command_name not in COMMANDS:
                 known = ", ".join(sorted(COMMANDS))
@@ -122,11 +124,23 @@ def recipes(
         folder = folder or next((f for f in (Path("recipes"), *RECIPE_FOLDERS) if f.is_dir()), RECIPE_FOLDERS[-1])
         if not folder.is_dir():
             raise InputError(f"{folder}: no such folder of recipes")
-        table = Table("recipe", "command", "description", title=f"recipes in {folder}")
+        table = Table("recipe", "command", "description", title=f"recipes in {folder} (nmkit run NAME runs one)")
         for path in sorted(folder.glob("*.yaml")):
             data = read_recipe(path)
-            table.add_row(str(path), str(data.get("command", "?")), str(data.get("description", "")))
+            table.add_row(path.stem, str(data.get("command", "?")), str(data.get("description", "")))
         Console().print(table)
+
+
+def shipped_recipe(recipe: Path) -> Path:
+    """``recipe`` itself when it exists; else a shipped recipe of that name (``hamming``, ``hamming.yaml`` or
+    ``recipes/hamming.yaml``), so ``nmkit run hamming`` works from a wheel install too."""
+    if recipe.exists():
+        return recipe
+    for folder in RECIPE_FOLDERS:
+        candidate = folder / (recipe.name if recipe.suffix == ".yaml" else f"{recipe.name}.yaml")
+        if candidate.is_file():
+            return candidate
+    return recipe
 
 
 def main() -> None:

@@ -103,11 +103,15 @@ class RunContext:
     show_progress: bool
     force: bool = False  # replace existing output files too, not only write into a non-empty --out
     stream_text: bool = False  # a command may stream text to stdout (not under --json)
+    plain_progress: bool = False  # stderr is not a terminal (CI logs, make): a plain line now and then instead
 
     @contextlib.contextmanager
     def progress(self, description: str, total: int | None) -> Iterator[Callable[..., None]]:
         """Yield ``advance(n, info="")``; draws a rich bar on stderr when allowed, ``info`` (a short status
-        such as the current loss) beside it."""
+        such as the current loss) beside it. Off a terminal: one plain line every :data:`PLAIN_EVERY` seconds."""
+        if self.plain_progress:
+            yield _plain_progress(description, total)
+            return
         if not self.show_progress:
             yield lambda n, info="": None
             return
@@ -126,6 +130,31 @@ class RunContext:
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task(description, total=total, info="")
             yield lambda n, info="": bar.update(task, advance=n, **({"info": info} if info else {}))
+
+
+PLAIN_EVERY = 10.0
+"""Seconds between progress lines when stderr is not a terminal."""
+
+
+def _plain_progress(description: str, total: int | None) -> Callable[..., None]:
+    """``advance`` that writes ``description: done/total, rate/s, eta Ns, info`` to stderr every PLAIN_EVERY s."""
+    start = last = time.perf_counter()
+    done = 0
+
+    def advance(n: int, info: str = "") -> None:
+        nonlocal done, last
+        done += n
+        now = time.perf_counter()
+        if now - last < PLAIN_EVERY:
+            return
+        last = now
+        rate = done / (now - start)
+        eta = f", eta {(total - done) / rate:.0f} s" if total and rate > 0 else ""
+        sys.stderr.write(f"{description}: {done:,}{f'/{total:,}' if total else ''}, {rate:.3g}/s{eta}"
+                         f"{', ' + info if info else ''}\n")
+        sys.stderr.flush()
+
+    return advance
 
 
 @dataclass(frozen=True)
@@ -227,7 +256,8 @@ def run_config(command: Command, config, options: RunOptions) -> dict:
             out_dir = stack.enter_context(output_folder(out_dir, force=options.force, resume=resuming))
         return _run_and_report(command, config, options, RunContext(
             out_dir, device, show_progress=primary and not options.quiet and sys.stderr.isatty(), force=options.force,
-            stream_text=primary and not options.json), budget, primary)
+            stream_text=primary and not options.json,
+            plain_progress=primary and not options.quiet and not sys.stderr.isatty()), budget, primary)
 
 
 def _run_and_report(command: Command, config, options: RunOptions, ctx: RunContext, budget: int,
@@ -263,7 +293,7 @@ def _run_and_report(command: Command, config, options: RunOptions, ctx: RunConte
     if options.json:
         sys.stdout.write(json.dumps(record, indent=2, allow_nan=False) + "\n")
     else:
-        console = Console()
+        console = Console() if sys.stdout.isatty() else Console(width=OFF_TERMINAL_WIDTH)  # logs: no truncation
         for table in outcome.tables:
             console.print(table)
         if out_dir is not None:
@@ -297,6 +327,9 @@ def _terminate_as_interrupt() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, previous)
 
+
+OFF_TERMINAL_WIDTH = 200
+"""Columns for tables when stdout is not a terminal (rich would cut them at 80 into 'accura...')."""
 
 MAX_MESSAGE = 400
 """Characters of an error line at most (a 100,000-character path must not make a 200 KB message)."""
