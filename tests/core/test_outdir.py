@@ -84,4 +84,22 @@ def test_a_killed_force_rerun_leaves_no_stale_result_beside_its_checkpoint(tmp_p
             io.write_text(tmp_path / "checkpoint.pt", "new")
             raise KeyboardInterrupt
     assert not (tmp_path / "result.json").exists() and (tmp_path / "checkpoint.pt").read_text() == "new"
-    assert json.loads((tmp_path / MANIFEST).read_text()) == ["checkpoint.pt"]
+    assert json.loads((tmp_path / MANIFEST).read_text()) == {"command": None, "files": ["checkpoint.pt"]}
+
+
+def test_a_rerun_of_the_same_command_replaces_its_own_output_without_force(tmp_path):
+    """A Makefile target `nmkit run x.yaml --out runs/x` runs twice: the second replaces the first's output;
+    another command, or a file nmkit did not write, still needs --force."""
+    with output_folder(tmp_path, force=False, resume=False, command="hamming"):
+        io.write_text(tmp_path / "result.json", "{}")
+        io.write_text(tmp_path / "hits.csv", "old")
+    with output_folder(tmp_path, force=False, resume=False, command="hamming"):
+        assert not (tmp_path / "hits.csv").exists()
+        io.write_text(tmp_path / "result.json", "{}")
+    with pytest.raises(InputError, match="pass --force"):
+        with output_folder(tmp_path, force=False, resume=False, command="prune"):
+            pass
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="pass --force"):
+        with output_folder(tmp_path, force=False, resume=False, command="hamming"):
+            pass

@@ -253,7 +253,8 @@ def run_config(command: Command, config, options: RunOptions) -> dict:
         stack.enter_context(_terminate_as_interrupt())
         out_dir = options.out
         if out_dir is not None and primary:
-            out_dir = stack.enter_context(output_folder(out_dir, force=options.force, resume=resuming))
+            out_dir = stack.enter_context(output_folder(out_dir, force=options.force, resume=resuming,
+                                                        command=command.name))
         return _run_and_report(command, config, options, RunContext(
             out_dir, device, show_progress=primary and not options.quiet and sys.stderr.isatty(), force=options.force,
             stream_text=primary and not options.json,

@@ -19,24 +19,27 @@ OWN = {LOCK, MANIFEST}
 
 
 @contextlib.contextmanager
-def output_folder(path: Path, *, force: bool, resume: bool) -> Iterator[Path]:
-    """Create (or take over) ``path`` for one run; yields it while holding the folder's lock.
+def output_folder(path: Path, *, force: bool, resume: bool, command: str | None = None) -> Iterator[Path]:
+    """Create (or take over) ``path`` for one run of ``command``; yields it while holding the folder's lock.
 
-    A non-empty folder is refused unless ``force`` (its earlier nmkit files are deleted first) or ``resume``
-    (the run continues what is there). Every file written into the folder through :mod:`nmkit.core.io` is
-    added to the folder's manifest.
+    A non-empty folder is refused unless ``force`` (its earlier nmkit files are deleted first), ``resume`` (the
+    run continues what is there), or it holds nothing but an earlier run of the same command (a Makefile's
+    rerun: that output is replaced). Every file written into the folder through :mod:`nmkit.core.io` is added
+    to the folder's manifest, with the command that wrote it.
     """
     path = Path(path)
     created = _create(path)
     lock = _lock(path, created)
     try:
         others = sorted(entry.name for entry in path.iterdir() if entry.name not in OWN)
-        if others and not (force or resume):
-            raise InputError(f"--out {path}: folder is not empty ({len(others)} entries); pass --force to replace "
-                             f"nmkit's earlier output there")
-        if force and not resume:
+        earlier = _manifest_of(path)
+        rerun = command is not None and earlier["command"] == command and set(others) <= set(earlier["files"])
+        if others and not (force or resume or rerun):
+            raise InputError(f"--out {path}: folder is not empty ({len(others)} entries that are not an earlier "
+                             f"nmkit {command or ''} run's output); pass --force to replace nmkit's earlier output")
+        if (force or rerun) and not resume:
             _clear_earlier_output(path)
-        with io.recording_writes(path, lambda name: _add_to_manifest(path, name)):
+        with io.recording_writes(path, lambda name: _add_to_manifest(path, name, command)):
             yield path
     except BaseException:
         if created is not None:
@@ -93,17 +96,27 @@ def _unlock(path: Path, fd: int) -> None:
 
 def _manifest(path: Path) -> list[str]:
     """Names of the files nmkit wrote into ``path`` (none known without the list: nothing is deleted)."""
+    return _manifest_of(path)["files"]
+
+
+def _manifest_of(path: Path) -> dict:
+    """``{"command": the command that wrote the files (or None), "files": [names]}``."""
     try:
-        names = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        data = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return []
-    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+        return {"command": None, "files": []}
+    if isinstance(data, list):  # the first format: names only
+        data = {"command": None, "files": data}
+    files = data.get("files") if isinstance(data, dict) else None
+    command = data.get("command") if isinstance(data, dict) else None
+    return {"command": command if isinstance(command, str) else None,
+            "files": [n for n in files if isinstance(n, str)] if isinstance(files, list) else []}
 
 
-def _add_to_manifest(path: Path, name: str) -> None:
+def _add_to_manifest(path: Path, name: str, command: str | None) -> None:
     names = _manifest(path)
     if name not in names:
-        io.write_json(path / MANIFEST, [*names, name], record=False)
+        io.write_json(path / MANIFEST, {"command": command, "files": [*names, name]}, record=False)
 
 
 def _clear_earlier_output(path: Path) -> None:
