@@ -8,7 +8,8 @@ import torch
 
 from nmkit.core.linear import problems
 from nmkit.core.linear.krylov import dcdm
-from nmkit.kernels.conjugate_directions import a_orthogonalize_ref, a_orthogonalize_triton
+from nmkit.kernels.conjugate_directions import a_orthogonalize_ref
+from tests.kernels.marks import triton_kernel
 
 
 def conjugate_set(matrix: np.ndarray, count: int, generator: torch.Generator) -> list[tuple]:
@@ -22,7 +23,10 @@ def conjugate_set(matrix: np.ndarray, count: int, generator: torch.Generator) ->
 
 
 @pytest.mark.parametrize(("n", "k"), [(5, 1), (1000, 2), (3001, 3)])
+@triton_kernel
 def test_triton_orthogonalisation_equals_the_reference(n, k):
+    from nmkit.kernels.gpu.conjugate_directions import a_orthogonalize_triton
+
     generator = torch.Generator().manual_seed(n)
     root = torch.randn(n, n, dtype=torch.float64, generator=generator) / n**0.5
     matrix = (root @ root.T + torch.eye(n, dtype=torch.float64)).numpy()

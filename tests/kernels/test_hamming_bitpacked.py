@@ -1,25 +1,12 @@
 """The Triton kernel equals its PyTorch reference (under TRITON_INTERPRET=1 on CPU, see conftest)."""
 
-import os
-
 import numpy as np
 import pytest
 import torch
 
 from nmkit.kernels import dispatch
-from nmkit.kernels.hamming_bitpacked import (
-    mismatch_counts,
-    mismatch_counts_ref,
-    mismatch_counts_triton,
-    pack_bitplanes,
-)
-
-pytestmark = pytest.mark.triton
-needs_triton = pytest.mark.skipif(not dispatch.triton_available(), reason="triton is not installed")
-on_device = pytest.mark.skipif(
-    not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1",
-    reason="needs CUDA or TRITON_INTERPRET=1",
-)
+from nmkit.kernels.hamming_bitpacked import mismatch_counts, mismatch_counts_ref, pack_bitplanes
+from tests.kernels.marks import triton_kernel
 
 SHAPES = [(1, 1, 2), (40, 7, 4), (100, 32, 2), (129, 33, 26), (300, 64, 256), (257, 100, 3), (1000, 31, 1000)]
 
@@ -28,11 +15,12 @@ def _device():
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@needs_triton
-@on_device
+@triton_kernel
 @pytest.mark.parametrize(("n", "m", "symbols"), SHAPES)
 @pytest.mark.parametrize("wildcard", [-1, 1])
 def test_triton_kernel_equals_reference(n, m, symbols, wildcard):
+    from nmkit.kernels.gpu.hamming_bitpacked import mismatch_counts_triton
+
     generator = torch.Generator().manual_seed(n * 7 + m)
     text = torch.randint(0, symbols, (n,), generator=generator).to(_device())
     pattern = torch.randint(0, symbols, (m,), generator=generator).to(_device())

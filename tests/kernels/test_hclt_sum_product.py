@@ -1,7 +1,6 @@
 """The HCLT sum-product kernel (under TRITON_INTERPRET=1 on CPU, see conftest) equals its reference,
 and the torch likelihood built on it equals the numpy one."""
 
-import os
 
 import numpy as np
 import pytest
@@ -9,17 +8,16 @@ import torch
 
 from nmkit.core.pc import HCLT
 from nmkit.core.pc.structure import Tree
-from nmkit.kernels import dispatch
-from nmkit.kernels.hclt_sum_product import sum_product_ref, sum_product_triton
+from nmkit.kernels.hclt_sum_product import sum_product_ref
+from tests.kernels.marks import triton_kernel
 
 
-@pytest.mark.triton
-@pytest.mark.skipif(not dispatch.triton_available(), reason="triton is not installed")
-@pytest.mark.skipif(not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1",
-                    reason="needs CUDA or TRITON_INTERPRET=1")
+@triton_kernel
 @pytest.mark.parametrize(("n", "k"), [(1, 1), (5, 3), (33, 8), (20, 17), (64, 32)])
 @pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float64, 1e-12), (torch.float32, 1e-5)])
 def test_triton_sum_product_equals_reference(n, k, dtype, tolerance):
+    from nmkit.kernels.gpu.hclt_sum_product import sum_product_triton
+
     device = "cuda" if torch.cuda.is_available() else "cpu"
     generator = torch.Generator().manual_seed(n * 31 + k)
     rows = torch.rand(n, k, generator=generator, dtype=dtype).to(device)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from nmkit.kernels.lif import lif_cpu, lif_ref, lif_triton, spike
+from tests.kernels.marks import triton_param
 
 
 def test_lif_on_a_hand_computed_sequence():
@@ -48,7 +49,7 @@ def test_the_hand_derived_backward_matches_autograd_through_the_loop(function):
     torch.testing.assert_close(ours, oracle)
 
 
-@pytest.mark.parametrize("fast", [lif_cpu, lif_triton])
+@pytest.mark.parametrize("fast", [lif_cpu, triton_param(lif_triton)])
 @pytest.mark.parametrize(("batch", "steps", "channels"), [(1, 1, 1), (2, 13, 7), (3, 9, 300)])
 def test_fast_paths_forward_backward_and_potential_equal_the_reference(fast, batch, steps, channels):
     generator = torch.Generator().manual_seed(steps)

@@ -4,11 +4,15 @@ conftest) equals the PyTorch reference, and the histograms order like the floats
 import pytest
 import torch
 
-from nmkit.kernels.magnitude_histogram import radix_histogram_ref, radix_histogram_triton
+from nmkit.kernels.magnitude_histogram import radix_histogram_ref
+from tests.kernels.marks import triton_kernel
 
 
 @pytest.mark.parametrize("n", [1, 1000, 3001])
+@triton_kernel
 def test_triton_histograms_equal_the_reference(n):
+    from nmkit.kernels.gpu.magnitude_histogram import radix_histogram_triton
+
     generator = torch.Generator().manual_seed(n)
     scores = torch.randn(n, generator=generator).abs() * 10.0 ** torch.randint(-3, 3, (n,), generator=generator)
     scores[: n // 10] = 0.0

@@ -1,15 +1,14 @@
 """Red-black half-sweeps: the compiled CPU loops and the Triton kernel (under TRITON_INTERPRET=1 on CPU,
 see conftest) both equal the PyTorch reference."""
 
-import os
 
 import numpy as np
 import pytest
 import torch
 
 from nmkit.core.sor.stencil import _PARALLEL, _SERIAL
-from nmkit.kernels import dispatch
-from nmkit.kernels.sor_redblack import redblack_half_sweep_ref, redblack_half_sweep_triton, redblack_sweeps
+from nmkit.kernels.sor_redblack import redblack_half_sweep_ref, redblack_sweeps
+from tests.kernels.marks import triton_kernel
 
 
 def grids(side, seed):
@@ -31,13 +30,12 @@ def test_compiled_half_sweep_equals_reference(side, colour, compiled):
     np.testing.assert_allclose(u, expected.numpy(), rtol=1e-14, atol=1e-14)
 
 
-@pytest.mark.triton
-@pytest.mark.skipif(not dispatch.triton_available(), reason="triton is not installed")
-@pytest.mark.skipif(not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1",
-                    reason="needs CUDA or TRITON_INTERPRET=1")
+@triton_kernel
 @pytest.mark.parametrize("side", [1, 5, 16, 30])
 @pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float64, 1e-13), (torch.float32, 1e-5)])
 def test_triton_half_sweeps_equal_reference(side, dtype, tolerance):
+    from nmkit.kernels.gpu.sor_redblack import redblack_half_sweep_triton
+
     device = "cuda" if torch.cuda.is_available() else "cpu"
     u, f = (torch.from_numpy(a).to(device=device, dtype=dtype) for a in grids(side, 3))
     expected = u.clone()

@@ -2,14 +2,13 @@
 Triton kernel (under TRITON_INTERPRET=1 on CPU, see conftest) equals the reference."""
 
 import itertools
-import os
 
 import numpy as np
 import pytest
 import torch
 
-from nmkit.kernels import dispatch
-from nmkit.kernels.sparse_simplex import topk_sparse_simplex_ref, topk_sparse_simplex_triton
+from nmkit.kernels.sparse_simplex import topk_sparse_simplex_ref
+from tests.kernels.marks import triton_kernel
 
 
 def brute_force_projection(x: np.ndarray, k: int) -> np.ndarray:
@@ -40,13 +39,12 @@ def test_reference_equals_brute_force(seed, k):
     np.testing.assert_allclose(dense, brute_force_projection(x[0] / scale[0], k), atol=1e-12)
 
 
-@pytest.mark.triton
-@pytest.mark.skipif(not dispatch.triton_available(), reason="triton is not installed")
-@pytest.mark.skipif(not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1",
-                    reason="needs CUDA or TRITON_INTERPRET=1")
+@triton_kernel
 @pytest.mark.parametrize(("rows", "m", "k"), [(3, 5, 1), (4, 16, 2), (5, 33, 3), (2, 100, 4), (3, 7, 7), (2, 64, 5)])
 @pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float64, 1e-12), (torch.float32, 1e-6)])
 def test_triton_kernel_equals_reference(rows, m, k, dtype, tolerance):
+    from nmkit.kernels.gpu.sparse_simplex import topk_sparse_simplex_triton
+
     device = "cuda" if torch.cuda.is_available() else "cpu"
     generator = torch.Generator().manual_seed(rows * m + k)
     x = torch.randn(2, rows, m, generator=generator, dtype=dtype).to(device)
@@ -57,12 +55,10 @@ def test_triton_kernel_equals_reference(rows, m, k, dtype, tolerance):
     torch.testing.assert_close(values, ref_values, rtol=tolerance, atol=tolerance)
 
 
-@pytest.mark.triton
-@pytest.mark.skipif(not dispatch.triton_available(), reason="triton is not installed")
-@pytest.mark.skipif(not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1",
-                    reason="needs CUDA or TRITON_INTERPRET=1")
+@triton_kernel
 @pytest.mark.parametrize(("batch", "rows", "m", "k"), [(1, 4, 9, 2), (3, 5, 17, 3), (2, 40, 12, 1)])
 def test_triton_mass_accumulation_equals_scatter_add(batch, rows, m, k):
+    from nmkit.kernels.gpu.sparse_simplex import topk_sparse_simplex_triton
     from nmkit.kernels.sparse_simplex import topk_sparse_simplex_mass_ref
 
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from nmkit.kernels.wkv import wkv_cpu, wkv_ref, wkv_triton
+from tests.kernels.marks import triton_param
 
 
 def _wkv_by_definition(w, u, k, v):
@@ -61,7 +62,7 @@ def test_chunks_with_carried_state_equal_one_call():
     torch.testing.assert_close(torch.cat([first, second], 1), whole)
 
 
-@pytest.mark.parametrize("fast", [wkv_cpu, wkv_triton])
+@pytest.mark.parametrize("fast", [wkv_cpu, triton_param(wkv_triton)])
 @pytest.mark.parametrize(("batch", "steps", "channels"), [(1, 1, 1), (2, 9, 5), (3, 17, 130)])
 def test_fast_paths_forward_backward_and_state_equal_the_reference(fast, batch, steps, channels):
     w, u, k, v = (t.float() for t in _inputs(batch, steps, channels, seed=steps))

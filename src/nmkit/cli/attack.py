@@ -20,13 +20,11 @@ from nmkit.cli.common import (
 from nmkit.core.attack.config import METHOD_HELP, AttackConfig
 
 if TYPE_CHECKING:
-    import numpy as np
     from rich.table import Table
 
     from nmkit.core.attack.run import AttackResult
 
 ATTACK = "Attack"
-GRID_EXAMPLES = 8
 
 
 def run_command(config: AttackConfig, ctx: RunContext) -> Outcome:
@@ -48,6 +46,8 @@ def run_command(config: AttackConfig, ctx: RunContext) -> Outcome:
         io.write_text(ctx.out_dir / "examples.csv", _examples_csv(result))
         artifacts += ["adversarial.npy", "adversarial.pt", "original.npy", "examples.csv"]
         if result.original.ndim == 4 and result.original.shape[1] in (1, 3):  # images: a picture says more
+            from nmkit.core.attack.grid import image_grid
+
             io.write_png(ctx.out_dir / "grid.png", image_grid(result))
             artifacts.append("grid.png")
     tables = [_comparison_table(result)] if result.comparison else [_table(result)]
@@ -80,21 +80,6 @@ def _examples_csv(result: AttackResult) -> str:
         lines.append(",".join([str(i), str(data_row), str(label), " ".join(map(str, targets)),
                                str(bool(ok)).lower(), *(f"{n:.6g}" if n != "" else "" for n in norms)]))
     return "\n".join(lines) + "\n"
-
-
-def image_grid(result: AttackResult, scale: int = 6) -> np.ndarray:
-    """Rows: originals, perturbations (mid-grey = 0, stretched), adversarials; up to 8 examples."""
-    import numpy as np
-
-    count = min(GRID_EXAMPLES, len(result.original))
-    original = result.original[:count].mean(1)  # channels averaged to grey
-    adversarial = result.adversarial[:count].mean(1)
-    delta = adversarial - original
-    stretch = max(float(np.abs(delta).max()), 1e-12)
-    rows = [original, 0.5 + 0.5 * delta / stretch, adversarial]
-    tiles = [np.concatenate([np.pad(img, 1, constant_values=1.0) for img in row], axis=1) for row in rows]
-    grey = np.kron(np.concatenate(tiles, axis=0), np.ones((scale, scale)))
-    return np.repeat(np.clip(grey, 0, 1)[..., None], 3, axis=2)
 
 
 def _table(result: AttackResult) -> Table:

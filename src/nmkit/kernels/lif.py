@@ -19,11 +19,7 @@ import math
 import torch
 
 from nmkit.kernels import snn_cpu
-from nmkit.kernels.dispatch import backend, triton_available
-
-if triton_available():
-    import triton
-    import triton.language as tl
+from nmkit.kernels.dispatch import backend
 
 
 def surrogate_gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -67,8 +63,6 @@ def lif_cpu(x, tau=2.0, threshold=1.0, alpha=2.0, potential=None) -> tuple[torch
 
 def lif_triton(x, tau=2.0, threshold=1.0, alpha=2.0, potential=None) -> tuple[torch.Tensor, torch.Tensor]:
     """The fused Triton kernels (CUDA tensors, or CPU tensors under TRITON_INTERPRET=1); fp32 inside."""
-    if not triton_available():
-        raise RuntimeError("triton is not installed")
     return _apply("triton", x, tau, threshold, alpha, potential)
 
 
@@ -80,7 +74,7 @@ def _apply(kind: str, x, tau, threshold, alpha, potential):
 class _LIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, kind, x, potential, tau, threshold, alpha):
-        forward = {"triton": _forward_triton, "cpu": _forward_cpu, "ref": _forward_ref}[kind]
+        forward = _passes(kind)[0]
         spikes, charged, final = forward(x.contiguous(), potential, tau, threshold)
         ctx.kind, ctx.constants = kind, (tau, threshold, alpha)
         ctx.save_for_backward(charged)
@@ -89,9 +83,18 @@ class _LIF(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_spikes, _):
-        backward = {"triton": _backward_triton, "cpu": _backward_cpu, "ref": _backward_ref}[ctx.kind]
+        backward = _passes(ctx.kind)[1]
         (charged,) = ctx.saved_tensors
         return None, backward(grad_spikes.contiguous(), charged, *ctx.constants), None, None, None, None
+
+
+def _passes(kind: str) -> tuple:
+    """(forward, backward) of one backend; the Triton pair is imported only when CUDA tensors meet it."""
+    if kind == "triton":
+        from nmkit.kernels.gpu import lif as gpu
+
+        return gpu.forward, gpu.backward
+    return {"cpu": (_forward_cpu, _backward_cpu), "ref": (_forward_ref, _backward_ref)}[kind]
 
 
 def _forward_ref(x, potential, tau, threshold):
@@ -128,63 +131,3 @@ def _backward_cpu(grad_spikes, charged, tau, threshold, alpha):
     grad_, charged_, grad_x_ = snn_cpu.arrays(grad_spikes, charged, grad_x)
     snn_cpu.lif_backward(grad_, charged_, float(tau), float(threshold), float(alpha), grad_x_)
     return grad_x
-
-
-def _grid(x: torch.Tensor, block: int = 256) -> tuple[tuple[int], int]:
-    return (triton.cdiv(x.shape[0] * x.shape[2], block),), block
-
-
-def _forward_triton(x, potential, tau, threshold):
-    x32 = x.float()
-    spikes, charged, final = torch.empty_like(x32), torch.empty_like(x32), potential.float().contiguous().clone()
-    grid, block = _grid(x)
-    _lif_forward_kernel[grid](x32, spikes, charged, final, x.shape[0] * x.shape[2], x.shape[1], x.shape[2],
-                              1.0 / tau, threshold, BLOCK=block)
-    return spikes.to(x.dtype), charged.to(x.dtype), final.to(x.dtype)
-
-
-def _backward_triton(grad_spikes, charged, tau, threshold, alpha):
-    grad32, charged32 = grad_spikes.float(), charged.float()
-    grad_x = torch.empty_like(charged32)
-    grid, block = _grid(charged)
-    _lif_backward_kernel[grid](grad32, charged32, grad_x, charged.shape[0] * charged.shape[2], charged.shape[1],
-                               charged.shape[2], 1.0 / tau, threshold, alpha * math.pi / 2, alpha / 2, BLOCK=block)
-    return grad_x.to(charged.dtype)
-
-
-if triton_available():
-
-    @triton.jit
-    def _lif_forward_kernel(x_ptr, spikes_ptr, charged_ptr, potential_ptr, neurons, steps, channels, inv_tau,
-                            threshold, BLOCK: tl.constexpr):
-        """One lane per (batch row, channel) neuron, looping over time; potential_ptr holds V in and out."""
-        neuron = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        inside = neuron < neurons
-        row, channel = neuron // channels, neuron % channels
-        v = tl.load(potential_ptr + neuron, mask=inside, other=0.0)
-        for t in range(steps):
-            at = (row * steps + t) * channels + channel
-            h = v + (tl.load(x_ptr + at, mask=inside, other=0.0) - v) * inv_tau
-            fired = tl.where(h >= threshold, 1.0, 0.0)
-            tl.store(charged_ptr + at, h, mask=inside)
-            tl.store(spikes_ptr + at, fired, mask=inside)
-            v = h * (1.0 - fired)
-        tl.store(potential_ptr + neuron, v, mask=inside)
-
-    @triton.jit
-    def _lif_backward_kernel(grad_ptr, charged_ptr, grad_x_ptr, neurons, steps, channels, inv_tau, threshold, slope,
-                             half_alpha, BLOCK: tl.constexpr):
-        """The reverse sweep of the module docstring (slope = pi/2 alpha, half_alpha = alpha/2)."""
-        neuron = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        inside = neuron < neurons
-        row, channel = neuron // channels, neuron % channels
-        grad_v = tl.zeros([BLOCK], dtype=tl.float32)
-        for i in range(steps):
-            at = (row * steps + steps - 1 - i) * channels + channel
-            h = tl.load(charged_ptr + at, mask=inside, other=0.0)
-            fired = tl.where(h >= threshold, 1.0, 0.0)
-            x = slope * (h - threshold)
-            grad_h = grad_v * (1.0 - fired) + (tl.load(grad_ptr + at, mask=inside, other=0.0) - grad_v * h) * (
-                half_alpha / (1.0 + x * x))
-            tl.store(grad_x_ptr + at, grad_h * inv_tau, mask=inside)
-            grad_v = grad_h * (1.0 - inv_tau)

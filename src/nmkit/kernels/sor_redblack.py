@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import torch
 
-from nmkit.kernels.dispatch import triton_available, use_triton
-
-if triton_available():
-    import triton
-    import triton.language as tl
+from nmkit.kernels.dispatch import use_triton
 
 
 def redblack_sweeps(u: torch.Tensor, f: torch.Tensor, diag: float, off: float, omega: float, count: int) -> None:
     """``count`` red-black sweeps in place."""
-    half = redblack_half_sweep_triton if use_triton(u, f) else redblack_half_sweep_ref
+    half = redblack_half_sweep_ref
+    if use_triton(u, f):
+        from nmkit.kernels.gpu.sor_redblack import redblack_half_sweep_triton as half
     for _ in range(count):
         half(u, f, diag, off, omega, 0)
         half(u, f, diag, off, omega, 1)
@@ -37,32 +35,3 @@ def redblack_half_sweep_ref(u: torch.Tensor, f: torch.Tensor, diag: float, off: 
     neighbours = u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:]
     relaxed = (1 - omega) * u[1:-1, 1:-1] + omega * (f[1:-1, 1:-1] + off * neighbours) / diag
     u[1:-1, 1:-1] = torch.where(mask, relaxed, u[1:-1, 1:-1])
-
-
-def redblack_half_sweep_triton(u: torch.Tensor, f: torch.Tensor, diag: float, off: float, omega: float,
-                               colour: int) -> None:
-    """Launch the Triton kernel (CUDA tensors, or CPU tensors under TRITON_INTERPRET=1)."""
-    if not triton_available():
-        raise RuntimeError("triton is not installed")
-    width = u.shape[1]
-    side = u.shape[0] - 2
-    _redblack_kernel[(side,)](u, f, width, float(diag), float(off), float(omega), colour,
-                              BLOCK=triton.next_power_of_2(width))
-
-
-if triton_available():
-
-    @triton.jit
-    def _redblack_kernel(u_ptr, f_ptr, width, diag, off, omega, colour, BLOCK: tl.constexpr):
-        i = tl.program_id(0) + 1  # interior row
-        j = tl.arange(0, BLOCK)
-        inside = (j >= 1) & (j < width - 1)
-        mine = inside & ((i + j) % 2 == colour)
-        row = u_ptr + i * width
-        centre = tl.load(row + j, mask=inside, other=0.0)
-        neighbours = tl.load(row - width + j, mask=inside, other=0.0) + tl.load(row + width + j, mask=inside,
-                                                                                other=0.0)
-        neighbours += tl.load(row + j - 1, mask=inside, other=0.0) + tl.load(row + j + 1, mask=inside, other=0.0)
-        rhs = tl.load(f_ptr + i * width + j, mask=inside, other=0.0)
-        relaxed = (1 - omega) * centre + omega * (rhs + off * neighbours) / diag
-        tl.store(row + j, relaxed, mask=mine)

@@ -23,11 +23,7 @@ from __future__ import annotations
 import torch
 
 from nmkit.kernels import snn_cpu
-from nmkit.kernels.dispatch import backend, triton_available
-
-if triton_available():
-    import triton
-    import triton.language as tl
+from nmkit.kernels.dispatch import backend
 
 State = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 NO_EXPONENT = -1e38  # o before the first token: e^{o} = 0
@@ -57,8 +53,6 @@ def wkv_cpu(w, u, k, v, state: State | None = None) -> tuple[torch.Tensor, State
 
 def wkv_triton(w, u, k, v, state: State | None = None) -> tuple[torch.Tensor, State]:
     """The Triton kernels (CUDA tensors, or CPU tensors under TRITON_INTERPRET=1); fp32 inside."""
-    if not triton_available():
-        raise RuntimeError("triton is not installed")
     return _apply("triton", w, u, k, v, state)
 
 
@@ -72,7 +66,7 @@ def _apply(kind: str, w, u, k, v, state: State | None) -> tuple[torch.Tensor, St
 class _WKV(torch.autograd.Function):
     @staticmethod
     def forward(ctx, kind, w, u, k, v, p, q, o):
-        forward = {"triton": _forward_triton, "cpu": _forward_cpu, "ref": _forward_ref}[kind]
+        forward = _passes(kind)[0]
         y, entering, final = forward(w, u, k.contiguous(), v.contiguous(), p, q, o)
         ctx.kind = kind
         ctx.save_for_backward(w, u, k, v, y, *entering)
@@ -81,10 +75,19 @@ class _WKV(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gy, *_):
-        backward = {"triton": _backward_triton, "cpu": _backward_cpu, "ref": _backward_ref}[ctx.kind]
+        backward = _passes(ctx.kind)[1]
         w, u, k, v, y, p, q, o = ctx.saved_tensors
         gw, gu, gk, gv = backward(w, u, k.contiguous(), v.contiguous(), y, gy.contiguous(), p, q, o)
         return None, gw.sum(0).to(w.dtype), gu.sum(0).to(u.dtype), gk, gv, None, None, None
+
+
+def _passes(kind: str) -> tuple:
+    """(forward, backward) of one backend; the Triton pair is imported only when CUDA tensors meet it."""
+    if kind == "triton":
+        from nmkit.kernels.gpu import wkv as gpu
+
+        return gpu.forward, gpu.backward
+    return {"cpu": (_forward_cpu, _backward_cpu), "ref": (_forward_ref, _backward_ref)}[kind]
 
 
 def _forward_ref(w, u, k, v, p, q, o):
@@ -134,90 +137,3 @@ def _backward_cpu(w, u, k, v, y, gy, p, q, o):
     gw, gu = k.new_empty(k.shape[0], k.shape[2]), k.new_empty(k.shape[0], k.shape[2])
     snn_cpu.wkv_backward(*snn_cpu.arrays(w.to(k.dtype), u.to(k.dtype), k, v, y, gy, p, q, o, gw, gu, gk, gv))
     return gw, gu, gk, gv
-
-
-def _blocks(k: torch.Tensor) -> tuple[tuple[int, int], int]:
-    batch, _, channels = k.shape
-    block = min(128, triton.next_power_of_2(channels))
-    return (batch, triton.cdiv(channels, block)), block
-
-
-def _forward_triton(w, u, k, v, p, q, o):
-    dtype = k.dtype
-    k32, v32 = k.float(), v.float()
-    y, entering = torch.empty_like(k32), [torch.empty_like(k32) for _ in range(3)]
-    final = [s.float().contiguous().clone() for s in (p, q, o)]
-    grid, block = _blocks(k)
-    _wkv_forward_kernel[grid](w.float().contiguous(), u.float().contiguous(), k32, v32, y, *entering, *final,
-                              k.shape[1], k.shape[2], BLOCK=block)
-    return y.to(dtype), [s.to(dtype) for s in entering], tuple(s.to(dtype) for s in final)
-
-
-def _backward_triton(w, u, k, v, y, gy, p, q, o):
-    tensors = [t.float().contiguous() for t in (k, v, y, gy, p, q, o)]
-    gk, gv = torch.empty_like(tensors[0]), torch.empty_like(tensors[0])
-    gw, gu = (tensors[0].new_empty(k.shape[0], k.shape[2]) for _ in range(2))
-    grid, block = _blocks(k)
-    _wkv_backward_kernel[grid](w.float().contiguous(), u.float().contiguous(), *tensors, gw, gu, gk, gv,
-                               k.shape[1], k.shape[2], BLOCK=block)
-    return gw, gu, gk.to(k.dtype), gv.to(v.dtype)
-
-
-if triton_available():
-
-    @triton.jit
-    def _wkv_forward_kernel(w_ptr, u_ptr, k_ptr, v_ptr, y_ptr, p_in_ptr, q_in_ptr, o_in_ptr, p_ptr, q_ptr, o_ptr,
-                            steps, channels, BLOCK: tl.constexpr):
-        """One program per (batch row, block of channels), looping over time; p/q/o hold the state in and out."""
-        batch = tl.program_id(0)
-        c = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-        inside = c < channels
-        w, u = tl.load(w_ptr + c, mask=inside, other=1.0), tl.load(u_ptr + c, mask=inside, other=0.0)
-        state = batch * channels + c
-        p = tl.load(p_ptr + state, mask=inside, other=0.0)
-        q = tl.load(q_ptr + state, mask=inside, other=1.0)
-        o = tl.load(o_ptr + state, mask=inside, other=0.0)
-        for t in range(steps):
-            at = (batch * steps + t) * channels + c
-            kt, vt = tl.load(k_ptr + at, mask=inside, other=0.0), tl.load(v_ptr + at, mask=inside, other=0.0)
-            tl.store(p_in_ptr + at, p, mask=inside)
-            tl.store(q_in_ptr + at, q, mask=inside)
-            tl.store(o_in_ptr + at, o, mask=inside)
-            top = tl.maximum(o, u + kt)
-            a, b = tl.exp(o - top), tl.exp(u + kt - top)
-            tl.store(y_ptr + at, (a * p + b * vt) / (a * q + b), mask=inside)
-            top = tl.maximum(o - w, kt)
-            a, b = tl.exp(o - w - top), tl.exp(kt - top)
-            p, q, o = a * p + b * vt, a * q + b, top
-        tl.store(p_ptr + state, p, mask=inside)
-        tl.store(q_ptr + state, q, mask=inside)
-        tl.store(o_ptr + state, o, mask=inside)
-
-    @triton.jit
-    def _wkv_backward_kernel(w_ptr, u_ptr, k_ptr, v_ptr, y_ptr, gy_ptr, p_in_ptr, q_in_ptr, o_in_ptr, gw_ptr, gu_ptr,
-                             gk_ptr, gv_ptr, steps, channels, BLOCK: tl.constexpr):
-        """The reverse sweep of the module docstring; gw, gu per batch row (summed over rows by the caller)."""
-        batch = tl.program_id(0)
-        c = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-        inside = c < channels
-        w, u = tl.load(w_ptr + c, mask=inside, other=1.0), tl.load(u_ptr + c, mask=inside, other=0.0)
-        gw = tl.zeros([BLOCK], dtype=tl.float32)
-        gu, gp, gq = tl.zeros_like(gw), tl.zeros_like(gw), tl.zeros_like(gw)
-        for i in range(steps):
-            at = (batch * steps + steps - 1 - i) * channels + c
-            kt, vt = tl.load(k_ptr + at, mask=inside, other=0.0), tl.load(v_ptr + at, mask=inside, other=0.0)
-            yt, gyt = tl.load(y_ptr + at, mask=inside, other=0.0), tl.load(gy_ptr + at, mask=inside, other=0.0)
-            p, q = tl.load(p_in_ptr + at, mask=inside, other=0.0), tl.load(q_in_ptr + at, mask=inside, other=1.0)
-            o = tl.load(o_in_ptr + at, mask=inside, other=0.0)
-            top = tl.maximum(o, u + kt)
-            a, b = tl.exp(o - top), tl.exp(u + kt - top)
-            gyz = gyt / (a * q + b)
-            top = tl.maximum(o - w, kt)
-            decay, fresh = tl.exp(o - w - top), tl.exp(kt - top)
-            gu += gyz * b * (vt - yt)
-            tl.store(gk_ptr + at, gyz * b * (vt - yt) + fresh * (gp * vt + gq), mask=inside)
-            tl.store(gv_ptr + at, gyz * b + fresh * gp, mask=inside)
-            gw -= decay * (gp * p + gq * q)
-            gp, gq = gyz * a + decay * gp, -gyz * a * yt + decay * gq
-        tl.store(gw_ptr + batch * channels + c, gw, mask=inside)
-        tl.store(gu_ptr + batch * channels + c, gu, mask=inside)

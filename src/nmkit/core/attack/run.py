@@ -45,9 +45,10 @@ class AttackResult:
     targets: np.ndarray | None = field(default=None, repr=False)
     labels: np.ndarray | None = field(default=None, repr=False)
     rows: np.ndarray | None = field(default=None, repr=False)  # each example's row in --data (or the test split)
+    by_method: dict[str, tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False)  # (adv, success)
 
     def summary(self) -> dict:
-        hidden = {"adversarial", "original", "success", "targets", "labels", "rows"}
+        hidden = {"adversarial", "original", "success", "targets", "labels", "rows", "by_method"}
         return {k: v for k, v in self.__dict__.items() if k not in hidden}
 
 
@@ -267,6 +268,7 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
                                        adversarial=adversarial.numpy(), original=x.numpy(), success=success.numpy(),
                                        targets=targets.numpy(), labels=labels.numpy(), rows=rows.numpy())
     result = next(iter(results.values()))  # compare: QuadAttacK's adversarials are the ones written out
+    result.by_method = {m: (r.adversarial, r.success) for m, r in results.items()}
     if config.method == "compare":
         result.method = "compare"
         result.comparison = {m: {"success_rate": r.success_rate, "energy": r.energy,
