@@ -127,7 +127,7 @@ def test_data_driven_methods_need_a_runnable_model(tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["{folder}/none.pt"], "no such file"),
-    (["{folder}/notes.txt"], "cannot be loaded"),
+    (["{folder}/notes.txt"], "is not a model file (expected a TorchScript archive"),
     (["{folder}/module.pt"], "--trust-pickle"),
     (["--sparsity", "1.0"], "final_sparsity' expects values in [0, 1)"),
     (["--method", "magnitude"], "method"),

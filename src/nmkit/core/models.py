@@ -152,6 +152,14 @@ def load_model(path: Path, *, architecture: str | None = None, trust_pickle: boo
     return load_model_and_format(path, architecture=architecture, trust_pickle=trust_pickle)[0]
 
 
+def _looks_like_torch_save(path: Path) -> bool:
+    """torch.save writes a zip archive (or, before torch 1.6, a pickle starting with the protocol byte 0x80)."""
+    import zipfile
+
+    with open(path, "rb") as handle:
+        return handle.read(1) == b"\x80" or zipfile.is_zipfile(handle)
+
+
 def load_model_and_format(path: Path, *, architecture: str | None = None,
                           trust_pickle: bool = False) -> tuple[nn.Module, str]:
     """:func:`load_model`, also saying which format the file held: torchscript, state_dict or module."""
@@ -173,6 +181,9 @@ def load_model_and_format(path: Path, *, architecture: str | None = None,
         if not trust_pickle and "Unsupported global" in str(exc):
             raise InputError(f"model {path}: holds pickled code (a torch.save'd module); pass --trust-pickle on the "
                              f"command line if you trust its source") from None
+        if not _looks_like_torch_save(path):
+            raise InputError(f"model {path}: is not a model file (expected a TorchScript archive, a torch.save'd "
+                             f"state dict or module, a .safetensors file or a Hugging Face model folder)") from None
         raise InputError(f"model {path}: cannot be loaded: {reason(exc, 120)}") from None
     if isinstance(loaded, nn.Module):
         io.check_finite_tensors(loaded.state_dict(), f"model {path}")
