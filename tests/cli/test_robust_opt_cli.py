@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from nmkit.cli.app import app
@@ -60,9 +61,31 @@ def test_train_then_solve_with_the_learned_value_and_reject_foreign_models(tmp_p
     solved = runner.invoke(app, ["robust-opt", "solve", str(tmp_path / "i.txt"), "--model", str(tmp_path / "m"),
                                  "--json", "-q"])
     assert solved.exit_code == 0, solved.output
-    assert len(json.loads(solved.stdout)["result"]["x"]) == 7
+    [row] = json.loads(solved.stdout)["result"]["instances"]
+    assert len(row["x"]) == 7 and row["profit"] >= row["nominal_profit"] - 1e-9
     saved = torch.load(tmp_path / "m" / "model.pt", weights_only=True)
     torch.save({**saved, "problem": "capital-budgeting"}, tmp_path / "other.pt")
     foreign = runner.invoke(app, ["robust-opt", "solve", str(tmp_path / "i.txt"), "--model",
                                   str(tmp_path / "other.pt")])
     assert foreign.exit_code == 2 and "trained for capital-budgeting, not knapsack" in foreign.stderr
+
+
+def test_solve_a_folder_against_a_reference_writes_results_csv(tmp_path):
+    folder = tmp_path / "set"
+    runner.invoke(app, ["robust-opt", "generate", "--n", "6", "--count", "2", "-o", str(folder), "-q"])
+    names = sorted(p.name.removesuffix(".txt") for p in folder.iterdir())
+    (tmp_path / "ref.csv").write_text("instance,best\n" + "".join(f"{name},1000\n" for name in names))
+    solved = runner.invoke(app, ["robust-opt", "solve", str(folder), "--reference", str(tmp_path / "ref.csv"),
+                                 "--reference-column", "best", "--time-limit", "5", "--out", str(tmp_path / "out"),
+                                 "--json", "-q"])
+    assert solved.exit_code == 0, solved.output
+    record = json.loads(solved.stdout)["result"]
+    assert [r["instance"] for r in record["instances"]] == names and record["unmatched"] == []
+    for row in record["instances"]:
+        assert row["gap_percent"] == pytest.approx(100 * (1000 - row["profit"]) / 1000)
+        assert row["profit"] >= row["nominal_profit"] - 1e-9 and row["bound"] >= row["profit"] - 1e-6
+    lines = (tmp_path / "out" / "results.csv").read_text().splitlines()
+    assert lines[0].startswith("instance,n,group,profit,seconds,reference,gap_percent,nominal_profit") and \
+        len(lines) == 3
+    missing = runner.invoke(app, ["robust-opt", "solve", str(folder), "--reference", str(tmp_path / "ref.csv")])
+    assert missing.exit_code == 2 and "no column 'best_known_profit'" in missing.stderr

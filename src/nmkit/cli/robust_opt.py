@@ -38,9 +38,18 @@ def run_command(config: RobustConfig, ctx: RunContext) -> Outcome:
             artifacts.append("model.pt")
         return Outcome(summary=jsonable(summary), tables=[_training_table(summary)], artifacts=artifacts)
     if config.action == "solve":
-        summary = learned.solve(config)
-        return Outcome(summary=jsonable(summary), tables=[_comparison_table([summary], "robust-opt solve")],
-                       artifacts=[])
+        from nmkit.core.robust import batch
+
+        folder = Path(config.instance).is_dir()
+        count = len(batch.instance_files(config.instance)) if folder else 1
+        with ctx.progress("instances solved", count) as advance:
+            summary, rows = learned.solve(config, advance)
+        artifacts = []
+        if ctx.out_dir is not None:
+            io.write_text(ctx.out_dir / "results.csv", batch.results_csv(rows))
+            artifacts.append("results.csv")
+        tables = [_summary_table(summary)] if folder else [_solve_table(summary)]
+        return Outcome(summary=jsonable(summary), tables=tables, artifacts=artifacts)
     result = learned.exact(config)
     summary = {"instance": str(config.instance), "problem": config.problem, "robust_profit": result.objective,
                "bound": result.bound,
@@ -54,6 +63,49 @@ def run_command(config: RobustConfig, ctx: RunContext) -> Outcome:
                          ("seconds", f"{result.seconds:.2f}"), ("items selected", str(int(result.x.sum())))):
         table.add_row(label, value)
     return Outcome(summary=summary, tables=[table], artifacts=[])
+
+
+def _solve_table(summary: dict) -> Table:
+    from rich.table import Table
+
+    row = summary["instances"][0]
+    table = Table("", "", title=f"robust-opt solve ({summary['problem']}): {row['instance']}", show_header=False)
+    entries = [("robust profit (exact worst case)", f"{row['profit']:.4f}"), ("found by", row["source"]),
+               ("bound", f"{row['bound']:.4f}"), ("status", row["status"]),
+               ("nominal decision's profit", f"{row['nominal_profit']:.4f}"),
+               ("seconds (one exact scoring)", f"{row['seconds']:.2f} ({row['scoring_seconds']:.2f})"),
+               ("items selected", str(sum(row["x"])))]
+    if row["gap_percent"] is not None:
+        entries.append(("gap to the reference",
+                        f"{row['gap_percent']:.2f}% (nominal {row['nominal_gap_percent']:.2f}%)"))
+    if "exact" in summary:
+        entries.append(("exact CCG profit (relative error)", f"{summary['exact']['profit']:.4f} "
+                                                             f"({summary['exact']['relative_error']:.2%})"))
+    for label, value in entries:
+        table.add_row(label, value)
+    table.caption = f"value network: {summary['model'] or 'none'}; time limit {summary['time_limit']:g} s"
+    return table
+
+
+def _summary_table(summary: dict) -> Table:
+    from rich.table import Table
+
+    published = sorted({k for group in summary["summary"] for k in group if k.endswith("_gap_percent_mean")})
+
+    def percent(value) -> str:
+        return "-" if value is None else f"{value:.2f}%"
+
+    table = Table("group", "instances", "gap mean / median / max", "nominal gap", *[
+        name.removesuffix("_gap_percent_mean") + " gap" for name in published], "seconds median / max",
+        title=f"robust-opt solve ({summary['problem']}): {len(summary['instances'])} instances, gap to the reference")
+    for group in summary["summary"]:
+        table.add_row(group["group"], str(group["instances"]),
+                      " / ".join(percent(group[k]) for k in ("gap_mean", "gap_median", "gap_max")),
+                      percent(group["nominal_gap_mean"]), *[percent(group.get(name)) for name in published],
+                      f"{group['seconds_median']:.1f} / {group['seconds_max']:.1f}")
+    table.caption = (f"value network: {summary['model'] or 'none'}; time limit {summary['time_limit']:g} s per "
+                     f"instance; negative gap: better than the reference")
+    return table
 
 
 def _training_table(summary: dict) -> Table:
@@ -111,7 +163,8 @@ COMMAND = register(Command(name="robust-opt", schema=RobustConfig, run=run_comma
 def robust_opt(
     action: Annotated[str | None, typer.Argument(metavar="generate|exact|train|solve",
                                                  help="What to do (listed below).")] = None,
-    instance: Annotated[Path | None, typer.Argument(help="exact, solve: the instance file.")] = None,
+    instance: Annotated[Path | None, typer.Argument(help="exact, solve: the instance file (solve: or a folder).")]
+    = None,
     problem: Annotated[str | None, typer.Option(metavar="knapsack|capital_budgeting",
                                                 help="The problem (default knapsack).")] = None,
     solver: Annotated[str | None, typer.Option(metavar="highs|scip", help="MILP backend (default highs; scip "
@@ -124,6 +177,12 @@ def robust_opt(
     sample: Annotated[int | None, typer.Option(help="train: instances to sample (default 30).")] = None,
     compare_exact: Annotated[bool | None, typer.Option("--compare-exact/--no-compare-exact",
                                                        help="solve: also run exact CCG.")] = None,
+    reference: Annotated[Path | None, typer.Option(help="solve: a CSV of known profits per instance (column "
+                                                   "'instance' and --reference-column) for gaps.")] = None,
+    reference_column: Annotated[str | None, typer.Option(help="solve: the reference's profit column (default "
+                                                         "best_known_profit).")] = None,
+    workers: Annotated[int | None, typer.Option(help="solve: instances solved in parallel; train: processes "
+                                                "solving second stages (default 1).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="generate: file (or folder with --count).")]
     = None,
     n: Annotated[int | None, typer.Option("--n", help="Items (default 20).", rich_help_panel=GENERATOR)] = None,
@@ -137,7 +196,8 @@ def robust_opt(
                                                         rich_help_panel=GENERATOR)] = None,
     count: Annotated[int | None, typer.Option(help="Instances to write (default 1).", rich_help_panel=GENERATOR)]
     = None,
-    time_limit: Annotated[float | None, typer.Option(help="exact: seconds (default 600).")] = None,
+    time_limit: Annotated[float | None, typer.Option(help="exact, solve: seconds per instance (default: exact 600, "
+                                                     "solve 12).")] = None,
 ):
     """Two-stage robust optimisation (knapsack with repair, capital budgeting): write instances, solve one exactly
     (column-and-constraint generation, every candidate's worst case exact by row generation), or learn the
@@ -150,5 +210,6 @@ def robust_opt(
     """
     return dict(action=action, instance=instance, problem=problem, solver=solver, adversary=adversary, model=model,
                 instances=instances_dir, sample=sample,
-                compare_exact=compare_exact, output=output, n=n, correlation=correlation, h=h, delta=delta,
+                compare_exact=compare_exact, reference=reference, reference_column=reference_column,
+                workers=workers, output=output, n=n, correlation=correlation, h=h, delta=delta,
                 budget_factor=budget_factor, count=count, time_limit=time_limit)

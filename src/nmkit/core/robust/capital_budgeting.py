@@ -186,8 +186,8 @@ class CapitalBudgetingProblem(RobustProblem):
                 return WorstCase(value, scenario, visited)
             recourses.append(y)
 
-    def main_problem(self, instance: CapitalBudget, scenarios: list[np.ndarray], time_limit: float
-                     ) -> tuple[np.ndarray, float]:
+    def main_problem(self, instance: CapitalBudget, scenarios: list[np.ndarray], time_limit: float,
+                     gap: float = MIP_GAP) -> tuple[np.ndarray, float]:
         """min_x, theta theta with theta >= -r(xi^k) . (x + k y^k) and c(xi^k) . (x + y^k) <= B for every k."""
         model = MILP()
         x = self.first_stage(model, instance)
@@ -200,7 +200,7 @@ class CapitalBudgetingProblem(RobustProblem):
             model.constrain(row(model.width, [*x, *y], np.tile(instance.costs(xi), 2)), -np.inf, instance.budget)
         objective = np.zeros(model.width)
         objective[theta] = 1.0
-        result = model.minimise(objective, gap=MIP_GAP, time_limit=time_limit, what="main problem")
+        result = model.minimise(objective, gap=gap, time_limit=time_limit, what="main problem")
         return np.round(result.x[x]), dual_bound(result)
 
     def first_stage(self, model: MILP, instance: CapitalBudget) -> np.ndarray:

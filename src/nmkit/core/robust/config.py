@@ -14,7 +14,9 @@ ACTION_HELP = {
                 "Subramanyam et al.'s generator)",
     "exact": "solve an instance exactly by column-and-constraint generation (HiGHS, or SCIP with solver scip)",
     "train": "collect second-stage solves on sampled instances, train the value network, check it on fresh ones",
-    "solve": "ML-CCG with a trained value network; the answer is scored by the exact worst case",
+    "solve": "solve an instance, or every instance of a folder (--reference adds the gap to known profits): the "
+             "best exactly scored of the nominal decision, the static one, ML-CCG's (shipped value network, or "
+             "--model) and time-limited CCG's",
 }
 
 
@@ -29,8 +31,13 @@ class RobustConfig(CommonConfig):
                     "cost and revenue uncertainty (constraint uncertainty)")
     solver: Literal["highs", "scip"] = option("highs", "MILP backend: highs (scipy.optimize.milp) or scip "
                                                        "(needs PySCIPOpt installed)")
-    instance: Path | None = option(None, "exact, solve: the instance file")
-    model: Path | None = option(None, "solve: a model.pt from a train run, or its folder")
+    instance: Path | None = option(None, "exact, solve: the instance file (solve: or a folder of them)")
+    model: Path | None = option(None, "solve: a model.pt from a train run, or its folder (default: the value "
+                                      "network shipped with nmkit for the problem)")
+    reference: Path | None = option(None, "solve: a CSV with an 'instance' column and known profits, for gaps")
+    reference_column: str = option("best_known_profit", "solve: the reference file's profit column")
+    main_gap: float = option(1e-3, "solve: relative MIP gap of CCG's main problem (tightened when an x repeats)",
+                             gt=0, le=1)
     instances: Path | None = option(None, "train: a folder of instance files to learn from (default: sample)")
     sample: int = option(30, "train: instances to sample when no folder is given (n drawn from n_range)",
                          ge=1, le=100_000)
@@ -39,7 +46,8 @@ class RobustConfig(CommonConfig):
     scenarios: int = option(20, "train: scenarios per decision (each one second-stage MILP)", ge=1, le=100_000)
     worst_cases: bool = option(False, "train: also learn from the scenarios each sampled decision's exact "
                                       "worst-case search visits (off: Neur2RO's sampling only)")
-    workers: int = option(1, "train: processes solving second stages in parallel", ge=1, le=1024)
+    workers: int = option(1, "train: processes solving second stages in parallel; solve: instances solved in "
+                             "parallel", ge=1, le=1024)
     encoder: Literal["auto", "separate", "joint"] = option(
         "auto", "train: auto: separate for the knapsack, joint for capital budgeting (what measured best); "
                 "separate: Neur2RO's two set encoders (x and xi summed apart); joint: one per-item encoder "
@@ -55,7 +63,7 @@ class RobustConfig(CommonConfig):
     batch_size: int = option(256, "train: batch size", ge=1, le=1_048_576)
     evaluate: int = option(3, "train: fresh instances to compare ML-CCG with exact CCG on after training",
                            ge=0, le=10_000)
-    compare_exact: bool = option(False, "solve: also run exact CCG and report the relative error")
+    compare_exact: bool = option(False, "solve (one instance): also run exact CCG and report the relative error")
     adversary: Literal["milp", "pga", "exact"] = option(
         "pga", "solve: pga: projected gradient ascent, 5 starts x 100 steps (measured best); milp: maximise the "
                "embedded network exactly (HiGHS); exact: each x's true worst case (the network then only ranks "
@@ -70,18 +78,23 @@ class RobustConfig(CommonConfig):
     budget_factor: float = option(0.1, "generate: Gamma = budget_factor * n", gt=0, le=1)
     count: int = option(1, "generate: how many instances (seeds seed, seed + 1, ...)", ge=1, le=100_000)
     tol: float = option(1e-4, "exact: stop at this relative gap", gt=0)
-    time_limit: float = option(600.0, "exact: seconds before stopping with the best bound", gt=0, le=10000000.0)
+    time_limit: float | None = option(None, "exact, solve: seconds per instance before stopping with the best "
+                                            "bound (default: exact 600, solve 12)", gt=0, le=10000000.0)
 
     def __post_init__(self) -> None:
         if self.action == "generate" and self.output is None:
             raise ConfigError("action generate needs output (-o FILE, or a folder with --count)")
         if self.action in ("exact", "solve") and self.instance is None:
             raise ConfigError(f"action {self.action} needs an instance file")
-        if self.action == "solve" and self.model is None:
-            raise ConfigError("action solve needs a trained model (field 'model')")
+        if self.reference is not None and self.action != "solve":
+            raise ConfigError("field 'reference' belongs to action solve")
         for name in ("embed", "post"):
             widths = getattr(self, name)
             if len(widths) != 2 or min(widths) < 1:
                 raise ConfigError(f"field '{name}' expects two positive widths [hidden, output], found {widths}")
         if len(self.n_range) != 2 or not 1 <= self.n_range[0] <= self.n_range[1]:
             raise ConfigError(f"field 'n_range' expects [smallest, largest] item counts, found {self.n_range}")
+
+    def seconds(self) -> float:
+        """The time limit per instance: the field, else 12 s for solve and 600 s otherwise."""
+        return self.time_limit if self.time_limit is not None else 12.0 if self.action == "solve" else 600.0

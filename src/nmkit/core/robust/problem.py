@@ -110,9 +110,15 @@ class RobustProblem(ABC):
     def worst_case(self, instance: Any, x: np.ndarray) -> WorstCase: ...
 
     @abstractmethod
-    def main_problem(self, instance: Any, scenarios: list[np.ndarray], time_limit: float
+    def main_problem(self, instance: Any, scenarios: list[np.ndarray], time_limit: float, gap: float
                      ) -> tuple[np.ndarray, float]:
-        """Exact CCG's main problem (a recourse copy per scenario): its x and lower bound."""
+        """Exact CCG's main problem (a recourse copy per scenario) solved to the relative MIP ``gap``: its x (the
+        incumbent at the time limit) and lower bound (the solver's dual bound)."""
+
+    def committed_plans(self, instance: Any, time_limit: float) -> list[tuple[str, np.ndarray]]:
+        """(name, x) of decisions from problem-specific conservative models (e.g. a recourse fixed in advance), as
+        extra candidates for the portfolio solver; none by default."""
+        return []
 
     @abstractmethod
     def first_stage(self, model: MILP, instance: Any) -> np.ndarray:

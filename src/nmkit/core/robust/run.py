@@ -3,6 +3,7 @@ beside it."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 
 from nmkit.core import io
 from nmkit.core.errors import InputError, reason
-from nmkit.core.robust import instances, solvers
+from nmkit.core.robust import batch, instances, solvers
 from nmkit.core.robust.capital_budgeting import generate_capital_budget
 from nmkit.core.robust.ccg import CCGResult, exact_ccg
 from nmkit.core.robust.config import RobustConfig
@@ -50,7 +51,7 @@ def sample_family(config: RobustConfig, count: int, rng: np.random.Generator) ->
 def exact(config: RobustConfig) -> CCGResult:
     solvers.use(config.solver)
     problem = PROBLEMS[config.problem]
-    return exact_ccg(problem, problem.read(config.instance), tol=config.tol, time_limit=config.time_limit)
+    return exact_ccg(problem, problem.read(config.instance), tol=config.tol, time_limit=config.seconds())
 
 
 def train(config: RobustConfig, advance: Callable[[int], None] | None = None) -> tuple[dict, ValueModel]:
@@ -85,8 +86,8 @@ def train(config: RobustConfig, advance: Callable[[int], None] | None = None) ->
 def compare(model: ValueModel, instance: Any, config: RobustConfig) -> dict:
     """ML-CCG and exact CCG on one instance: true objectives, relative error, times."""
     ml = ml_ccg(model, instance, adversary=config.adversary, max_scenarios=config.max_scenarios,
-                time_limit=config.time_limit, seed=config.seed)
-    exact = exact_ccg(model.problem, instance, tol=config.tol, time_limit=config.time_limit)
+                time_limit=config.seconds(), seed=config.seed)
+    exact = exact_ccg(model.problem, instance, tol=config.tol, time_limit=config.seconds())
     return {"n": model.problem.size(instance), "ml_objective": ml.objective, "ml_seconds": ml.seconds,
             "ml_stop": ml.stop, "iterations": ml.iterations, "exact_objective": exact.objective,
             "exact_seconds": exact.seconds, "exact_gap": exact.gap, "exact_timed_out": exact.timed_out,
@@ -105,14 +106,39 @@ def load_model(path: Path, problem: str) -> ValueModel:
         raise InputError(f"model {path}: not a robust-opt model ({reason(exc)})") from None
 
 
-def solve(config: RobustConfig) -> dict:
+SHIPPED = Path(__file__).resolve().parents[1] / "data"
+
+
+def shipped_model(problem: str) -> ValueModel | None:
+    """The value network shipped with nmkit for ``problem`` (trained by recipes/robust-opt-*-shipped.yaml)."""
+    path = SHIPPED / f"robust-{problem.replace('_', '-')}-value.pt"
+    return load_model(path, problem) if path.is_file() else None
+
+
+def solve(config: RobustConfig, advance: Callable[[int], None] | None = None) -> tuple[dict, list[batch.Row]]:
+    """The portfolio solver on one instance file or every file of a folder: (summary, one row per instance)."""
     solvers.use(config.solver)
-    model = load_model(config.model, config.problem)
-    instance = model.problem.read(config.instance)
-    if config.compare_exact:
-        return compare(model, instance, config)
-    ml = ml_ccg(model, instance, adversary=config.adversary, max_scenarios=config.max_scenarios,
-                time_limit=config.time_limit, seed=config.seed)
-    return {"n": model.problem.size(instance), "ml_objective": ml.objective, "ml_seconds": ml.seconds,
-            "ml_stop": ml.stop, "iterations": ml.iterations, "scenarios": ml.scenarios,
-            "x": ml.x.astype(int).tolist()}
+    problem = PROBLEMS[config.problem]
+    model = load_model(config.model, config.problem) if config.model is not None else shipped_model(config.problem)
+    references = None if config.reference is None else batch.read_reference(config.reference,
+                                                                            config.reference_column)
+    path = Path(config.instance)
+    if not path.exists():
+        raise InputError(f"instance {path}: no such file or folder")
+    files = batch.instance_files(path) if path.is_dir() else [path]
+    settings = {"time_limit": config.seconds(), "main_gap": config.main_gap, "adversary": config.adversary,
+                "tol": config.tol, "seed": config.seed}
+    rows = batch.solve_files(problem, files, model, references, config.reference_column, settings,
+                             config.workers, advance)
+    summary = {"problem": config.problem, "model": "shipped" if config.model is None and model is not None else
+               None if model is None else str(config.model), "time_limit": config.seconds(),
+               "instances": [dataclasses.asdict(row) for row in rows], "summary": batch.summary(rows)}
+    if references is not None:
+        summary["unmatched"] = [row.instance for row in rows if row.reference is None]
+    if config.compare_exact and len(rows) == 1:
+        exact_result = exact_ccg(problem, problem.read(files[0]), tol=config.tol, time_limit=config.seconds())
+        summary["exact"] = {"profit": exact_result.objective, "bound": exact_result.bound,
+                            "seconds": exact_result.seconds, "timed_out": exact_result.timed_out,
+                            "relative_error": (exact_result.objective - rows[0].profit)
+                            / max(abs(exact_result.objective), 1e-9)}
+    return summary, rows

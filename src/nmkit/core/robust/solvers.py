@@ -110,6 +110,7 @@ def _scip(objective, integrality, bounds, constraints, options) -> SimpleNamespa
 
 
 def dual_bound(result) -> float:
-    """The best bound of a (possibly time-limited) minimisation."""
+    """The best bound of a minimisation stopped at a time limit or a relative MIP gap (the solver's dual bound;
+    the objective itself only where the solver reports no bound)."""
     bound = getattr(result, "mip_dual_bound", None)
-    return float(result.fun if bound is None or result.status == 0 else bound)
+    return float(result.fun if bound is None or not np.isfinite(bound) else bound)

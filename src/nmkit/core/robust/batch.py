@@ -1,0 +1,185 @@
+"""``robust-opt solve FOLDER``: every instance of a folder through the portfolio solver (worker processes, each
+instance with its own time limit), one results row each, and the gap to a reference file's column.
+
+Reference files are CSV with an ``instance`` column (file names, with or without .txt/.dat) and a profit column
+(``best_known_profit`` by default, as in Arslan and Detienne's benchmark); other ``*_gap_percent`` columns it
+carries (e.g. Neur2RO's published gaps) are averaged beside ours in the summary.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import math
+import multiprocessing
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nmkit.core import threads
+from nmkit.core.errors import InputError
+from nmkit.core.robust import portfolio, solvers
+from nmkit.core.robust.network import ValueModel
+from nmkit.core.robust.problem import RobustProblem
+
+MAX_REFERENCE_BYTES = 64 << 20
+
+
+@dataclass
+class Row:
+    instance: str
+    n: int
+    group: str  # the knapsack correlation class from the file name (UN, WC, ASC, SC), else "-"
+    profit: float
+    seconds: float
+    reference: float | None
+    gap_percent: float | None  # 100 (reference - profit) / |reference|; negative: better than the reference
+    nominal_profit: float
+    nominal_gap_percent: float | None
+    source: str
+    status: str
+    bound: float
+    scoring_seconds: float
+    published: dict[str, float]  # the reference file's other *_gap_percent columns for this instance
+    x: list[int]
+
+
+def read_reference(path: Path, column: str) -> dict[str, dict[str, float]]:
+    """instance name (extension dropped) -> {column: value, and every *_gap_percent column}."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"reference {path}: no such file")
+    if path.stat().st_size > MAX_REFERENCE_BYTES:
+        raise InputError(f"reference {path}: larger than {MAX_REFERENCE_BYTES >> 20} MiB")
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            table = list(csv.DictReader(handle))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"reference {path}: not a CSV file ({exc.__class__.__name__})") from None
+    header = set(table[0]) if table else set()
+    for needed in ("instance", column):
+        if needed not in header:
+            raise InputError(f"reference {path}: no column {needed!r} (found: {', '.join(sorted(header)) or 'none'})")
+    wanted = [column] + sorted(c for c in header if c.endswith("_gap_percent"))
+    found = {}
+    for number, record in enumerate(table, 2):
+        values = {}
+        for name in wanted:
+            try:
+                value = float(record[name])
+            except (TypeError, ValueError):
+                if name == column:
+                    raise InputError(f"reference {path}: line {number}: {column} is not a number") from None
+                continue
+            if not math.isfinite(value):
+                raise InputError(f"reference {path}: line {number}: {name} is NaN or infinite")
+            values[name] = value
+        found[instance_name(record["instance"])] = values
+    return found
+
+
+def instance_files(folder: Path) -> list[Path]:
+    """Plain files of a folder, sorted by name, hidden files and CSV/JSON/YAML companions left out."""
+    skip = {".csv", ".json", ".yaml", ".yml", ".md"}
+    files = sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith(".")
+                   and p.suffix.lower() not in skip)
+    if not files:
+        raise InputError(f"instances {folder}: no instance files there")
+    return files
+
+
+def instance_name(path: str | Path) -> str:
+    """A file's name without a .txt/.dat extension; benchmark names hold dots (dev0.15_d0.5), kept whole."""
+    name = Path(path).name
+    return name[: -len(Path(name).suffix)] if Path(name).suffix.lower() in (".txt", ".dat") else name
+
+
+def group_of(name: str) -> str:
+    match = re.match(r"RKP_([A-Z]+)_n", name)
+    return match.group(1) if match else "-"
+
+
+def _gap(reference: float | None, profit: float) -> float | None:
+    return None if reference is None else 100 * (reference - profit) / max(abs(reference), 1e-9)
+
+
+def solve_file(problem: RobustProblem, path: Path, model: ValueModel | None, reference: dict[str, float] | None,
+               column: str, settings: dict[str, Any]) -> Row:
+    """One instance through :func:`portfolio.solve`, as a results row."""
+    instance = problem.read(path)
+    result = portfolio.solve(problem, instance, model=model, **settings)
+    target = None if reference is None else reference.get(column)
+    published = {k: v for k, v in (reference or {}).items() if k != column}
+    name = instance_name(path)
+    return Row(name, problem.size(instance), group_of(name), result.profit, result.seconds, target,
+               _gap(target, result.profit), result.nominal_profit, _gap(target, result.nominal_profit),
+               result.source, result.status, result.bound, result.scoring_seconds, published,
+               result.x.astype(int).tolist())
+
+
+def solve_files(problem: RobustProblem, files: list[Path], model: ValueModel | None,
+                references: dict[str, dict[str, float]] | None, column: str, settings: dict[str, Any],
+                workers: int = 1, advance: Callable[[int], None] | None = None) -> list[Row]:
+    """Every file, ``workers`` at a time in spawned processes (each with its share of the thread budget)."""
+    jobs = [(problem, path, model, None if references is None else references.get(instance_name(path)), column,
+             settings)
+            for path in files]
+    if workers <= 1 or len(jobs) == 1:
+        rows = []
+        for job in jobs:
+            rows.append(solve_file(*job))
+            if advance is not None:
+                advance(1)
+        return rows
+    context = multiprocessing.get_context("spawn")
+    with threads.worker_environment(workers), concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=context, initializer=solvers.use, initargs=(solvers.backend(),)) as pool:
+        futures = [pool.submit(solve_file, *job) for job in jobs]
+        for _ in concurrent.futures.as_completed(futures):
+            if advance is not None:
+                advance(1)
+        return [future.result() for future in futures]
+
+
+CSV_COLUMNS = ("instance", "n", "group", "profit", "seconds", "reference", "gap_percent", "nominal_profit",
+               "nominal_gap_percent", "source", "status", "bound", "scoring_seconds")
+
+
+def results_csv(rows: list[Row]) -> str:
+    def text(value) -> str:
+        return "" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
+
+    lines = [",".join(CSV_COLUMNS)]
+    lines += [",".join(text(asdict(row)[name]) for name in CSV_COLUMNS) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def summary(rows: list[Row]) -> list[dict]:
+    """Per n, per group and overall: count, mean/median/max gap, nominal's mean gap, each published column's mean
+    gap, median and max seconds."""
+    published = sorted({k for row in rows for k in row.published})
+    buckets: dict[str, list[Row]] = {f"n = {n}": [r for r in rows if r.n == n] for n in sorted({r.n for r in rows})}
+    order = {name: i for i, name in enumerate(("UN", "WC", "ASC", "SC"))}
+    for group in sorted({r.group for r in rows} - {"-"}, key=lambda g: (order.get(g, len(order)), g)):
+        buckets[group] = [r for r in rows if r.group == group]
+    buckets["all"] = rows
+    out = []
+    for label, members in buckets.items():
+        gaps = [r.gap_percent for r in members if r.gap_percent is not None]
+        entry = {"group": label, "instances": len(members),
+                 "gap_mean": float(np.mean(gaps)) if gaps else None,
+                 "gap_median": float(np.median(gaps)) if gaps else None,
+                 "gap_max": float(np.max(gaps)) if gaps else None,
+                 "nominal_gap_mean": float(np.mean([r.nominal_gap_percent for r in members
+                                                    if r.nominal_gap_percent is not None])) if gaps else None,
+                 "seconds_median": float(np.median([r.seconds for r in members])),
+                 "seconds_max": float(np.max([r.seconds for r in members]))}
+        for name in published:
+            values = [r.published[name] for r in members if name in r.published]
+            entry[name + "_mean"] = float(np.mean(values)) if values else None
+        out.append(entry)
+    return out
