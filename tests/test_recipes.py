@@ -16,7 +16,8 @@ RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"
 # recipes that take minutes run here at a reduced size (same fields otherwise)
 REDUCED = {"train-snn": ["--set", "steps=30", "--set", "eval_every=10", "--set", "d_model=32", "--set", "ctx=32",
                          "--set", "layers=2"],
-           "robust-opt": ["--set", "sample=6", "--set", "evaluate=1", "--set", "epochs=30", "--set", "time_limit=5"],
+           "robust-opt": ["--set", "sample=6", "--set", "evaluate=1", "--set", "epochs=30", "--set", "time_limit=5",
+                          "--set", "n_range=[6,8]", "--set", "workers=1"],
            "solve-linear": ["--set", "steps=120", "--set", "ritz_steps=150"]}
 
 

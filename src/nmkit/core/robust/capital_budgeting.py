@@ -71,9 +71,15 @@ def write_capital_budget(instance: CapitalBudget) -> str:
 
 
 def read_capital_budget(path: Path) -> CapitalBudget:
+    """nmkit's format, or Neur2RO's evaluation files (``CB_n{n}_xi4_s{seed}``, from the k-adaptability study):
+    a line ``seed n 4 B max_loan``, the n costs, the n revenues, then n Phi rows and n Psi rows of 4 numbers.
+    Their late fraction is Neur2RO's k = 0.8 (loans off); B is read as written (Neur2RO's reader truncates it to
+    an integer)."""
     width = 2 + 2 * FACTORS
-    expected = "'n B k' then n lines 'cbar rbar Phi(4) Psi(4)'"
+    expected = "'n B k' then n lines 'cbar rbar Phi(4) Psi(4)', or Neur2RO's 'seed n 4 B max_loan' layout"
     rows = io.read_number_lines(path, f"instance {path}", expected)
+    if len(rows[0]) == 5:
+        return _read_neur2ro_layout(path, rows)
     if len(rows[0]) != 3 or rows[0][0] != int(rows[0][0]) or rows[0][0] < 1:
         raise InputError(f"instance {path}: the first line must be 'n B k' with a whole n >= 1")
     if any(len(row) < width for row in rows[1:]):
@@ -82,12 +88,33 @@ def read_capital_budget(path: Path) -> CapitalBudget:
     items = np.array([row[-width:] for row in rows[1:]]).reshape(-1, width)
     if items.shape != (n, width):
         raise InputError(f"instance {path}: header says {n} projects, found {len(items)} lines of {width} numbers")
+    return _checked(path, items, budget, fraction)
+
+
+def _checked(path: Path, items: np.ndarray, budget: float, fraction: float) -> CapitalBudget:
+    """Rows [cbar, rbar, Phi(4), Psi(4)] per project, validated."""
     if np.any(items[:, 0] <= 0) or budget <= 0 or not 0 <= fraction <= 1:
         raise InputError(f"instance {path}: costs and the budget must be positive and k in [0, 1]")
     for name, block in (("Phi", items[:, 2:2 + FACTORS]), ("Psi", items[:, 2 + FACTORS:])):
         if np.any(block < -1e-9) or np.any(np.abs(block.sum(1) - 1.0) > 1e-6):
             raise InputError(f"instance {path}: every {name} row must be non-negative and sum to 1")
     return CapitalBudget(items[:, 0], items[:, 1], items[:, 2:2 + FACTORS], items[:, 2 + FACTORS:], budget, fraction)
+
+
+def _read_neur2ro_layout(path: Path, rows: list[list[float]]) -> CapitalBudget:
+    seed, n, dim, budget, _ = rows[0]
+    if n != int(n) or n < 1 or dim != FACTORS:
+        raise InputError(f"instance {path}: the first line 'seed n xi_dim B max_loan' needs a whole n >= 1 and "
+                         f"xi_dim {FACTORS}")
+    n = int(n)
+    shape = [n, n] + [FACTORS] * (2 * n)
+    if [len(row) for row in rows[1:]] != shape:
+        raise InputError(f"instance {path}: expected {n} costs, {n} revenues, then {2 * n} lines of {FACTORS} "
+                         f"loadings after the first line")
+    cbar, rbar = np.array(rows[1]), np.array(rows[2])
+    loadings = np.array(rows[3:])
+    items = np.column_stack([cbar, rbar, loadings[:n], loadings[n:]])
+    return _checked(path, items, budget, 0.8)
 
 
 def recourse(instance: CapitalBudget, x: np.ndarray, xi: np.ndarray) -> tuple[float, np.ndarray]:
