@@ -17,6 +17,7 @@ oracle's recourse at the MILP's xi until the oracle agrees with z.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from scipy.optimize import Bounds, LinearConstraint
 from nmkit.core import io
 from nmkit.core.errors import InputError, RunError
 from nmkit.core.robust.embedding import MILP, pairs, row
-from nmkit.core.robust.problem import RobustProblem, UncertaintySet, WorstCase
+from nmkit.core.robust.problem import RobustProblem, ScoringTimeout, UncertaintySet, WorstCase, check_deadline
 from nmkit.core.robust.solvers import dual_bound, solve_milp
 
 FACTORS = 4
@@ -179,12 +180,14 @@ class CapitalBudgetingProblem(RobustProblem):
     def second_stage(self, instance: CapitalBudget, x: np.ndarray, xi: np.ndarray) -> float:
         return recourse(instance, x, xi)[0]
 
-    def worst_case(self, instance: CapitalBudget, x: np.ndarray, tol: float = 1e-6) -> WorstCase:
+    def worst_case(self, instance: CapitalBudget, x: np.ndarray, deadline: float | None = None,
+                   tol: float = 1e-6) -> WorstCase:
         """The exact adversary by row generation over recourses (see the module docstring)."""
         n, k = instance.n, instance.late_fraction
         epsilon = 1e-5 * max(instance.budget, 1.0)
         recourses, visited = [np.zeros(n)], []
         while True:
+            check_deadline(deadline)
             model = MILP()
             xi = model.variables(FACTORS, -1.0, 1.0)
             z = model.variables(1, -np.inf, 0.0)[0]  # bounded below by the y = 0 row; a finite bound upset HiGHS
@@ -204,7 +207,10 @@ class CapitalBudgetingProblem(RobustProblem):
                                 instance.budget + epsilon - big_feasible - base, np.inf)
             objective = np.zeros(model.width)
             objective[z] = -1.0
-            result = model.minimise(objective, gap=MIP_GAP, what="adversarial MILP")
+            limit = None if deadline is None else max(deadline - time.perf_counter(), 0.1)
+            result = model.minimise(objective, gap=MIP_GAP, time_limit=limit, what="adversarial MILP")
+            if result.status != 0:  # stopped at the deadline: no exact value
+                raise ScoringTimeout
             scenario, bound = np.clip(result.x[xi], -1, 1), float(result.x[z])
             value, y = recourse(instance, x, scenario)
             visited.append((scenario, value))

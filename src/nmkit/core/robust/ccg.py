@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from nmkit.core.robust.problem import RobustProblem
+from nmkit.core.robust.problem import RobustProblem, ScoringTimeout
 
 
 @dataclass
@@ -46,6 +46,7 @@ def exact_ccg(problem: RobustProblem, instance: Any, *, tol: float = 1e-4, time_
     iterations, timed_out, seen = 0, False, set()
     while True:
         iterations += 1
+        began = time.perf_counter()
         x, bound = problem.main_problem(instance, scenarios, max(time_limit - (time.perf_counter() - start), 0.1),
                                         main_gap)
         lower = max(lower, bound)
@@ -55,14 +56,20 @@ def exact_ccg(problem: RobustProblem, instance: Any, *, tol: float = 1e-4, time_
             main_gap = main_gap / 10 if main_gap > 1e-9 else 0.0
         else:
             seen.add(key)
-            worst = problem.worst_case(instance, x)
+            try:
+                worst = problem.worst_case(instance, x, deadline=None if best is None else start + time_limit)
+            except ScoringTimeout:  # this x cannot be scored in time: stop with the best one scored (the first x
+                # is always scored, so there is one)
+                timed_out = True
+                break
             cost = problem.first_stage_cost(instance, x) + worst.value
             if cost < upper:
                 upper, best = cost, x
             scenarios.append(worst.xi)
         if upper - lower <= tol * max(1.0, abs(upper)) or (repeated and main_gap == 0.0):
             break
-        if time.perf_counter() - start > time_limit:
+        now = time.perf_counter()
+        if now - start + (now - began) > time_limit:  # another iteration like this one would overrun the limit
             timed_out = True
             break
     return CCGResult(best, -upper, -lower, iterations, time.perf_counter() - start, timed_out, scenarios)

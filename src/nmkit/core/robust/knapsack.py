@@ -24,7 +24,7 @@ from nmkit.core.errors import RunError
 from nmkit.core.robust import instances, repair_dp
 from nmkit.core.robust.embedding import MILP, pairs, row
 from nmkit.core.robust.instances import Knapsack
-from nmkit.core.robust.problem import RobustProblem, UncertaintySet, WorstCase
+from nmkit.core.robust.problem import RobustProblem, UncertaintySet, WorstCase, check_deadline
 from nmkit.core.robust.solvers import dual_bound, solve_milp
 
 MIP_GAP = 1e-9
@@ -102,7 +102,8 @@ class KnapsackProblem(RobustProblem):
     def second_stage(self, instance: Knapsack, x: np.ndarray, xi: np.ndarray) -> float:
         return recourse(instance, x, xi)[0]
 
-    def worst_case(self, instance: Knapsack, x: np.ndarray, tol: float = 1e-6) -> WorstCase:
+    def worst_case(self, instance: Knapsack, x: np.ndarray, deadline: float | None = None,
+                   tol: float = 1e-6) -> WorstCase:
         """The exact adversary: max_xi Q(x, xi) by row generation over recourses (see the module docstring),
         stabilised in-out (Ben-Ameur and Neto 2007): the oracle is asked at the midpoint of the LP's xi and the best
         scenario so far, which cuts the rounds by a third to a half at n = 80. It stops when the best oracle value
@@ -112,6 +113,7 @@ class KnapsackProblem(RobustProblem):
         slopes, offsets = [instance.phat * (y - r)], [-(instance.f @ y)]
         visited, best, mispriced = [], None, False
         while True:
+            check_deadline(deadline)
             # variables (xi, z): maximise z, z - a_j . xi <= b_j, sum xi <= Gamma, 0 <= xi <= 1
             rows = np.vstack([np.hstack([-np.array(slopes), np.ones((len(slopes), 1))]),
                               np.concatenate([np.ones(n), [0.0]])[None, :]])

@@ -10,6 +10,7 @@ first-stage variables with their constraints, and the exact cost of the scenario
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,15 @@ class UncertaintySet:
             model.constrain(sp.csr_matrix((np.ones(self.dim), (np.zeros(self.dim, int), xi)),
                                           shape=(1, model.width)), -np.inf, self.budget)
         return xi
+
+
+class ScoringTimeout(Exception):
+    """An exact worst-case evaluation ran past its deadline: the decision stays unscored (never guessed)."""
+
+
+def check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.perf_counter() > deadline:
+        raise ScoringTimeout
 
 
 @dataclass
@@ -107,7 +117,8 @@ class RobustProblem(ABC):
     def second_stage(self, instance: Any, x: np.ndarray, xi: np.ndarray) -> float: ...
 
     @abstractmethod
-    def worst_case(self, instance: Any, x: np.ndarray) -> WorstCase: ...
+    def worst_case(self, instance: Any, x: np.ndarray, deadline: float | None = None) -> WorstCase:
+        """max over xi of the second-stage cost at x, exactly; ScoringTimeout past ``deadline`` (perf_counter)."""
 
     @abstractmethod
     def main_problem(self, instance: Any, scenarios: list[np.ndarray], time_limit: float, gap: float
