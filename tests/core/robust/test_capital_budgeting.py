@@ -76,3 +76,26 @@ def test_scip_and_highs_agree_and_a_time_limit_is_reported_with_its_bound():
     limited = exact_ccg(BUDGETING, inst, tol=1e-9, time_limit=1e-3)  # stops after the first iteration
     assert limited.timed_out and limited.bound >= limited.objective - 1e-9
     assert limited.bound >= highs.objective - 1e-6 >= limited.objective - 1e-6
+
+
+def test_neur2ro_evaluation_layout_reads_like_nmkit_s_format(tmp_path):
+    """'seed n 4 B max_loan', the costs, the revenues, n Phi rows, n Psi rows (Neur2RO's CB_n*_xi4_s* files)."""
+    from nmkit.core.robust.capital_budgeting import generate_capital_budget, read_capital_budget
+
+    inst = generate_capital_budget(5, np.random.default_rng(4))
+    def numbers(values) -> str:
+        return " ".join(repr(float(v)) for v in values)
+
+    lines = [f"7 5 4 {inst.budget!r} {float(inst.cbar.sum())!r}", numbers(inst.cbar), numbers(inst.rbar)]
+    lines += [numbers(row) for row in (*inst.phi, *inst.psi)]
+    (tmp_path / "CB_n5_xi4_s7").write_text("\n".join(lines) + "\n")
+    read = read_capital_budget(tmp_path / "CB_n5_xi4_s7")
+    for name in ("cbar", "rbar", "phi", "psi"):
+        np.testing.assert_array_equal(getattr(read, name), getattr(inst, name))
+    assert read.budget == inst.budget and read.late_fraction == 0.8
+    (tmp_path / "short").write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(InputError, match="expected 5 costs, 5 revenues, then 10 lines of 4 loadings"):
+        read_capital_budget(tmp_path / "short")
+    (tmp_path / "dim").write_text(lines[0].replace(" 5 4 ", " 5 3 ") + "\n" + "\n".join(lines[1:]) + "\n")
+    with pytest.raises(InputError, match="xi_dim 4"):
+        read_capital_budget(tmp_path / "dim")
