@@ -200,13 +200,15 @@ def robust_opt(
                                                      "solve 12).")] = None,
 ):
     """Two-stage robust optimisation (knapsack with repair, capital budgeting): write instances, solve one exactly
-    (column-and-constraint generation, every candidate's worst case exact by row generation), or learn the
-    second-stage value and solve by ML-CCG.
+    (column-and-constraint generation, every candidate's worst case exact by row generation), learn the
+    second-stage value, or solve instances and folders with the portfolio (nominal, static, ML-CCG and CCG
+    candidates, the best exactly scored kept).
 
     Examples: `nmkit robust-opt generate --n 10 --correlation WC -o inst.txt`,
     `nmkit robust-opt exact inst.txt --time-limit 60 --json`, `nmkit robust-opt train --sample 30 --out runs/m`,
-    `nmkit robust-opt solve inst.txt --model runs/m --adversary milp --compare-exact`. Every ML-CCG answer is
-    scored by the exact worst case, so its reported profit is true, not predicted.
+    `nmkit robust-opt solve inst.txt` (the shipped value network), `nmkit robust-opt solve instances/ --reference
+    reference.csv --workers 2 --out runs/x` (results.csv and a gap table by n and class). Every answer is scored
+    by the exact worst case, so its reported profit is true, not predicted.
     """
     return dict(action=action, instance=instance, problem=problem, solver=solver, adversary=adversary, model=model,
                 instances=instances_dir, sample=sample,
