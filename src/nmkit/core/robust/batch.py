@@ -8,10 +8,8 @@ carries (e.g. Neur2RO's published gaps) are averaged beside ours in the summary.
 
 from __future__ import annotations
 
-import concurrent.futures
 import csv
 import math
-import multiprocessing
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -20,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from nmkit.core import threads
 from nmkit.core.errors import InputError
-from nmkit.core.robust import portfolio, solvers
+from nmkit.core.robust import portfolio
 from nmkit.core.robust.network import ValueModel
+from nmkit.core.robust.pool import run_jobs
 from nmkit.core.robust.problem import RobustProblem
 
 MAX_REFERENCE_BYTES = 64 << 20
@@ -128,21 +126,7 @@ def solve_files(problem: RobustProblem, files: list[Path], model: ValueModel | N
     jobs = [(problem, path, model, None if references is None else references.get(instance_name(path)), column,
              settings)
             for path in files]
-    if workers <= 1 or len(jobs) == 1:
-        rows = []
-        for job in jobs:
-            rows.append(solve_file(*job))
-            if advance is not None:
-                advance(1)
-        return rows
-    context = multiprocessing.get_context("spawn")
-    with threads.worker_environment(workers), concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=context, initializer=solvers.use, initargs=(solvers.backend(),)) as pool:
-        futures = [pool.submit(solve_file, *job) for job in jobs]
-        for _ in concurrent.futures.as_completed(futures):
-            if advance is not None:
-                advance(1)
-        return [future.result() for future in futures]
+    return run_jobs(solve_file, jobs, workers, advance)
 
 
 CSV_COLUMNS = ("instance", "n", "group", "profit", "seconds", "reference", "gap_percent", "nominal_profit",

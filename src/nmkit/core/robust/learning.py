@@ -12,9 +12,7 @@ processes when asked (the solves are independent).
 
 from __future__ import annotations
 
-import concurrent.futures
 import copy
-import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from nmkit.core import threads
-from nmkit.core.robust import solvers
 from nmkit.core.robust.network import Dimensions, FeatureScaler, ValueModel, build_network
+from nmkit.core.robust.pool import run_jobs
 from nmkit.core.robust.problem import RobustProblem
 
 
@@ -46,21 +43,7 @@ def collect(problem: RobustProblem, family: list[Any], decisions: int, scenarios
     seeds = rng.integers(0, 2**63 - 1, len(family))
     jobs = [(problem, instance, decisions, scenarios, int(seed), worst_cases)
             for instance, seed in zip(family, seeds, strict=True)]
-    if workers <= 1:
-        results = []
-        for job in jobs:
-            results.append(_collect_one(*job))
-            if advance is not None:
-                advance(1)
-        return results
-    context = multiprocessing.get_context("spawn")  # no fork after torch has started its threads
-    with threads.worker_environment(workers), concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=context, initializer=solvers.use, initargs=(solvers.backend(),)) as pool:
-        futures = [pool.submit(_collect_one, *job) for job in jobs]
-        for _ in concurrent.futures.as_completed(futures):
-            if advance is not None:
-                advance(1)
-        return [future.result() for future in futures]
+    return run_jobs(_collect_one, jobs, workers, advance)
 
 
 def _collect_one(problem: RobustProblem, instance: Any, decisions: int, scenarios: int, seed: int,
