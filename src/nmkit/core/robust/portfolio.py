@@ -35,7 +35,7 @@ class PortfolioResult:
     seconds: float
     nominal_profit: float
     scoring_seconds: float  # one exact worst-case evaluation (the nominal decision's)
-    candidates: dict[str, float] = field(default_factory=dict)  # source -> exact profit
+    candidates: dict[str, float] = field(default_factory=dict)  # source -> exact profit (ccg: only if it won)
 
     @property
     def gap(self) -> float:
@@ -75,9 +75,9 @@ def solve(problem: RobustProblem, instance: Any, *, model: ValueModel | None = N
             best = (-ml.objective, ml.x, "ml-ccg")
     ccg = exact_ccg(problem, instance, tol=tol, time_limit=remaining(), main_gap=main_gap, scenarios=scenarios,
                     incumbent=best[:2])
-    if -ccg.objective < best[0] - 1e-9 * max(1.0, abs(best[0])):
+    if -ccg.objective < best[0] - 1e-9 * max(1.0, abs(best[0])):  # CCG found a better x than its incumbent
         best = (-ccg.objective, ccg.x, "ccg")
-    candidates["ccg"] = ccg.objective
+        candidates["ccg"] = ccg.objective
     return PortfolioResult(best[1], -best[0], best[2], max(ccg.bound, -best[0]),
                            "time limit" if ccg.timed_out else "optimal", time.perf_counter() - start,
                            candidates["nominal"], scoring, candidates)
