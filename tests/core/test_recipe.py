@@ -62,6 +62,8 @@ def test_unknown_key_without_near_miss_lists_valid_keys():
         ({"mode": "fsat"}, "expects one of fast, exact \\(did you mean 'fast'\\?\\)"),
         ({"flag": "yes"}, "field 'flag' expects true or false"),
         ({"inner": 3}, "'inner' must be a mapping"),
+        ({"rate": 10**400}, "field 'rate' expects a finite number"),  # beyond float range: no OverflowError
+        ({"inner": {"size": -10**400}}, "field 'inner.size' expects a value >= 1"),
     ],
 )
 def test_bad_values_name_field_and_expectation(raw, message):

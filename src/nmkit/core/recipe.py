@@ -327,13 +327,15 @@ def _confined(path: Path, ctx: _Ctx) -> Path:
     return base / path
 
 
-
 _SCALARS = {bool: _as_bool, int: _as_int, float: _as_float, str: _as_str, Path: _as_path}
 
 
 def _as_number(value) -> float | None:
-    if isinstance(value, int | float):
-        return float(value)
+    """A float, inf for an int beyond the float range (so it fails as "not finite"), None when not a number."""
+    if isinstance(value, int):
+        return float(value) if abs(value) < 2**1023 else math.inf if value > 0 else -math.inf
+    if isinstance(value, float):
+        return value
     if isinstance(value, str) and len(value) <= 40:
         try:
             return float(value)
