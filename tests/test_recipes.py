@@ -16,8 +16,9 @@ RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"
 # recipes that take minutes run here at a reduced size (same fields otherwise)
 REDUCED = {"train-snn": ["--set", "steps=30", "--set", "eval_every=10", "--set", "d_model=32", "--set", "ctx=32",
                          "--set", "layers=2"],
-           "robust-opt": ["--set", "sample=6", "--set", "evaluate=1", "--set", "epochs=30", "--set", "time_limit=5",
-                          "--set", "n_range=[6,8]", "--set", "workers=1"],
+           "robust-opt": ["--set", "sample=4", "--set", "evaluate=1", "--set", "epochs=10", "--set", "time_limit=3",
+                          "--set", "n_range=[6,7]", "--set", "workers=1", "--set", "decisions=4",
+                          "--set", "scenarios=5"],
            "solve-linear": ["--set", "steps=120", "--set", "ritz_steps=150"]}
 
 

@@ -86,7 +86,7 @@ def test_the_static_decision_is_the_best_committed_plan_and_bounds_its_robust_pr
 
 def test_the_portfolio_keeps_the_best_exactly_scored_candidate_and_matches_exact_ccg():
     rng = np.random.default_rng(7)
-    inst = whole(instances.generate_knapsack(8, "ASC", 40, 0.5, 0.25, rng))
+    inst = whole(instances.generate_knapsack(7, "ASC", 40, 0.5, 0.25, rng))
     result = portfolio.solve(KNAPSACK, inst, time_limit=60.0, main_gap=1e-3)
     exact = exact_ccg(KNAPSACK, inst, tol=1e-9)
     assert result.status == "optimal" and result.profit == pytest.approx(exact.objective, rel=1e-6)
