@@ -19,15 +19,20 @@ from nmkit.core import datasets, io
 from nmkit.core.errors import InputError, reason
 
 
-def mlp(classes: int = 10) -> nn.Module:
+def _dense(widths: tuple[int, ...], classes: int) -> nn.Module:
+    """flatten, then hidden1/act1, hidden2/act2, ... (Linear + ReLU through ``widths``), then a Linear head."""
     model = nn.Sequential()
     model.add_module("flatten", nn.Flatten())
-    model.add_module("hidden1", nn.Linear(64, 128))
-    model.add_module("act1", nn.ReLU())
-    model.add_module("hidden2", nn.Linear(128, 64))
-    model.add_module("act2", nn.ReLU())
-    model.add_module("head", nn.Linear(64, classes))
+    for index, (inputs, outputs) in enumerate(zip(widths[:-1], widths[1:], strict=True), 1):
+        model.add_module(f"hidden{index}", nn.Linear(inputs, outputs))
+        model.add_module(f"act{index}", nn.ReLU())
+    model.add_module("head", nn.Linear(widths[-1], classes))
     return model
+
+
+def mlp(classes: int = 10) -> nn.Module:
+    """64-128-64-classes for the 8x8 digits."""
+    return _dense((64, 128, 64), classes)
 
 
 def cnn(classes: int = 10) -> nn.Module:
@@ -46,14 +51,7 @@ def cnn(classes: int = 10) -> nn.Module:
 
 def lenet(classes: int = 10) -> nn.Module:
     """LeNet-300-100 (LeCun et al. 1998), the classic pruning testbed: 784-300-100-10 for 28x28 inputs."""
-    model = nn.Sequential()
-    model.add_module("flatten", nn.Flatten())
-    model.add_module("hidden1", nn.Linear(784, 300))
-    model.add_module("act1", nn.ReLU())
-    model.add_module("hidden2", nn.Linear(300, 100))
-    model.add_module("act2", nn.ReLU())
-    model.add_module("head", nn.Linear(100, classes))
-    return model
+    return _dense((784, 300, 100), classes)
 
 
 def cnn28(classes: int = 10) -> nn.Module:
