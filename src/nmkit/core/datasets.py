@@ -60,6 +60,42 @@ def mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
 BUILT_IN = {"digits": (digits, 16.0), "mnist": (mnist, 255.0)}
 """Built-in labelled image sets: loader and the largest pixel value."""
 
+PATCH = 8
+PHOTO_TEST_FRACTION = 0.2
+
+
+def photo_patches(split: str, levels: int = 256) -> np.ndarray:
+    """Natural-image patches: scikit-learn's two bundled photos (china.jpg, flower.jpg, 427 x 640), converted to
+    grey (Pillow's ITU-R 601-2 luma), quantised to ``levels`` (grey * levels // 256), cut into non-overlapping 8 x 8
+    patches (8,480), split by a permutation seeded with SPLIT_SEED into 6,784 training and 1,696 test patches.
+    Decoding the JPEGs needs Pillow."""
+    spec = importlib.util.find_spec("sklearn")
+    folder = Path(spec.submodule_search_locations[0]) / "datasets" / "images" if spec else None
+    try:
+        from PIL import Image
+    except ImportError:
+        raise InputError("built-in photos need Pillow to decode scikit-learn's JPEGs "
+                         "(pip install 'nmkit[data]' or pip install pillow)") from None
+    if folder is None or not (folder / "china.jpg").is_file():
+        raise InputError("built-in photos need scikit-learn, which ships the two photos")
+    patches = []
+    for name in ("china.jpg", "flower.jpg"):
+        with Image.open(folder / name) as image:
+            grey = np.asarray(image.convert("L"), np.uint16) * levels // 256
+        rows, cols = grey.shape[0] // PATCH, grey.shape[1] // PATCH
+        tiles = grey[: rows * PATCH, : cols * PATCH].reshape(rows, PATCH, cols, PATCH).swapaxes(1, 2)
+        patches.append(tiles.reshape(-1, PATCH, PATCH).astype(np.uint8))
+    patches = np.concatenate(patches)
+    if split == "all":
+        return patches
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(patches))
+    test = round(PHOTO_TEST_FRACTION * len(patches))
+    return patches[order[test:]] if split == "train" else patches[order[:test]]
+
+
+UNLABELLED = {"photos": lambda split: photo_patches(split, 256), "photos16": lambda split: photo_patches(split, 16)}
+"""Built-in unlabelled image sets (compress-pc): loader by split."""
+
 
 IDX_FILES = {"x_train": "train-images", "y_train": "train-labels", "x_test": "t10k-images", "y_test": "t10k-labels"}
 

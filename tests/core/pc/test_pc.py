@@ -12,7 +12,7 @@ from nmkit.core import datasets
 from nmkit.core.errors import InputError
 from nmkit.core.pc import HCLT, PCConfig, compress, container, decompress
 from nmkit.core.pc.codec import roundtrip
-from nmkit.core.pc.coding import PRECISION, Plan, Walker
+from nmkit.core.pc.coding import PRECISION, TOTAL, Plan, item_intervals
 from nmkit.core.pc.structure import Tree, chow_liu_tree
 
 
@@ -44,20 +44,29 @@ def brute_marginal(model: HCLT, observed: dict[int, int]) -> float:
 
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10_000), d=st.integers(1, 5), k=st.integers(1, 3), v=st.integers(2, 4))
-def test_incremental_conditionals_equal_ratios_of_full_marginals(seed, d, k, v):
+def test_coded_intervals_are_the_exact_conditionals_quantised(seed, d, k, v):
+    """The interval of every value of every variable, given the earlier ones, has the width of the exact
+    conditional p(x_v | earlier) (ratio of brute-force marginals) up to the quantisation, and the intervals of a
+    variable's values tile [0, 2^P) in order."""
     rng = np.random.default_rng(seed)
     model = HCLT.random(random_tree(d, rng), k, v, rng)
     plan = Plan.of(model)
-    item = rng.integers(0, v, (1, d))
-    walker = Walker(model, plan, 1)
+    item = rng.integers(0, v, d)
     observed: dict[int, int] = {}
     for t, node in enumerate(plan.order):
-        quantised = walker.probabilities(t)[0]
         before = brute_marginal(model, observed)
-        exact = [brute_marginal(model, observed | {int(node): value}) / before for value in range(v)]
-        np.testing.assert_allclose(quantised, exact, atol=v * 2.0**-PRECISION + 1e-12)
-        walker.advance(t, item[:, node])
-        observed[int(node)] = int(item[0, node])
+        edges = []
+        for value in range(v):
+            trial = item.copy()
+            trial[node] = value
+            starts, freqs = np.empty(d, np.int64), np.empty(d, np.int64)
+            item_intervals(trial, starts, freqs, *plan.arrays())
+            exact = brute_marginal(model, observed | {int(node): value}) / before
+            np.testing.assert_allclose(freqs[t] / TOTAL, exact, atol=v * 2.0**-PRECISION + 1e-12)
+            edges.append((starts[t], starts[t] + freqs[t]))
+        assert edges[0][0] == 0 and edges[-1][1] == TOTAL
+        assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(edges, edges[1:] + [(TOTAL, TOTAL + 1)]))
+        observed[int(node)] = int(item[node])
 
 
 @settings(max_examples=15, deadline=None)
@@ -204,11 +213,11 @@ def test_built_in_mnist_is_256_level_data_for_the_codec():
         as_items(test, 17, "mnist")
 
 
-def test_chunks_are_capped_by_the_encoders_memory_and_still_round_trip(small_file, monkeypatch):
+def test_many_chunks_are_coded_in_groups_and_still_round_trip(small_file, monkeypatch):
     from nmkit.core.pc import codec
 
     model, data, _ = small_file
-    monkeypatch.setattr(codec, "CHUNK_BYTES", 2 * model.variables * model.values * 8)  # room for 2 items
+    monkeypatch.setattr(codec, "CHUNKS_AT_ONCE", 2)  # chunks of 4 items, two per parallel call
     header, payloads = codec.encode_payloads(model, data, 4)
-    assert header.chunk == 2 and len(payloads) == 3
+    assert header.chunk == 4 and len(payloads) == -(-len(data) // 4)
     np.testing.assert_array_equal(decompress(model, codec.compress(model, data, 4), "f"), data)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from nmkit.core import datasets, io
+from nmkit.core import datasets, images, io
 from nmkit.core.device import resolve_device
 from nmkit.core.errors import InputError
 from nmkit.core.pc import container
-from nmkit.core.pc.coding import Plan, decode_chunk, encode_chunk
+from nmkit.core.pc.coding import FAILURES, OK, Plan, decode_chunks, encode_chunks
 from nmkit.core.pc.config import PCConfig
 from nmkit.core.pc.model import HCLT
 from nmkit.core.pc.structure import chow_liu_tree
@@ -47,32 +47,58 @@ class PCResult:
         return {k: v for k, v in self.__dict__.items() if k not in hidden and v is not None}
 
 
+MAX_VALUES = 256
+"""Symbols per variable: up to 8-bit data (the [D, K, V] emission tables and the coder's [chunk, V]
+probabilities grow with V)."""
+
+
 def load_array(source, split: str) -> np.ndarray:
-    """A built-in image set (digits 8x8, 0..16; mnist 28x28, 0..255: the given split) or an .npy integer array
-    [N, ...] (no pickles)."""
+    """A built-in image set (the given split: digits 8x8, 0..16; mnist 28x28, 0..255; photos / photos16 8x8 patches,
+    0..255 / 0..15), a folder of images (PNG, PGM, ...; all one size) or an .npy integer array [N, ...] (no
+    pickles)."""
     if isinstance(source, str) and source in datasets.BUILT_IN:
         return datasets.BUILT_IN[source][0](split)[0]
-    array = io.load_npy(Path(source))
+    if isinstance(source, str) and source in datasets.UNLABELLED:
+        return datasets.UNLABELLED[source](split)
+    path = Path(source)
+    if path.is_dir():
+        return images.read_folder(path)
+    array = io.load_npy(path)
     if not np.issubdtype(array.dtype, np.integer) or array.ndim < 1:
-        raise InputError(f"{source}: expected an integer array [N, ...], found {array.ndim}-D {array.dtype}")
+        kind = "floats" if array.dtype.kind == "f" else str(array.dtype)
+        raise InputError(f"{source}: expected an integer array [N, ...] (pixel values), found {array.ndim}-D "
+                         f"{kind}")
     if len(array) == 0:
         raise InputError(f"{source}: the array holds no items")
     return array
 
 
 def as_items(array: np.ndarray, values: int, name: str, variables: int | None = None) -> np.ndarray:
+    """Items as rows [N, D] of int64, checked against the model's D and V (``values``)."""
     items = array.reshape(len(array), -1).astype(np.int64)
     if variables is not None and items.shape[1] != variables:
         raise InputError(f"{name}: items have {items.shape[1]} values each, the model expects {variables}")
     if items.size and (items.min() < 0 or items.max() >= values):
-        raise InputError(f"{name}: values must lie in [0, {values - 1}], found {items.min()}..{items.max()}")
+        raise InputError(f"{name}: values must lie in [0, {values - 1}] (V = {values} symbols), found "
+                         f"{items.min()}..{items.max()} (V = {items.max() + 1} at least)")
     return items
+
+
+def symbols_of(array: np.ndarray, values: int | None, name: str) -> int:
+    """V for training: ``values`` if given, else the data's largest value + 1; at most 256 (8-bit data)."""
+    found = int(array.max()) + 1
+    if min(int(array.min()), 0) < 0:
+        raise InputError(f"{name}: values must be non-negative, found {int(array.min())}")
+    if (values or found) > MAX_VALUES:
+        raise InputError(f"{name}: up to {MAX_VALUES} symbols per value (8-bit data) are supported, found values up "
+                         f"to {found - 1}; 16-bit images need reducing to 8 bits first")
+    return values or found
 
 
 def train(config: PCConfig, advance: Callable[[int], None] | None = None) -> PCResult:
     start = time.perf_counter()
     array = load_array(config.data, "train")
-    values = config.values or int(array.max()) + 1
+    values = symbols_of(array, config.values, str(config.data))
     items = as_items(array, values, str(config.data))
     rng = np.random.default_rng(config.seed)
     model = HCLT.random(chow_liu_tree(items, values), config.latents, values, rng)
@@ -106,9 +132,8 @@ def bits_per_dimension(model: HCLT, items: np.ndarray, device: str = "cpu") -> f
     return float(-log_likelihood.mean() / model.variables / LOG2)
 
 
-CHUNK_BYTES = 128 << 20
-"""The encoder holds every variable's [chunk, V] float64 probabilities of a chunk before coding it in reverse:
-chunks are capped so that stays under this (at D = 784, V = 256: 81 items per ANS stream)."""
+CHUNKS_AT_ONCE = 16
+"""Chunks coded by one parallel call: the encoder's scratch (4 bytes per value of those chunks) stays bounded."""
 
 
 def compress(model: HCLT, array: np.ndarray, chunk: int, name: str = "input") -> bytes:
@@ -116,11 +141,15 @@ def compress(model: HCLT, array: np.ndarray, chunk: int, name: str = "input") ->
 
 
 def encode_payloads(model: HCLT, array: np.ndarray, chunk: int, name: str = "input"):
-    """The container header and the ANS payload of each chunk (``compress`` packs them into bytes)."""
+    """The container header and the rANS payload of each chunk (``compress`` packs them into bytes)."""
     items = as_items(array, model.values, name, model.variables)
     plan = Plan.of(model)
-    chunk = max(1, min(chunk, CHUNK_BYTES // (model.variables * model.values * 8)))
-    payloads = [encode_chunk(model, plan, items[i : i + chunk]) for i in range(0, len(items), chunk)]
+    step = chunk * CHUNKS_AT_ONCE
+    try:
+        payloads = [p for first in range(0, len(items), step) for p in encode_chunks(plan, items[first:first + step],
+                                                                                     chunk)]
+    except ValueError as exc:
+        raise InputError(f"{name}: cannot be coded with this model ({exc})") from None
     header = container.Header(model.fingerprint(), array.dtype, tuple(array.shape[1:]), len(array), chunk,
                               [len(p) for p in payloads], container.digest_of(array))
     return header, payloads
@@ -133,15 +162,10 @@ def decompress(model: HCLT, blob: bytes, name: str) -> np.ndarray:
     expected_chunks = -(-header.count // header.chunk) if header.count else 0
     if len(payloads) != expected_chunks or int(np.prod(header.item_shape, dtype=np.int64)) != model.variables:
         raise InputError(f"{name}: header does not match the model ({model.variables} values per item)")
-    plan = Plan.of(model)
-    parts = []
-    for index, words in enumerate(payloads):
-        count = min(header.chunk, header.count - index * header.chunk)
-        try:
-            parts.append(decode_chunk(model, plan, words, count))
-        except (ValueError, RuntimeError) as exc:
-            raise InputError(f"{name}: payload chunk {index} cannot be decoded ({exc})") from None
-    items = np.concatenate(parts) if parts else np.zeros((0, model.variables), np.int64)
+    items, status = decode_chunks(Plan.of(model), payloads, header.count, header.chunk)
+    failed = np.flatnonzero(status != OK)
+    if failed.size:
+        raise InputError(f"{name}: payload chunk {failed[0]} cannot be decoded ({FAILURES[int(status[failed[0]])]})")
     array = items.astype(header.dtype).reshape(header.count, *header.item_shape)
     if container.digest_of(array) != header.digest:
         raise InputError(f"{name}: decoded data fails its checksum (corrupted payload)")

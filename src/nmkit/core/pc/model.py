@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse
 
 from nmkit.core import io
 from nmkit.core.errors import InputError
@@ -120,8 +121,7 @@ class HCLT:
         for v in self.tree.order:  # parents before children
             belief = outside[v] * inside[v]
             posterior = belief / belief.sum(axis=1, keepdims=True)
-            for value in range(self.values):
-                emission_counts[v][:, value] += posterior[data[:, v] == value].sum(axis=0)
+            emission_counts[v] += _counts_by_value(data[:, v], posterior, self.values)
             if v == root:
                 prior_counts += posterior.sum(axis=0)
             base = outside[v] * self.emission[v][:, data[:, v]].T
@@ -181,6 +181,14 @@ def _check_shapes(arrays: dict[str, np.ndarray], name: str) -> None:
         raise InputError(f"{name}: order is not a pre-order of the tree (or the tree has a cycle)")
     if min(prior.min(), transition.min(), emission.min()) < 0:
         raise InputError(f"{name}: probabilities must be non-negative")
+
+
+def _counts_by_value(column: np.ndarray, weights: np.ndarray, values: int) -> np.ndarray:
+    """[K, V]: the rows of ``weights`` [N, K] summed by the value each item holds in ``column`` (a sparse one-hot
+    product, O(N K) at any V)."""
+    onehot = scipy.sparse.csr_array((np.ones(len(column)), (column, np.arange(len(column)))),
+                                    shape=(values, len(column)))
+    return (onehot @ weights).T
 
 
 def _leave_one_out(base: np.ndarray, factors: list[np.ndarray]) -> list[np.ndarray]:
