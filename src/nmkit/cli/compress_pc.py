@@ -44,6 +44,11 @@ def run(config: PCConfig, ctx: RunContext) -> Outcome:
     if ctx.out_dir is not None and result.model is not None:
         result.model.save(ctx.out_dir / "model.npz")
         artifacts.append("model.npz")
+        if result.evaluated is not None:
+            from nmkit.core.pc.codec import bits_picture
+
+            io.write_png(ctx.out_dir / "bits.png", bits_picture(result.model, result.evaluated))
+            artifacts.append("bits.png")
     return Outcome(summary=jsonable(result.summary()), tables=[_table(result)], artifacts=artifacts)
 
 

@@ -41,9 +41,10 @@ class PCResult:
     model: HCLT | None = field(default=None, repr=False)
     blob: bytes | None = field(default=None, repr=False)
     decoded: np.ndarray | None = field(default=None, repr=False)
+    evaluated: np.ndarray | None = field(default=None, repr=False)  # the data test_bpd (else train_bpd) refers to
 
     def summary(self) -> dict:
-        hidden = {"model", "blob", "decoded"}
+        hidden = {"model", "blob", "decoded", "evaluated"}
         return {k: v for k, v in self.__dict__.items() if k not in hidden and v is not None}
 
 
@@ -119,9 +120,10 @@ def train(config: PCConfig, advance: Callable[[int], None] | None = None) -> PCR
                       em_log_likelihood=history)
     device = resolve_device(config.device)
     result.train_bpd = bits_per_dimension(model, items, device)
+    result.evaluated = array
     if isinstance(config.data, str):  # a built-in set: its test split
-        result.test_bpd = bits_per_dimension(model, as_items(load_array(config.data, "test"), values, config.data),
-                                             device)
+        result.evaluated = load_array(config.data, "test")
+        result.test_bpd = bits_per_dimension(model, as_items(result.evaluated, values, config.data), device)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -224,5 +226,19 @@ def roundtrip(config: PCConfig, advance: Callable[[int], None] | None = None) ->
     result.encode_items_per_second = len(items) / encode_seconds
     result.decode_items_per_second = len(items) / decode_seconds
     result.roundtrip_exact = bool(decoded.dtype == array.dtype and np.array_equal(decoded, array))
-    result.blob = blob
+    result.blob, result.evaluated = blob, array
     return result
+
+
+PICTURE_ITEMS = 2000
+
+
+def bits_picture(model: HCLT, array: np.ndarray) -> np.ndarray:
+    """The RGB picture of where the bits go (``picture.picture``) for up to PICTURE_ITEMS items of ``array``, with
+    a few of them sent through the coder and back."""
+    from nmkit.core.pc.picture import SAMPLES, picture
+
+    items = as_items(array[:PICTURE_ITEMS], model.values, "data", model.variables)
+    samples = array[:SAMPLES]
+    decoded = decompress(model, compress(model, samples, SAMPLES), "samples")
+    return picture(model, items, tuple(array.shape[1:]), samples, decoded)
