@@ -101,7 +101,8 @@ def compress_pc(
                                                          rich_help_panel=MODEL)] = None,
     full_batch_epochs: Annotated[int | None, typer.Option(help="Full-batch EM epochs (default 30).",
                                                           rich_help_panel=MODEL)] = None,
-    chunk: Annotated[int | None, typer.Option(help="Items per rANS stream (default 256); streams run in parallel.")] = None,
+    chunk: Annotated[int | None, typer.Option(help="Items per rANS stream (default 256); streams run in "
+                                                   "parallel.")] = None,
 ):
     """Train a Hidden Chow-Liu Tree, then compress and restore fixed-length discrete vectors exactly.
 

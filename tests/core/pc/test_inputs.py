@@ -17,7 +17,8 @@ def write_pgm(path, image: np.ndarray, ascii_: bool = False, comment: bool = Fal
     maxval = 65535 if image.dtype == np.uint16 else 255
     magic = (b"P3" if colour else b"P2") if ascii_ else (b"P6" if colour else b"P5")
     header = magic + b"\n" + (b"# made by a test\n" if comment else b"") + f"{w} {h}\n{maxval}\n".encode()
-    body = " ".join(map(str, image.ravel())).encode() if ascii_ else image.astype(image.dtype.newbyteorder(">")).tobytes()
+    big_endian = image.astype(image.dtype.newbyteorder(">"))
+    body = " ".join(map(str, image.ravel())).encode() if ascii_ else big_endian.tobytes()
     path.write_bytes(header + body)
 
 

@@ -65,7 +65,7 @@ def test_coded_intervals_are_the_exact_conditionals_quantised(seed, d, k, v):
             np.testing.assert_allclose(freqs[t] / TOTAL, exact, atol=v * 2.0**-PRECISION + 1e-12)
             edges.append((starts[t], starts[t] + freqs[t]))
         assert edges[0][0] == 0 and edges[-1][1] == TOTAL
-        assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(edges, edges[1:] + [(TOTAL, TOTAL + 1)]))
+        assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(edges, edges[1:] + [(TOTAL, TOTAL + 1)], strict=True))
         observed[int(node)] = int(item[node])
 
 
