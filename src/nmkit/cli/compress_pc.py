@@ -83,17 +83,19 @@ def _fmt(value: float | None, spec: str = ".4f") -> str | None:
 
 
 COMMAND = register(Command(name="compress-pc", schema=PCConfig, run=run,
-                           help="Lossless compression with a probabilistic circuit (HCLT) and an ANS coder."))
+                           help="Lossless compression with a probabilistic circuit (HCLT) and an rANS coder."))
 
 
 @capability(COMMAND, {"Actions": ACTION_HELP})
 def compress_pc(
     action: Annotated[str, typer.Argument(metavar="train|encode|decode|roundtrip", help="What to do (listed below).")],
-    input: Annotated[str | None, typer.Argument(help="encode: .npy, digits or mnist; decode: .nmpc file.")] = None,
+    input: Annotated[str | None, typer.Argument(help="encode: .npy, image folder, or digits, mnist, photos, "
+                                                     "photos16; decode: .nmpc file.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (encode/decode).")] = None,
     model: Annotated[Path | None, typer.Option(help="model.npz, or a train run's --out folder.")] = None,
-    data: Annotated[str | None, typer.Option(help="Training data: digits, mnist (256 levels) or an .npy array.",
-                                             rich_help_panel=MODEL)] = None,
+    data: Annotated[str | None, typer.Option(help="Training data: digits, mnist (256 levels), photos (8x8 patches, "
+                                                  "256 levels), photos16, a folder of PNG/PGM images or an .npy "
+                                                  "array.", rich_help_panel=MODEL)] = None,
     latents: Annotated[int | None, typer.Option(help="K latent states (default 32).", rich_help_panel=MODEL)] = None,
     values: Annotated[int | None, typer.Option(help="Symbols per variable (default from data).",
                                                rich_help_panel=MODEL)] = None,
@@ -101,6 +103,12 @@ def compress_pc(
                                                          rich_help_panel=MODEL)] = None,
     full_batch_epochs: Annotated[int | None, typer.Option(help="Full-batch EM epochs (default 30).",
                                                           rich_help_panel=MODEL)] = None,
+    smoothing: Annotated[float | None, typer.Option(help="Gaussian-shaped pseudo-observations per emission row "
+                                                         "(default 100; 0 = plain categorical).",
+                                                    rich_help_panel=MODEL)] = None,
+    transform: Annotated[str | None, typer.Option(metavar="none|med", help="med: model JPEG-LS prediction residuals "
+                                                                           "(natural images).",
+                                                  rich_help_panel=MODEL)] = None,
     chunk: Annotated[int | None, typer.Option(help="Items per rANS stream (default 256); streams run in "
                                                    "parallel.")] = None,
 ):
@@ -110,6 +118,7 @@ def compress_pc(
     `nmkit compress-pc decode d.nmpc --model runs/pc -o d.npy`, `nmkit compress-pc roundtrip`.
     """
     flags = dict(action=action, input=input, output=output, model=model, data=data, latents=latents, values=values,
-                 minibatch_epochs=minibatch_epochs, full_batch_epochs=full_batch_epochs, chunk=chunk)
+                 minibatch_epochs=minibatch_epochs, full_batch_epochs=full_batch_epochs, smoothing=smoothing,
+                 transform=transform, chunk=chunk)
     return flags
 

@@ -5,7 +5,7 @@ import pytest
 
 from nmkit.core import images
 from nmkit.core.errors import InputError
-from nmkit.core.pc import HCLT, PCConfig, compress, decompress
+from nmkit.core.pc import HCLT, PCConfig, compress, decompress, transform
 from nmkit.core.pc.codec import as_items, bits_picture, load_array, symbols_of, train
 from nmkit.core.pc.picture import bits_per_variable
 from nmkit.core.pc.structure import chow_liu_tree
@@ -113,3 +113,69 @@ def test_the_bits_map_adds_up_to_the_payload_and_the_picture_is_drawn():
     assert per_variable.sum() * 60 <= payload_bits  # the file adds its header and the coder's final state
     image = bits_picture(model, data)
     assert image.ndim == 3 and image.shape[2] == 3 and 0 <= image.min() and image.max() <= 1
+
+
+def med_reference(image: np.ndarray, values: int) -> np.ndarray:
+    """The JPEG-LS median edge detector residuals, zig-zag mapped, written out pixel by pixel."""
+    out = np.zeros_like(image)
+    for i in range(image.shape[0]):
+        for j in range(image.shape[1]):
+            if i == 0 and j == 0:
+                pred = 0
+            elif i == 0 or j == 0:
+                pred = image[i, j - 1] if i == 0 else image[i - 1, j]
+            else:
+                a, b, c = int(image[i, j - 1]), int(image[i - 1, j]), int(image[i - 1, j - 1])
+                pred = min(a, b) if c >= max(a, b) else max(a, b) if c <= min(a, b) else a + b - c
+            r = (int(image[i, j]) - pred) % values
+            out[i, j] = 2 * r if r <= (values - 1) // 2 else 2 * (values - r) - 1
+    return out
+
+
+@pytest.mark.parametrize("values,shape", [(2, (3, 4, 5)), (17, (2, 6, 6)), (256, (4, 7, 3)), (16, (2, 5, 4, 3))])
+def test_med_transform_matches_the_reference_and_inverts_exactly(values, shape):
+    rng = np.random.default_rng(values)
+    images = rng.integers(0, values, shape)
+    symbols = transform.forward("med", images, values)
+    assert symbols.min() >= 0 and symbols.max() < values
+    channels = images[..., None] if images.ndim == 3 else images
+    expected = np.stack([np.stack([med_reference(channels[n, ..., c], values) for c in range(channels.shape[-1])],
+                                  axis=-1) for n in range(len(images))]).reshape(symbols.shape)
+    np.testing.assert_array_equal(symbols, expected)
+    np.testing.assert_array_equal(transform.inverse("med", symbols, values), images)
+
+
+def test_med_residuals_of_a_smooth_ramp_are_small_symbols():
+    ramp = np.tile(np.arange(8) * 3, (8, 1))[None]  # a horizontal ramp: each pixel equals the one above it
+    symbols = transform.forward("med", ramp, 256)
+    assert np.all(symbols[0, 1:] == 0) and np.all(symbols[0, 0, 1:] == 6)  # first row: +3 from the left, zig-zag 6
+    falling = transform.forward("med", ramp[:, :, ::-1], 256)
+    assert np.all(falling[0, 0, 1:] == 5)  # -3 from the left: zig-zag 2 * 3 - 1
+
+
+def test_a_med_model_saves_loads_and_round_trips_and_refuses_flat_items(tmp_path):
+    images = (np.add.outer(np.arange(6), np.arange(6))[None] * 10 + np.arange(30)[:, None, None]) % 256
+    np.save(tmp_path / "x.npy", images.astype(np.uint8))
+    result = train(PCConfig(data=tmp_path / "x.npy", latents=3, minibatch_epochs=1, full_batch_epochs=2,
+                            transform="med", values=256))
+    result.model.save(tmp_path / "m.npz")
+    model = HCLT.load(tmp_path / "m.npz")
+    assert model.transform == "med" and model.fingerprint() == result.model.fingerprint()
+    data = images.astype(np.uint8)
+    assert np.array_equal(decompress(model, compress(model, data, 8), "f"), data)
+    with pytest.raises(InputError, match="transform med needs images"):
+        train(PCConfig(data=tmp_path / "flat.npy", transform="med")) if np.save(tmp_path / "flat.npy",
+                                                                                data.reshape(30, -1)) is None else None
+
+
+def test_a_format_1_model_without_a_transform_still_loads(tmp_path):
+    rng = np.random.default_rng(4)
+    model = HCLT.random(chow_liu_tree(rng.integers(0, 3, (20, 4)), 3), 2, 3, rng)
+    np.savez(tmp_path / "old.npz", format=np.array(1), parent=model.tree.parent, order=model.tree.order,
+             prior=model.prior, transition=model.transition, emission=model.emission)
+    loaded = HCLT.load(tmp_path / "old.npz")
+    assert loaded.transform == "none" and loaded.fingerprint() == model.fingerprint()
+    np.savez(tmp_path / "bad.npz", format=np.array(2), parent=model.tree.parent, order=model.tree.order,
+             prior=model.prior, transition=model.transition, emission=model.emission, transform=np.array(7))
+    with pytest.raises(InputError, match="unknown transform"):
+        HCLT.load(tmp_path / "bad.npz")

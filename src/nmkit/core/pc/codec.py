@@ -12,7 +12,7 @@ import numpy as np
 from nmkit.core import datasets, images, io
 from nmkit.core.device import resolve_device
 from nmkit.core.errors import InputError
-from nmkit.core.pc import container
+from nmkit.core.pc import container, transform
 from nmkit.core.pc.coding import FAILURES, OK, Plan, decode_chunks, encode_chunks
 from nmkit.core.pc.config import PCConfig
 from nmkit.core.pc.model import HCLT
@@ -100,20 +100,24 @@ def train(config: PCConfig, advance: Callable[[int], None] | None = None) -> PCR
     start = time.perf_counter()
     array = load_array(config.data, "train")
     values = symbols_of(array, config.values, str(config.data))
-    items = as_items(array, values, str(config.data))
+    as_items(array, values, str(config.data))
+    transform.check(config.transform, array.shape[1:], str(config.data))
+    items = transform.forward(config.transform, array, values).reshape(len(array), -1)
     rng = np.random.default_rng(config.seed)
-    model = HCLT.random(chow_liu_tree(items, values), config.latents, values, rng)
+    model = HCLT.random(chow_liu_tree(items, values), config.latents, values, rng, config.transform)
+    prior = {"pseudocount": config.pseudocount, "smoothing": config.smoothing}
     epochs = config.minibatch_epochs
     for epoch in range(epochs):  # step size annealed linearly to 0 over the mini-batch phase
         step = config.step_size * (1 - epoch / max(epochs, 1))
         order = rng.permutation(len(items))
         for first in range(0, len(items), config.batch_size):
-            model.em_step(items[order[first : first + config.batch_size]], step=step, pseudocount=config.pseudocount)
+            batch = items[order[first : first + config.batch_size]]
+            model.em_step(batch, step=step, weight=len(batch) / len(items), **prior)
         if advance is not None:
             advance(1)
     history = []
     for _ in range(config.full_batch_epochs):
-        history.append(model.em_step(items, pseudocount=config.pseudocount) / len(items))
+        history.append(model.em_step(items, **prior) / len(items))
         if advance is not None:
             advance(1)
     result = PCResult("train", config.latents, model.variables, model.parameters(), model=model,
@@ -123,9 +127,18 @@ def train(config: PCConfig, advance: Callable[[int], None] | None = None) -> PCR
     result.evaluated = array
     if isinstance(config.data, str):  # a built-in set: its test split
         result.evaluated = load_array(config.data, "test")
-        result.test_bpd = bits_per_dimension(model, as_items(result.evaluated, values, config.data), device)
+        result.test_bpd = bits_per_dimension(model, model_items(model, result.evaluated, config.data), device)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def model_items(model: HCLT, array: np.ndarray, name: str) -> np.ndarray:
+    """The rows [N, D] the circuit codes: ``array`` checked against the model's D and V, through its transform."""
+    items = as_items(array, model.values, name, model.variables)
+    if model.transform == "none":
+        return items
+    transform.check(model.transform, array.shape[1:], name)
+    return transform.forward(model.transform, array, model.values).reshape(items.shape)
 
 
 def bits_per_dimension(model: HCLT, items: np.ndarray, device: str = "cpu") -> float:
@@ -144,7 +157,7 @@ def compress(model: HCLT, array: np.ndarray, chunk: int, name: str = "input") ->
 
 def encode_payloads(model: HCLT, array: np.ndarray, chunk: int, name: str = "input"):
     """The container header and the rANS payload of each chunk (``compress`` packs them into bytes)."""
-    items = as_items(array, model.values, name, model.variables)
+    items = model_items(model, array, name)
     plan = Plan.of(model)
     step = chunk * CHUNKS_AT_ONCE
     try:
@@ -168,7 +181,8 @@ def decompress(model: HCLT, blob: bytes, name: str) -> np.ndarray:
     failed = np.flatnonzero(status != OK)
     if failed.size:
         raise InputError(f"{name}: payload chunk {failed[0]} cannot be decoded ({FAILURES[int(status[failed[0]])]})")
-    array = items.astype(header.dtype).reshape(header.count, *header.item_shape)
+    pixels = transform.inverse(model.transform, items.reshape(header.count, *header.item_shape), model.values)
+    array = pixels.astype(header.dtype)
     if container.digest_of(array) != header.digest:
         raise InputError(f"{name}: decoded data fails its checksum (corrupted payload)")
     return array
@@ -185,7 +199,7 @@ def encode(config: PCConfig) -> PCResult:
     header, payloads = encode_payloads(model, array, config.chunk, str(config.input))
     blob = container.pack(header, payloads)
     seconds = time.perf_counter() - start
-    items = as_items(array, model.values, str(config.input), model.variables)
+    items = model_items(model, array, str(config.input))
     return PCResult("encode", model.latents, model.variables, model.parameters(),
                     test_bpd=bits_per_dimension(model, items), actual_bpd=8 * len(blob) / items.size,
                     payload_bpd=32 * sum(header.words) / items.size, items=len(items),
@@ -216,7 +230,7 @@ def roundtrip(config: PCConfig, advance: Callable[[int], None] | None = None) ->
     start = time.perf_counter()
     decoded = decompress(model, blob, "roundtrip")
     decode_seconds = time.perf_counter() - start
-    items = as_items(array, model.values, "input", model.variables)
+    items = model_items(model, array, "input")
     result = trained or PCResult("roundtrip", model.latents, model.variables, model.parameters(), model=model)
     result.action = "roundtrip"
     result.test_bpd = bits_per_dimension(model, items)
@@ -238,7 +252,7 @@ def bits_picture(model: HCLT, array: np.ndarray) -> np.ndarray:
     a few of them sent through the coder and back."""
     from nmkit.core.pc.picture import SAMPLES, picture
 
-    items = as_items(array[:PICTURE_ITEMS], model.values, "data", model.variables)
+    items = model_items(model, array[:PICTURE_ITEMS], "data")
     samples = array[:SAMPLES]
     decoded = decompress(model, compress(model, samples, SAMPLES), "samples")
     return picture(model, items, tuple(array.shape[1:]), samples, decoded)

@@ -40,7 +40,13 @@ class PCConfig(CommonConfig):
     batch_size: int = option(128, "mini-batch EM batch size", ge=1, le=1_048_576)
     step_size: float = option(0.3, "mini-batch EM step size at the start", gt=0, le=1)
     full_batch_epochs: int = option(30, "full-batch EM epochs after the mini-batch phase", ge=0, le=100_000)
-    pseudocount: float = option(0.1, "added to every expected count in the M-step", ge=0)
+    pseudocount: float = option(0.1, "added to every expected count in the M-step (once per pass over the data)",
+                                ge=0)
+    smoothing: float = option(100.0, "pseudo-observations per emission row shaped as its own discretised Gaussian "
+                                     "(neighbouring grey levels share mass; 0: plain categorical M-step)", ge=0)
+    transform: Literal["none", "med"] = option(
+        "none", "none: the circuit models the pixels; med: their JPEG-LS median-edge prediction residuals (images "
+                "[N, H, W(, C)]; pays off on natural images)")
     chunk: int = option(256, "items per rANS stream in the container (streams are coded in parallel)", ge=1,
                         le=16_777_216)
 

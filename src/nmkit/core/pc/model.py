@@ -19,8 +19,9 @@ import scipy.sparse
 from nmkit.core import io
 from nmkit.core.errors import InputError
 from nmkit.core.pc.structure import Tree
+from nmkit.core.pc.transform import TRANSFORMS
 
-FORMAT = 1
+FORMAT = 2  # 2 adds the transform; format 1 files (no transform) still load
 
 
 @dataclass
@@ -29,6 +30,7 @@ class HCLT:
     prior: np.ndarray
     transition: np.ndarray
     emission: np.ndarray
+    transform: str = "none"  # what the data goes through before the circuit sees it (pc.transform)
 
     @property
     def variables(self) -> int:
@@ -43,13 +45,13 @@ class HCLT:
         return self.emission.shape[2]
 
     @classmethod
-    def random(cls, tree: Tree, latents: int, values: int, rng: np.random.Generator) -> HCLT:
+    def random(cls, tree: Tree, latents: int, values: int, rng: np.random.Generator, transform: str = "none") -> HCLT:
         d = len(tree.parent)
         dirichlet = lambda *shape: _normalise(rng.gamma(1.0, 1.0, shape))  # noqa: E731
-        return cls(tree, dirichlet(latents), dirichlet(d, latents, latents), dirichlet(d, latents, values))
+        return cls(tree, dirichlet(latents), dirichlet(d, latents, latents), dirichlet(d, latents, values), transform)
 
     def fingerprint(self) -> bytes:
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(self.transform.encode() if self.transform != "none" else b"")
         for array in (self.tree.parent, self.tree.order, self.prior, self.transition, self.emission):
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.digest()
@@ -134,31 +136,45 @@ class HCLT:
 
     # -- learning ---------------------------------------------------------------------------------
 
-    def em_step(self, data: np.ndarray, *, step: float = 1.0, pseudocount: float = 0.1) -> float:
-        """theta <- (1 - step) theta + step normalise(counts + pseudocount); returns the E-step log-likelihood."""
+    def em_step(self, data: np.ndarray, *, step: float = 1.0, pseudocount: float = 0.1, smoothing: float = 0.0,
+                weight: float = 1.0) -> float:
+        """theta <- (1 - step) theta + step normalise(counts + prior counts); returns the E-step log-likelihood.
+
+        The prior counts (a Dirichlet prior's, so the M-step is a MAP estimate) are ``pseudocount`` in every cell
+        plus, for the emissions, ``smoothing`` pseudo-observations shaped as the discretised Gaussian with the
+        row's own mean and variance (``gaussian_shape``): grey levels next to observed ones gain mass, which a
+        categorical leaf cannot learn from few items. ``weight`` is the batch's share of the data set, so a
+        mini-batch adds that share of the prior and a full pass adds it once."""
         prior, transition, emission, log_likelihood = self.expected_counts(data)
+        if smoothing > 0:
+            emission = emission + smoothing * weight * gaussian_shape(emission)
         for name, counts in (("prior", prior), ("transition", transition), ("emission", emission)):
-            setattr(self, name, (1 - step) * getattr(self, name) + step * _normalise(counts + pseudocount))
+            setattr(self, name, (1 - step) * getattr(self, name) + step * _normalise(counts + pseudocount * weight))
         return log_likelihood
 
     # -- storage ----------------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
         arrays = {"format": np.array(FORMAT), "parent": self.tree.parent, "order": self.tree.order,
-                  "prior": self.prior, "transition": self.transition, "emission": self.emission}
+                  "prior": self.prior, "transition": self.transition, "emission": self.emission,
+                  "transform": np.array(TRANSFORMS.index(self.transform))}  # saved as its index: numbers only
         io.atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
     @classmethod
     def load(cls, path: Path) -> HCLT:
         arrays = io.load_npz(path)
-        if "format" not in arrays or arrays["format"].size != 1 or int(arrays["format"]) != FORMAT:
-            raise InputError(f"model {path}: not an nmkit HCLT model of format {FORMAT}")
+        if "format" not in arrays or arrays["format"].size != 1 or int(arrays["format"]) not in (1, FORMAT):
+            raise InputError(f"model {path}: not an nmkit HCLT model of format 1 or {FORMAT}")
+        code = arrays.get("transform", np.array(0))
+        if code.size != 1 or code.dtype.kind not in "iu" or not 0 <= int(code) < len(TRANSFORMS):
+            raise InputError(f"model {path}: unknown transform (expected the index of one of {', '.join(TRANSFORMS)})")
+        transform = TRANSFORMS[int(code)]
         missing = [k for k in ("parent", "order", "prior", "transition", "emission") if k not in arrays]
         if missing:
             raise InputError(f"model {path}: lacks the arrays {', '.join(missing)}")
         _check_shapes(arrays, f"model {path}")
         return cls(Tree(arrays["parent"].astype(np.int64), arrays["order"].astype(np.int64)), arrays["prior"],
-                   arrays["transition"], arrays["emission"])
+                   arrays["transition"], arrays["emission"], transform)
 
 
 def _check_shapes(arrays: dict[str, np.ndarray], name: str) -> None:
@@ -179,8 +195,8 @@ def _check_shapes(arrays: dict[str, np.ndarray], name: str) -> None:
     child = parent >= 0
     if parent[order[0]] >= 0 or np.any(position[parent[child]] >= position[child]):
         raise InputError(f"{name}: order is not a pre-order of the tree (or the tree has a cycle)")
-    if min(prior.min(), transition.min(), emission.min()) < 0:
-        raise InputError(f"{name}: probabilities must be non-negative")
+    if not all(np.isfinite(a).all() and a.min() >= 0 for a in (prior, transition, emission)):
+        raise InputError(f"{name}: probabilities must be finite and non-negative")
 
 
 def _counts_by_value(column: np.ndarray, weights: np.ndarray, values: int) -> np.ndarray:
@@ -189,6 +205,21 @@ def _counts_by_value(column: np.ndarray, weights: np.ndarray, values: int) -> np
     onehot = scipy.sparse.csr_array((np.ones(len(column)), (column, np.arange(len(column)))),
                                     shape=(values, len(column)))
     return (onehot @ weights).T
+
+
+def gaussian_shape(counts: np.ndarray) -> np.ndarray:
+    """[..., V] rows of the discretised Gaussian N(mean, variance + 1/4) of each row of ``counts`` over the values
+    0..V-1 (bin x holds (x - 1/2, x + 1/2], the end bins hold the tails): what the counts look like with their
+    shape kept and their gaps filled."""
+    from scipy.special import ndtr
+
+    values = np.arange(counts.shape[-1], dtype=np.float64)
+    total = counts.sum(axis=-1, keepdims=True) + 1e-300
+    mean = (counts * values).sum(axis=-1, keepdims=True) / total
+    spread = np.sqrt((counts * (values - mean) ** 2).sum(axis=-1, keepdims=True) / total + 0.25)
+    edges = np.concatenate([[-np.inf], values[:-1] + 0.5, [np.inf]])
+    cdf = ndtr((edges - mean) / spread)
+    return _normalise(np.diff(cdf, axis=-1))
 
 
 def _leave_one_out(base: np.ndarray, factors: list[np.ndarray]) -> list[np.ndarray]:
