@@ -63,6 +63,7 @@ def _table(result: PCResult) -> Table:
     table = Table("", "", title=f"compress-pc {result.action}", show_header=False)
     rows = [("latents K / variables D / parameters", f"{result.latents} / {result.variables} / "
                                                      f"{result.parameters:,}" if result.parameters else None),
+            ("transform", result.transform),
             ("train bits per dimension", _fmt(result.train_bpd)),
             ("model bits per dimension on the coded / test data", _fmt(result.test_bpd)),
             ("ANS payload bits per dimension", _fmt(result.payload_bpd)),
@@ -109,6 +110,9 @@ def compress_pc(
     transform: Annotated[str | None, typer.Option(metavar="none|med", help="med: model JPEG-LS prediction residuals "
                                                                            "(natural images).",
                                                   rich_help_panel=MODEL)] = None,
+    augment: Annotated[str | None, typer.Option(metavar="none|shift4|shift8", help="Train also on 1-pixel shifted "
+                                                                                  "copies (few training images).",
+                                                rich_help_panel=MODEL)] = None,
     chunk: Annotated[int | None, typer.Option(help="Items per rANS stream (default 256); streams run in "
                                                    "parallel.")] = None,
 ):
@@ -119,6 +123,6 @@ def compress_pc(
     """
     flags = dict(action=action, input=input, output=output, model=model, data=data, latents=latents, values=values,
                  minibatch_epochs=minibatch_epochs, full_batch_epochs=full_batch_epochs, smoothing=smoothing,
-                 transform=transform, chunk=chunk)
+                 transform=transform, augment=augment, chunk=chunk)
     return flags
 

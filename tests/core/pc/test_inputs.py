@@ -179,3 +179,18 @@ def test_a_format_1_model_without_a_transform_still_loads(tmp_path):
              prior=model.prior, transition=model.transition, emission=model.emission, transform=np.array(7))
     with pytest.raises(InputError, match="unknown transform"):
         HCLT.load(tmp_path / "bad.npz")
+
+
+def test_shift_augmentation_adds_one_pixel_shifted_copies_with_repeated_edges():
+    from nmkit.core.pc.augment import augmented
+
+    image = np.arange(12).reshape(1, 3, 4)
+    out = augmented(image, "shift8", "x")
+    assert out.shape == (9, 3, 4) and np.array_equal(out[0], image[0])
+    right = out[1]  # dx = +1: each pixel takes its right neighbour's value, the last column repeats
+    assert np.array_equal(right[:, :-1], image[0, :, 1:]) and np.array_equal(right[:, -1], image[0, :, -1])
+    assert {tuple(o.ravel()) for o in out[1:]} == {tuple(np.roll(np.pad(image[0], 1, mode="edge"), (-dy, -dx),
+                                                                 axis=(0, 1))[1:4, 1:5].ravel())
+                                                   for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)}
+    with pytest.raises(InputError, match="augment shift4 needs images"):
+        augmented(np.zeros((2, 5), np.uint8), "shift4", "flat.npy")

@@ -13,6 +13,7 @@ from nmkit.core import datasets, images, io
 from nmkit.core.device import resolve_device
 from nmkit.core.errors import InputError
 from nmkit.core.pc import container, transform
+from nmkit.core.pc.augment import augmented
 from nmkit.core.pc.coding import FAILURES, OK, Plan, decode_chunks, encode_chunks
 from nmkit.core.pc.config import PCConfig
 from nmkit.core.pc.model import HCLT
@@ -27,6 +28,7 @@ class PCResult:
     latents: int | None = None
     variables: int | None = None
     parameters: int | None = None
+    transform: str | None = None
     train_bpd: float | None = None
     test_bpd: float | None = None  # theoretical: -log2 p(x) / D on the coded or held-out data
     actual_bpd: float | None = None  # 8 * file bytes / (items * D), container included
@@ -102,7 +104,8 @@ def train(config: PCConfig, advance: Callable[[int], None] | None = None) -> PCR
     values = symbols_of(array, config.values, str(config.data))
     as_items(array, values, str(config.data))
     transform.check(config.transform, array.shape[1:], str(config.data))
-    items = transform.forward(config.transform, array, values).reshape(len(array), -1)
+    training = augmented(array, config.augment, str(config.data))
+    items = transform.forward(config.transform, training, values).reshape(len(training), -1)
     rng = np.random.default_rng(config.seed)
     model = HCLT.random(chow_liu_tree(items, values), config.latents, values, rng, config.transform)
     prior = {"pseudocount": config.pseudocount, "smoothing": config.smoothing}
@@ -120,10 +123,10 @@ def train(config: PCConfig, advance: Callable[[int], None] | None = None) -> PCR
         history.append(model.em_step(items, **prior) / len(items))
         if advance is not None:
             advance(1)
-    result = PCResult("train", config.latents, model.variables, model.parameters(), model=model,
+    result = PCResult("train", config.latents, model.variables, model.parameters(), model.transform, model=model,
                       em_log_likelihood=history)
     device = resolve_device(config.device)
-    result.train_bpd = bits_per_dimension(model, items, device)
+    result.train_bpd = bits_per_dimension(model, items[: len(array)], device)  # the originals, not their copies
     result.evaluated = array
     if isinstance(config.data, str):  # a built-in set: its test split
         result.evaluated = load_array(config.data, "test")
@@ -200,7 +203,7 @@ def encode(config: PCConfig) -> PCResult:
     blob = container.pack(header, payloads)
     seconds = time.perf_counter() - start
     items = model_items(model, array, str(config.input))
-    return PCResult("encode", model.latents, model.variables, model.parameters(),
+    return PCResult("encode", model.latents, model.variables, model.parameters(), model.transform,
                     test_bpd=bits_per_dimension(model, items), actual_bpd=8 * len(blob) / items.size,
                     payload_bpd=32 * sum(header.words) / items.size, items=len(items),
                     encoded_bytes=len(blob), encode_items_per_second=len(items) / seconds, seconds=seconds, blob=blob)
@@ -231,7 +234,8 @@ def roundtrip(config: PCConfig, advance: Callable[[int], None] | None = None) ->
     decoded = decompress(model, blob, "roundtrip")
     decode_seconds = time.perf_counter() - start
     items = model_items(model, array, "input")
-    result = trained or PCResult("roundtrip", model.latents, model.variables, model.parameters(), model=model)
+    result = trained or PCResult("roundtrip", model.latents, model.variables, model.parameters(), model.transform,
+                                 model=model)
     result.action = "roundtrip"
     result.test_bpd = bits_per_dimension(model, items)
     result.actual_bpd = 8 * len(blob) / items.size

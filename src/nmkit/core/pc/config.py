@@ -44,6 +44,9 @@ class PCConfig(CommonConfig):
                                 ge=0)
     smoothing: float = option(100.0, "pseudo-observations per emission row shaped as its own discretised Gaussian "
                                      "(neighbouring grey levels share mass; 0: plain categorical M-step)", ge=0)
+    augment: Literal["none", "shift4", "shift8"] = option(
+        "none", "train also on copies of each image shifted by one pixel: shift4 (left, right, up, down) or shift8 "
+                "(and diagonally); edge pixels repeat. Helps when training images are few")
     transform: Literal["none", "med"] = option(
         "none", "none: the circuit models the pixels; med: their JPEG-LS median-edge prediction residuals (images "
                 "[N, H, W(, C)]; pays off on natural images)")
