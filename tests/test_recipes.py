@@ -19,7 +19,9 @@ REDUCED = {"train-snn": ["--set", "steps=30", "--set", "eval_every=10", "--set",
            "robust-opt": ["--set", "sample=4", "--set", "evaluate=1", "--set", "epochs=10", "--set", "time_limit=3",
                           "--set", "n_range=[6,7]", "--set", "workers=1", "--set", "decisions=4",
                           "--set", "scenarios=5"],
-           "solve-linear": ["--set", "steps=120", "--set", "ritz_steps=150"]}
+           "solve-linear": ["--set", "steps=120", "--set", "ritz_steps=150"],
+           "compress-pc": ["--set", "latents=4", "--set", "minibatch_epochs=1", "--set", "full_batch_epochs=2",
+                           "--set", "augment=none"]}
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
@@ -53,6 +55,8 @@ def test_recipe_runs_end_to_end(recipe, tmp_path):
     if "test_bpc" in found:  # train-snn: validation BPC falls from check to check, below the uniform code length
         first, last = found["history"][0]["valid_bpc"], found["history"][-1]["valid_bpc"]
         assert last < first and found["test_bpc"] < math.log2(found["model"]["vocab"])
+    if "roundtrip_exact" in found:  # compress-pc: the decoded data is the input, in fewer bits than the raw bytes
+        assert found["roundtrip_exact"] and found["actual_bpd"] < 8
     if "evaluation" in found:  # robust-opt: ML-CCG's true objective never beats the exact optimum
         assert all(row["exact_timed_out"] or row["ml_objective"] <= row["exact_objective"] + 1e-6
                    for row in found["evaluation"])
