@@ -221,3 +221,20 @@ def test_many_chunks_are_coded_in_groups_and_still_round_trip(small_file, monkey
     header, payloads = codec.encode_payloads(model, data, 4)
     assert header.chunk == 4 and len(payloads) == -(-len(data) // 4)
     np.testing.assert_array_equal(decompress(model, codec.compress(model, data, 4), "f"), data)
+
+
+def test_em_in_blocks_of_items_equals_one_pass(monkeypatch):
+    """The E-step runs over blocks of items (bounded memory); the summed counts give the same M-step."""
+    from nmkit.core.pc import model as model_module
+
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 4, (50, 6))
+    whole = HCLT.random(chow_liu_tree(data, 4), 3, 4, rng)
+    blocked = dataclasses.replace(whole, prior=whole.prior.copy(), transition=whole.transition.copy(),
+                                  emission=whole.emission.copy())
+    expected = whole.em_step(data, smoothing=5)
+    monkeypatch.setattr(model_module, "BLOCK_BYTES", 8 * 6 * 3 * 7)  # 7 items per block
+    assert blocked.block_items() == 7
+    np.testing.assert_allclose(blocked.em_step(data, smoothing=5), expected, rtol=1e-12)
+    np.testing.assert_allclose(blocked.emission, whole.emission, atol=1e-14)
+    np.testing.assert_allclose(blocked.log_likelihood(data), whole.log_likelihood(data), atol=1e-12)

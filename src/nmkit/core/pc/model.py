@@ -21,6 +21,7 @@ from nmkit.core.errors import InputError
 from nmkit.core.pc.structure import Tree
 from nmkit.core.pc.transform import TRANSFORMS
 
+BLOCK_BYTES = 128 << 20
 FORMAT = 2  # 2 adds the transform; format 1 files (no transform) still load
 
 
@@ -63,8 +64,13 @@ class HCLT:
     # -- inference --------------------------------------------------------------------------------
 
     def log_likelihood(self, data: np.ndarray) -> np.ndarray:
-        """log p(x) in nats for each row of ``data`` [N, D]."""
-        return self._inside(data)[2]
+        """log p(x) in nats for each row of ``data`` [N, D] (in blocks of ``block_items`` rows)."""
+        step = self.block_items()
+        return np.concatenate([self._inside(data[i:i + step])[2] for i in range(0, len(data), step)] or [[]])
+
+    def block_items(self) -> int:
+        """Items per pass: the [D, items, K] message arrays (three at once in the E-step) stay near BLOCK_BYTES."""
+        return max(1, BLOCK_BYTES // (8 * self.variables * self.latents))
 
     def log_likelihood_torch(self, data, device: str = "cpu"):
         """log p(x) with torch tensors on ``device``: the same upward pass, with each edge's K x K
@@ -145,7 +151,9 @@ class HCLT:
         row's own mean and variance (``gaussian_shape``): grey levels next to observed ones gain mass, which a
         categorical leaf cannot learn from few items. ``weight`` is the batch's share of the data set, so a
         mini-batch adds that share of the prior and a full pass adds it once."""
-        prior, transition, emission, log_likelihood = self.expected_counts(data)
+        block = self.block_items()
+        blocks = [self.expected_counts(data[i:i + block]) for i in range(0, len(data), block)]
+        prior, transition, emission, log_likelihood = (sum(parts) for parts in zip(*blocks, strict=True))
         if smoothing > 0:
             emission = emission + smoothing * weight * gaussian_shape(emission)
         for name, counts in (("prior", prior), ("transition", transition), ("emission", emission)):
