@@ -46,6 +46,7 @@ class Plan:
     close_nodes: np.ndarray
     prior: np.ndarray
     transition: np.ndarray
+    transposed: np.ndarray  # transition[v].T per v, so both message directions read rows
     emission: np.ndarray
     cumulative: np.ndarray  # [D, V + 1, K]: sum_{c < x} p(c | z), latent-minor so one F(x) reads one row
 
@@ -67,12 +68,13 @@ class Plan:
         emission = np.ascontiguousarray(model.emission, np.float64)
         cumulative = np.zeros((emission.shape[0], emission.shape[2] + 1, emission.shape[1]))
         np.cumsum(emission.transpose(0, 2, 1), axis=1, out=cumulative[:, 1:])
-        return cls(order, parent, ptr, nodes, np.ascontiguousarray(model.prior, np.float64),
-                   np.ascontiguousarray(model.transition, np.float64), emission, cumulative)
+        transition = np.ascontiguousarray(model.transition, np.float64)
+        return cls(order, parent, ptr, nodes, np.ascontiguousarray(model.prior, np.float64), transition,
+                   np.ascontiguousarray(transition.transpose(0, 2, 1)), emission, cumulative)
 
     def arrays(self) -> tuple:
         return (self.order, self.parent, self.close_ptr, self.close_nodes, self.prior, self.transition,
-                self.emission, self.cumulative)
+                self.transposed, self.emission, self.cumulative)
 
 
 @njit
@@ -85,14 +87,12 @@ def _outside(t, order, parent, prior, transition, emission, x, outside, acc):
         for z in range(latents):
             outside[v, z] = prior[z]
     else:
-        base = np.empty(latents)
-        for zp in range(latents):
-            base[zp] = outside[p, zp] * emission[p, zp, x[p]] * acc[p, zp]
         for zc in range(latents):
-            s = 0.0
-            for zp in range(latents):
-                s += base[zp] * transition[v, zp, zc]
-            outside[v, zc] = s
+            outside[v, zc] = 0.0
+        for zp in range(latents):  # row by row: a contiguous multiply-add the compiler vectorises
+            base = outside[p, zp] * emission[p, zp, x[p]] * acc[p, zp]
+            for zc in range(latents):
+                outside[v, zc] += base * transition[v, zp, zc]
     norm = 0.0
     for z in range(latents):
         norm += outside[v, z]
@@ -115,25 +115,24 @@ def _cdf(o, cumulative_v, symbol):
 
 
 @njit
-def _close(t, close_ptr, close_nodes, parent, transition, emission, x, acc):
+def _close(t, close_ptr, close_nodes, parent, transposed, emission, x, acc):
     """After the variable at position t is set: send each completed subtree's inside message to its parent."""
     latents = emission.shape[1]
-    inside = np.empty(latents)
     up = np.empty(latents)
     for k in range(close_ptr[t], close_ptr[t + 1]):
         u = close_nodes[k]
         pu = parent[u]
         if pu < 0:
             continue
-        for z in range(latents):
-            inside[z] = emission[u, z, x[u]] * acc[u, z]
+        for zp in range(latents):
+            up[zp] = 0.0
+        for zc in range(latents):  # up = T inside, column by column of the transposed table (contiguous)
+            inside = emission[u, zc, x[u]] * acc[u, zc]
+            for zp in range(latents):
+                up[zp] += inside * transposed[u, zc, zp]
         top = 0.0
         for zp in range(latents):
-            s = 0.0
-            for zc in range(latents):
-                s += transition[u, zp, zc] * inside[zc]
-            up[zp] = s
-            top = max(top, s)
+            top = max(top, up[zp])
         top2 = 0.0
         for zp in range(latents):
             acc[pu, zp] *= up[zp] / top
@@ -143,8 +142,8 @@ def _close(t, close_ptr, close_nodes, parent, transition, emission, x, acc):
 
 
 @njit
-def item_intervals(item, starts, freqs, order, parent, close_ptr, close_nodes, prior, transition, emission,
-                   cumulative):
+def item_intervals(item, starts, freqs, order, parent, close_ptr, close_nodes, prior, transition, transposed,
+                   emission, cumulative):
     """The coder's interval [starts[t], starts[t] + freqs[t]) of the item's value at each position t."""
     d, latents = emission.shape[0], emission.shape[1]
     outside = np.empty((d, latents))
@@ -154,12 +153,12 @@ def item_intervals(item, starts, freqs, order, parent, close_ptr, close_nodes, p
         _outside(t, order, parent, prior, transition, emission, item, outside, acc)
         starts[t] = _cdf(outside[v], cumulative[v], item[v])
         freqs[t] = _cdf(outside[v], cumulative[v], item[v] + 1) - starts[t]
-        _close(t, close_ptr, close_nodes, parent, transition, emission, item, acc)
+        _close(t, close_ptr, close_nodes, parent, transposed, emission, item, acc)
 
 
 @njit(parallel=True)
 def _encode(items, bounds, words, lengths, status, order, parent, close_ptr, close_nodes, prior, transition,
-            emission, cumulative):
+            transposed, emission, cumulative):
     """rANS-code chunk c (items bounds[c]..bounds[c+1]) into words[c]: the final state (two words, high first),
     then the renormalisation words in the order the decoder reads them."""
     d = items.shape[1]
@@ -171,7 +170,7 @@ def _encode(items, bounds, words, lengths, status, order, parent, close_ptr, clo
         state = np.uint64(LOWER)
         for b in range(bounds[c + 1] - 1, bounds[c] - 1, -1):  # a stack: last item, last variable first
             item_intervals(items[b], starts, freqs, order, parent, close_ptr, close_nodes, prior, transition,
-                           emission, cumulative)
+                           transposed, emission, cumulative)
             for t in range(d - 1, -1, -1):
                 freq = np.uint64(max(freqs[t], 1))
                 if freqs[t] < 1:
@@ -190,7 +189,7 @@ def _encode(items, bounds, words, lengths, status, order, parent, close_ptr, clo
 
 @njit(parallel=True)
 def _decode(words, offsets, bounds, out, status, order, parent, close_ptr, close_nodes, prior, transition,
-            emission, cumulative):
+            transposed, emission, cumulative):
     """Inverse of _encode: chunk c's words are words[offsets[c]:offsets[c+1]]; status[c] says what went wrong."""
     d, latents, values = emission.shape
     mask = np.uint64(TOTAL - 1)
@@ -231,7 +230,7 @@ def _decode(words, offsets, bounds, out, status, order, parent, close_ptr, close
                     state = (state << np.uint64(32)) | np.uint64(words[position])
                     position += 1
                 item[v] = low
-                _close(t, close_ptr, close_nodes, parent, transition, emission, item, acc)
+                _close(t, close_ptr, close_nodes, parent, transposed, emission, item, acc)
             if status[c] != OK:
                 break
         if status[c] == OK and (state != np.uint64(LOWER) or position != end):
