@@ -11,10 +11,10 @@ O(D K^2) per item in all, with only the ancestors' state touched (the paper's in
 The coder needs the interval [F(x), F(x+1)) of the symbol, not the whole distribution: with the leaves' left
 cumulatives C_v[z, x] = sum_{c < x} p(c | z) stored once (the paper's ``cum_input``), the quantised cumulative
     F(x) = x + min(floor((2^P - V) sum_z o_v(z) C_v[z, x]), 2^P - V),  F(V) = 2^P
-costs O(K) per symbol (every symbol keeps a frequency of at least 1), and the decoder finds x by binary search
-over F in ceil(log2 V) such steps. The rANS coder (64-bit state, 32-bit words) and the model walk are one
-compiled loop per chunk, chunks run in parallel; encoder and decoder evaluate F with the very same code, so they
-agree bit for bit whatever the thread count.
+costs O(K) per symbol (every symbol keeps a frequency of at least 1), and the decoder finds x by a galloping
+search over F from 0 (one evaluation for x = 0, about 2 log2(x + 1) + 1 in general). The rANS coder (64-bit
+state, 32-bit words) and the model walk are one compiled loop per chunk, chunks run in parallel; encoder and
+decoder evaluate F with the very same code, so they agree bit for bit whatever the thread count.
 """
 
 from __future__ import annotations
@@ -210,7 +210,14 @@ def _decode(words, offsets, bounds, out, status, order, parent, close_ptr, close
                 _outside(t, order, parent, prior, transition, emission, item, outside, acc)
                 slot = np.int64(state & mask)
                 o, cumulative_v = outside[v], cumulative[v]
-                low, high, start, stop = 0, values, np.int64(0), np.int64(TOTAL)  # F(low) <= slot < F(high)
+                # galloping search from 0 (small symbols are the common ones: MNIST's background, residuals),
+                # then bisection: F(low) <= slot < F(high) = stop
+                low, start, high = 0, np.int64(0), 1
+                stop = _cdf(o, cumulative_v, high)
+                while stop <= slot:
+                    low, start = high, stop
+                    high = min(2 * high, values)
+                    stop = _cdf(o, cumulative_v, high)
                 while high - low > 1:
                     middle = (low + high) // 2
                     edge = _cdf(o, cumulative_v, middle)
