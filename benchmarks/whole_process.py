@@ -42,7 +42,7 @@ CASES = {
     "prune": Case("prune", "TorchScript MLP 64-1024-1024-1024-10 (2.2M weights), global magnitude 90%",
                   "38x vs torch.nn.utils.prune (call only)", None),
     "compress-pc": Case("compress-pc", "encode the 400 digits test images with a trained HCLT (K = 32)",
-                        "~90,000 images/s (encode)", None),
+                        "~50,000 images/s (encode, K = 16)", None),
     "relax-sor": Case("relax-sor", "20 shifted 2-D Laplacians 64^2 (.mtx + .npy), SOR omega 1.5 to rtol 1e-8",
                       "8-16x vs PyAMG sweeps", "pyamg"),
 }
