@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -79,7 +80,7 @@ def run_arm(name: str, model: nn.Module, parts: dict, args, vocab: int) -> dict:
     valid_bpc, rates = evaluate(model, parts["valid"], args.ctx)
     prompt = parts["valid"][0, :32]
     start = time.perf_counter()
-    generated = sum(1 for _ in generate(model, prompt, args.generate, generator=torch.Generator().manual_seed(0)))
+    generated = sum(1 for _ in generate(model, prompt, args.generate, rng=np.random.default_rng(0)))
     inference = generated / (time.perf_counter() - start)
     spiking = isinstance(model, SpikeGPT) and model.config.spiking
     rate = sum(r for layer in rates for r in layer.values()) / max(1, sum(len(layer) for layer in rates))

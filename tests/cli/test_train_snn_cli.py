@@ -133,3 +133,30 @@ def test_bad_input_gives_one_line_and_exit_2(corpus, tmp_path):
         result = runner.invoke(app, ["train-snn", *args])
         assert result.exit_code == 2, (args, result.output)
         assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+
+
+def test_several_samples_at_once_and_ctrl_c_keeps_what_was_generated(corpus, tmp_path, monkeypatch):
+    _train(["--data", str(corpus), "--steps", "3"], tmp_path / "run")
+    sample = ["train-snn", "sample", "--checkpoint", str(tmp_path / "run"), "--prompt", "the ", "--length", "12"]
+    batched = runner.invoke(app, [*sample, "--num-samples", "3", "-q"])
+    assert batched.exit_code == 0, batched.output
+    assert [line for line in batched.stdout.splitlines() if line.startswith("--- sample")] == \
+        [f"--- sample {i} ---" for i in (1, 2, 3)]
+    found = json.loads(runner.invoke(app, [*sample, "--num-samples", "3", "--json", "-q"]).stdout)["result"]
+    assert found["samples"] == 3 and [len(t) for t in found["texts"]] == [12] * 3 and found["tokens"] == 36
+
+    from nmkit.core.snn import sampling
+
+    real_draw, calls = sampling.draw, []
+
+    def interrupted_draw(probabilities, uniforms):  # Ctrl-C arrives while the 6th token is drawn
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return real_draw(probabilities, uniforms)
+
+    monkeypatch.setattr(sampling, "draw", interrupted_draw)
+    stopped = runner.invoke(app, [*sample, "--json", "-q"])
+    assert stopped.exit_code == 130
+    record = json.loads(stopped.stdout)
+    assert record["status"].startswith("interrupted") and len(record["result"]["text"]) == 5

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nmkit.core import compiled, memory, threads
-from nmkit.core.errors import InputError, NmkitError, RunError, Terminated, reason
+from nmkit.core.errors import InputError, Interrupted, NmkitError, RunError, Terminated, reason
 from nmkit.core.model_source import ARCHITECTURES
 from nmkit.core.recipe import FLAGS, META_KEYS, build_config, parse_set_items, read_recipe, show, to_plain
 
@@ -93,6 +93,7 @@ class Outcome:
     tables: list[Table] = field(default_factory=list)
     artifacts: list[str] = field(default_factory=list)
     failure: str | None = None  # the run finished but failed its goal: reported, written, then exit 1
+    interrupted: str | None = None  # Ctrl-C ended it early with a usable partial result: reported, then exit 130
 
 
 @dataclass
@@ -303,13 +304,18 @@ def _run_and_report(command: Command, config, options: RunOptions, ctx: RunConte
             Console(stderr=True).print(f"wrote {files} to {out_dir}", highlight=False)
     if outcome.failure:
         raise RunError(outcome.failure)
+    if outcome.interrupted:
+        raise Interrupted(outcome.interrupted)
     return record
 
 
 def _status(outcome: Outcome, non_finite: list[str]) -> str:
-    """``ok``, ``failed: why`` (exit 1), or where non-finite numbers were turned into null."""
+    """``ok``, ``failed: why`` (exit 1), ``interrupted: why`` (exit 130), or where non-finite numbers were turned
+    into null."""
     if outcome.failure:
         return f"failed: {outcome.failure}"
+    if outcome.interrupted:
+        return f"interrupted: {outcome.interrupted}"
     return "non-finite values (null): " + ", ".join(non_finite[:10]) if non_finite else "ok"
 
 

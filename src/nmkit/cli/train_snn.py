@@ -32,9 +32,11 @@ def run_command(config: SnnConfig, ctx: RunContext) -> Outcome:
             _stdout("\n")
         table = Table("", "", title=f"train-snn sample: {summary['checkpoint']} (step {summary['step']})",
                       show_header=False)
-        table.add_row("tokens", str(summary["tokens"]))
-        table.add_row("tokens/s (RNN mode, batch 1)", f"{summary['tokens_per_second']:,.0f}")
-        return Outcome(summary=summary, tables=[table])
+        table.add_row("tokens (all samples)", str(summary["tokens"]))
+        rate = summary["tokens_per_second"]
+        table.add_row(f"tokens/s (RNN mode, batch {summary['samples']})", "-" if rate is None else f"{rate:,.0f}")
+        stopped = f"stopped by Ctrl-C after {summary['tokens']} tokens" if summary["interrupted"] else None
+        return Outcome(summary=summary, tables=[table], interrupted=stopped)
     with _stop_requests() as stop, ctx.progress("train-snn", config.steps) as advance:
         summary = snn.train(config, ctx.out_dir, ctx.device, advance, stop)
     artifacts = [snn.CHECKPOINT, "curve.svg"] if ctx.out_dir is not None and summary else []
@@ -126,6 +128,8 @@ def train_snn(
                                                       rich_help_panel=SAMPLING)] = None,
     top_p: Annotated[float | None, typer.Option(help="sample: nucleus mass (default 0.7).",
                                                 rich_help_panel=SAMPLING)] = None,
+    num_samples: Annotated[int | None, typer.Option(help="sample: continuations generated together (default 1).",
+                                                    rich_help_panel=SAMPLING)] = None,
 ):
     """Train SpikeGPT, a spiking RWKV-4 character language model (Zhu and others, 2023), or sample from it.
 
@@ -141,4 +145,5 @@ def train_snn(
     """
     return dict(action=action, data=data, layers=layers, d_model=d_model, ctx=ctx, steps=steps,
                 batch_size=batch_size, baseline=baseline, resume=resume, checkpoint=checkpoint, prompt=prompt,
-                length=length, temperature=temperature, top_p=top_p)
+                length=length, temperature=temperature, top_p=top_p,
+                samples=num_samples)

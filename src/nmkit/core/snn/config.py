@@ -46,6 +46,8 @@ class SnnConfig(CommonConfig):
     length: int = option(500, "sample: tokens to generate", ge=1, le=10_000_000)
     temperature: float = option(1.5, "sample: softmax temperature (SpikeGPT's default)", gt=0)
     top_p: float = option(0.7, "sample: nucleus mass kept (SpikeGPT's default)", gt=0, le=1)
+    samples: int = option(1, "sample: continuations generated together as one batch (one streams as it goes, "
+                             "several are printed one after the other at the end)", ge=1, le=4096)
 
     def __post_init__(self) -> None:
         if self.action == "sample" and self.checkpoint is None:

@@ -17,6 +17,7 @@ import torch.distributed as dist
 
 from nmkit.core import io
 from nmkit.core.errors import InputError, Interrupted, RunError, reason
+from nmkit.core.snn import step
 from nmkit.core.snn.config import SnnConfig
 from nmkit.core.snn.data import decode, encode, load_corpus, split
 from nmkit.core.snn.model import ModelConfig, SpikeGPT
@@ -116,18 +117,32 @@ def unigram_entropy(tokens: torch.Tensor) -> float:
 
 
 def sample(config: SnnConfig, emit: Callable[[str], None]) -> dict:
-    """Generate ``length`` tokens after the prompt in RNN mode, handing each piece of text to ``emit``."""
+    """Generate ``length`` tokens after the prompt in RNN mode for each of ``samples`` continuations. One
+    continuation is handed to ``emit`` piece by piece as it is generated; several are handed over whole, one after
+    the other, at the end. Ctrl-C stops generation and keeps what was generated (``interrupted`` in the result)."""
     saved, model, path = load_checkpoint(config.checkpoint)
     prompt = torch.tensor(encode(config.prompt, saved["vocabulary"], model.config.vocab))
-    generator = torch.Generator().manual_seed(config.seed)
-    pieces, start = [], time.perf_counter()
-    for token in generate(model, prompt, config.length, temperature=config.temperature, top_p=config.top_p,
-                          generator=generator):
-        pieces.append(decode([token], saved["vocabulary"]))
-        emit(pieces[-1])
+    rng = np.random.default_rng(config.seed)
+    steps: list[list[int]] = []
+    start, interrupted = time.perf_counter(), False
+    try:
+        for tokens in generate(model, prompt, config.length, temperature=config.temperature, top_p=config.top_p,
+                               rng=rng, samples=config.samples):
+            steps.append(tokens)
+            if config.samples == 1:
+                emit(decode(tokens, saved["vocabulary"]))
+    except KeyboardInterrupt:
+        interrupted = True
     seconds = time.perf_counter() - start
-    return {"checkpoint": str(path), "step": saved["step"], "prompt": config.prompt, "text": "".join(pieces),
-            "tokens": config.length, "seconds": seconds, "tokens_per_second": config.length / seconds}
+    texts = [decode([tokens[i] for tokens in steps], saved["vocabulary"]) for i in range(config.samples)]
+    if config.samples > 1:
+        for index, text in enumerate(texts):
+            emit(f"{'' if index == 0 else chr(10)}--- sample {index + 1} ---\n{text}")
+    generated = len(steps) * config.samples
+    return {"checkpoint": str(path), "step": saved["step"], "prompt": config.prompt, "text": texts[0],
+            "texts": texts, "samples": config.samples, "tokens": generated, "seconds": seconds,
+            "tokens_per_second": generated / seconds if seconds > 0 else None,
+            "compiled_step": step.supports(model), "interrupted": interrupted}
 
 
 def load_checkpoint(path: Path) -> tuple[dict, SpikeGPT, Path]:
