@@ -160,3 +160,28 @@ def test_several_samples_at_once_and_ctrl_c_keeps_what_was_generated(corpus, tmp
     assert stopped.exit_code == 130
     record = json.loads(stopped.stdout)
     assert record["status"].startswith("interrupted") and len(record["result"]["text"]) == 5
+
+
+def test_a_finished_run_extended_with_more_steps_trains_on_from_its_learning_rate(corpus, tmp_path):
+    first = _train(["--data", str(corpus), "--steps", "4"], tmp_path / "run")
+    extended = _train(["--data", str(corpus), "--steps", "7", "--resume"], tmp_path / "run")
+    assert first["steps"] == 4 and extended["resumed_from"] == 4 and extended["steps"] == 7
+    assert [h["step"] for h in extended["history"]] == [3, 4, 6, 7]
+    saved = snn.load_checkpoint(tmp_path / "run")[0]
+    assert saved["schedule_start"][0] == 4 and saved["steps"] == 7
+    shorter = runner.invoke(app, ["train-snn", *TINY, "--data", str(corpus), "--steps", "5", "--resume", "--out",
+                                  str(tmp_path / "run"), "-q"])
+    assert shorter.exit_code == 2 and "at step 7 already" in shorter.stderr
+
+
+def test_an_extended_schedule_continues_from_the_current_rate_without_a_jump():
+    from nmkit.core.snn.training import OptimConfig, learning_rate
+
+    optim = OptimConfig(lr_init=1e-2, lr_final=1e-4)
+    assert learning_rate(0, 10, optim) == 1e-2 and abs(learning_rate(10, 10, optim) - 1e-4) < 1e-15
+    here = learning_rate(6, 10, optim)  # extended at step 6 to 20 steps in all
+    rates = [learning_rate(s, 20, optim, (6, here)) for s in range(6, 21)]
+    assert rates[0] == here and abs(rates[-1] - 1e-4) < 1e-15
+    assert all(a >= b for a, b in zip(rates, rates[1:], strict=False))  # decreasing: no jump back up
+    done = learning_rate(10, 10, optim)  # a finished run extended trains on at lr_final
+    assert all(abs(learning_rate(s, 15, optim, (10, done)) - 1e-4) < 1e-15 for s in range(10, 16))

@@ -172,12 +172,20 @@ def _trainer(config: SnnConfig, vocab: int, fingerprint: str, out_dir: Path | No
         raise InputError("--resume: needs --out, the folder of the run to continue")
     saved, _, path = load_checkpoint(out_dir)
     for field in RUN_FIELDS:
+        if field == "steps" and config.steps > saved["step"]:
+            continue  # a longer (or a shorter, still unfinished) run: see Trainer.extend
+        if field == "steps" and config.steps != saved["run"]["steps"]:
+            raise InputError(f"--resume: {path} is at step {saved['step']} already; --steps must exceed it to "
+                             "train on")
         if saved["run"][field] != _plain(getattr(config, field)):
             raise InputError(f"--resume: {path} was trained with {field} {saved['run'][field]!r}, not "
                              f"{_plain(getattr(config, field))!r}; resume with the run's own recipe.yaml")
     if saved["fingerprint"] != fingerprint:
         raise InputError(f"--resume: the data {config.data} differs from the corpus {path} was trained on")
-    return Trainer.restore(saved, device), saved["history"], saved["losses_since_check"]
+    trainer = Trainer.restore(saved, device)
+    if config.steps != trainer.steps:
+        trainer.extend(config.steps)
+    return trainer, saved["history"], saved["losses_since_check"]
 
 
 def _plain(value):

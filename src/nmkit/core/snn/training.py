@@ -34,10 +34,13 @@ class OptimConfig:
     grad_clip: float = 1.0
 
 
-def learning_rate(step: int, steps: int, optim: OptimConfig) -> float:
-    """lr_init * ((0.5 + f/2) + (0.5 - f/2) cos(pi progress)), f = lr_final / lr_init."""
-    ratio, progress = optim.lr_final / optim.lr_init, min(step / max(steps, 1), 1.0)
-    return optim.lr_init * ((0.5 + ratio / 2) + (0.5 - ratio / 2) * math.cos(math.pi * progress))
+def learning_rate(step: int, steps: int, optim: OptimConfig, start: tuple[int, float] | None = None) -> float:
+    """A half cosine from lr0 at step0 to lr_final at ``steps``: lr0 ((0.5 + f/2) + (0.5 - f/2) cos(pi progress)),
+    f = lr_final / lr0, progress = (step - step0) / (steps - step0). ``start`` = (step0, lr0) is (0, lr_init) for a
+    run as planned; a run extended at step s continues from (s, its lr at s), so the rate never jumps back up."""
+    first, initial = start if start is not None else (0, optim.lr_init)
+    ratio, progress = optim.lr_final / initial, min((step - first) / max(steps - first, 1), 1.0)
+    return initial * ((0.5 + ratio / 2) + (0.5 - ratio / 2) * math.cos(math.pi * progress))
 
 
 class L2Wrap(torch.autograd.Function):
@@ -75,6 +78,7 @@ class Trainer:
                  device: str = "cpu") -> None:
         self.model = model.to(device)
         self.optim, self.steps, self.step, self.device = optim, steps, 0, device
+        self.schedule_start: tuple[int, float] | None = None  # (step, lr) an extension continues from
         self.rank, self.world = _process()
         self.network = DistributedDataParallel(self.model) if self.world > 1 else self.model
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=optim.lr_init, betas=optim.betas,
@@ -99,7 +103,7 @@ class Trainer:
         for _ in range(count):
             self.network.train()  # evaluation between steps switches to eval mode
             for group in self.optimiser.param_groups:
-                group["lr"] = learning_rate(self.step, self.steps, self.optim)
+                group["lr"] = learning_rate(self.step, self.steps, self.optim, self.schedule_start)
             inputs, targets = self.batch(blocks, batch_size, context)
             logits, _ = self.network(inputs)
             loss = language_model_loss(logits, targets)
@@ -121,7 +125,8 @@ class Trainer:
             states = [None] * self.world
             dist.all_gather_object(states, rng)
         return {"model_config": asdict(self.model.config), "optim": asdict(self.optim), "steps": self.steps,
-                "step": self.step, "model": self.model.state_dict(), "optimiser": self.optimiser.state_dict(),
+                "schedule_start": self.schedule_start, "step": self.step, "model": self.model.state_dict(),
+                "optimiser": self.optimiser.state_dict(),
                 "generator": self.generator.get_state(), "rng": states}
 
     @classmethod
@@ -142,7 +147,15 @@ class Trainer:
         if len(saved["rng"]) == trainer.world:
             torch.set_rng_state(saved["rng"][trainer.rank])
         trainer.step = saved["step"]
+        start = saved.get("schedule_start")
+        trainer.schedule_start = None if start is None else (int(start[0]), float(start[1]))
         return trainer
+
+    def extend(self, steps: int) -> None:
+        """Train to ``steps`` instead of the planned total (beyond the current step): the learning rate goes on
+        from its current value to lr_final at the new end."""
+        self.schedule_start = (self.step, learning_rate(self.step, self.steps, self.optim, self.schedule_start))
+        self.steps = steps
 
 
 @torch.no_grad()
