@@ -27,6 +27,13 @@ def trained(tmp_path_factory):
     return folder
 
 
+def test_train_writes_the_model_and_a_picture_of_where_the_bits_go(trained):
+    written = {p.name for p in (trained / "model").iterdir()}
+    assert {"model.npz", "bits.png", "result.json", "recipe.yaml"} <= written
+    png = (trained / "model" / "bits.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and int.from_bytes(png[16:20], "big") > 100  # width in IHDR
+
+
 def test_encode_then_decode_restores_the_npy_file_byte_for_byte(trained):
     encoded, decoded = trained / "d.nmpc", trained / "d.npy"
     first = invoke("encode", trained / "data.npy", "--model", trained / "model", "-o", encoded, "--json", "-q")
@@ -47,6 +54,10 @@ def test_encode_then_decode_restores_the_npy_file_byte_for_byte(trained):
     (lambda d: (d / "junk.nmpc").write_bytes(b"hello world"), ["decode", "junk.nmpc"], "bad magic"),
     (lambda d: None, ["decode", "missing.nmpc"], "cannot be read"),
     (lambda d: None, ["encode", "data.npy", "--model", "nowhere.npz"], "no such file"),
+    (lambda d: np.save(d / "nan.npy", np.full((2, 3, 4), np.nan)), ["encode", "nan.npy"], "NaN"),
+    (lambda d: (d / "mixed").mkdir() or [(d / "mixed" / f"{n}.pgm").write_bytes(f"P5 {n} 2 255\n".encode()
+                                                                                 + bytes(2 * n)) for n in (3, 4)],
+     ["encode", "mixed"], "images differ in size"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(trained, monkeypatch, setup, args, message):
     monkeypatch.chdir(trained)

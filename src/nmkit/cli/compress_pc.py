@@ -105,7 +105,7 @@ def compress_pc(
     full_batch_epochs: Annotated[int | None, typer.Option(help="Full-batch EM epochs (default 30).",
                                                           rich_help_panel=MODEL)] = None,
     smoothing: Annotated[float | None, typer.Option(help="Gaussian-shaped pseudo-observations per emission row "
-                                                         "(default 30; 0 = plain categorical).",
+                                                         "(default 0 = plain categorical; 10-100 for images).",
                                                     rich_help_panel=MODEL)] = None,
     transform: Annotated[str | None, typer.Option(metavar="none|med", help="med: model JPEG-LS prediction residuals "
                                                                            "(natural images).",

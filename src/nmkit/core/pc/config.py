@@ -42,8 +42,9 @@ class PCConfig(CommonConfig):
     full_batch_epochs: int = option(30, "full-batch EM epochs after the mini-batch phase", ge=0, le=100_000)
     pseudocount: float = option(0.1, "added to every expected count in the M-step (once per pass over the data)",
                                 ge=0)
-    smoothing: float = option(30.0, "pseudo-observations per emission row shaped as its own discretised Gaussian "
-                                     "(neighbouring grey levels share mass; 0: plain categorical M-step)", ge=0)
+    smoothing: float = option(0.0, "pseudo-observations per emission row shaped as its own discretised Gaussian "
+                                     "(neighbouring grey levels share mass: 10-100 for images; 0: the plain "
+                                     "categorical M-step, for values without an order)", ge=0)
     augment: Literal["none", "shift4", "shift8"] = option(
         "none", "train also on copies of each image shifted by one pixel: shift4 (left, right, up, down) or shift8 "
                 "(and diagonally); edge pixels repeat. Helps when training images are few")
