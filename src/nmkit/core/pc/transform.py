@@ -27,23 +27,22 @@ def check(transform: str, item_shape: tuple[int, ...], name: str) -> None:
 
 def forward(transform: str, array: np.ndarray, values: int) -> np.ndarray:
     """Items [N, ...] -> the symbols the circuit models (int64, same shape, values in [0, V))."""
-    pixels = np.ascontiguousarray(array, np.int64)
-    if transform == "none":
-        return pixels
-    images = pixels if pixels.ndim == 4 else pixels[..., None]
-    out = np.empty_like(images)
-    _med(images, out, values, True)
-    return out.reshape(pixels.shape)
+    return _apply(transform, array, values, True)
 
 
 def inverse(transform: str, symbols: np.ndarray, values: int) -> np.ndarray:
-    symbols = np.ascontiguousarray(symbols, np.int64)
+    """The circuit's symbols -> the items they came from."""
+    return _apply(transform, symbols, values, False)
+
+
+def _apply(transform: str, array: np.ndarray, values: int, to_symbols: bool) -> np.ndarray:
+    source = np.ascontiguousarray(array, np.int64)
     if transform == "none":
-        return symbols
-    images = symbols if symbols.ndim == 4 else symbols[..., None]
+        return source
+    images = source if source.ndim == 4 else source[..., None]
     out = np.empty_like(images)
-    _med(images, out, values, False)
-    return out.reshape(symbols.shape)
+    _med(images, out, values, to_symbols)
+    return out.reshape(source.shape)
 
 
 @njit
