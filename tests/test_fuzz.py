@@ -23,6 +23,9 @@ RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
 SEED = 17
 MUTANTS_PER_RECIPE = 4
 SECONDS_PER_MUTANT = 4
+SAME_SCHEMA = {"compress-pc-mnist", "compress-pc-photos"}
+"""Full-size variants of a recipe that is fuzzed already (same command and fields): their mutants would only run
+out the clock."""
 MEMORY_LIMIT = 6 << 30  # address space: torch and numba reserve ~2 GiB of it before doing anything
 
 HOSTILE_VALUES = [0, -1, 1, 2**31, 2**63, 10**400, 1e18, -1e300, 1e-300, float("inf"), float("-inf"),
@@ -156,7 +159,7 @@ def assert_clean(tmp_path: Path, before: set[Path], results) -> None:
 def test_fuzzed_recipes_fail_cleanly(tmp_path):
     rng = random.Random(SEED)
     files = hostile_files(tmp_path / "hostile")
-    mutated = [m for recipe in RECIPES for m in mutants(recipe, files, rng)]
+    mutated = [m for recipe in RECIPES if recipe.stem not in SAME_SCHEMA for m in mutants(recipe, files, rng)]
     before = {p for p in tmp_path.rglob("*")}
     cases = []
     for index, mutant in enumerate(mutated):

@@ -20,7 +20,7 @@ REDUCED = {"train-snn": ["--set", "steps=30", "--set", "eval_every=10", "--set",
                           "--set", "n_range=[6,7]", "--set", "workers=1", "--set", "decisions=4",
                           "--set", "scenarios=5"],
            "solve-linear": ["--set", "steps=120", "--set", "ritz_steps=150"],
-           "compress-pc": ["--set", "latents=4", "--set", "minibatch_epochs=1", "--set", "full_batch_epochs=2",
+           "compress-pc": ["--set", "latents=4", "--set", "minibatch_epochs=0", "--set", "full_batch_epochs=1",
                            "--set", "augment=none"]}
 
 
