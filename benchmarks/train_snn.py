@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from benchmarks.harness import print_table
-from nmkit.core.snn.data import load_corpus, split
+from nmkit.core.snn.data import BUILT_IN, load_corpus, split
 from nmkit.core.snn.model import ModelConfig, SpikeGPT
 from nmkit.core.snn.report import operations_per_token
 from nmkit.core.snn.sampling import generate
@@ -102,10 +102,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lr", type=float, default=4e-3)
     parser.add_argument("--generate", type=int, default=200, help="tokens generated in RNN mode per arm")
     parser.add_argument("--chars", type=int, default=None, help="use the first CHARS characters of the corpus")
+    parser.add_argument("--corpus", default="pydoc", choices=list(BUILT_IN), help="built-in corpus")
     parser.add_argument("--arms", nargs="+", default=["spikegpt", "rwkv", "gru", "snntorch"])
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    corpus = load_corpus("pydoc")
+    corpus = load_corpus(args.corpus)
     parts = {k: torch.from_numpy(v) for k, v in split(corpus.tokens[: args.chars], args.ctx, SEED).items()}
     vocab = corpus.vocab_size
     spiking = ModelConfig(vocab, args.d_model, args.layers)
@@ -122,8 +123,8 @@ def main(argv: list[str] | None = None) -> dict:
         rows.append(run_arm(arm, builders[arm](), parts, args, vocab))
     by_arm = {r["arm"]: r for r in rows}
     tokens = args.steps * args.batch_size * args.ctx
-    print_table(f"train-snn: {tokens:,} training tokens per arm (pydoc, ctx {args.ctx}, batch {args.batch_size}, "
-                f"lr {args.lr:g}), 2 threads",
+    print_table(f"train-snn: {tokens:,} training tokens per arm ({args.corpus}, ctx {args.ctx}, "
+                f"batch {args.batch_size}, lr {args.lr:g}), 2 threads",
                 ["arm", "parameters", "valid BPC", "train BPC (last 20)", "train tokens/s", "RNN tokens/s (batch 1)",
                  "spike rate", "energy/token"],
                 [[r["arm"], f"{r['parameters']:,}", f"{r['valid_bpc']:.4f}", f"{r['final_train_bpc']:.4f}",

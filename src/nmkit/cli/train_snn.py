@@ -105,7 +105,8 @@ COMMAND = register(Command(name="train-snn", schema=SnnConfig, run=run_command,
 @capability(COMMAND, {"Actions": ACTION_HELP})
 def train_snn(
     action: Annotated[str | None, typer.Argument(metavar="train|sample", help="What to do (default train).")] = None,
-    data: Annotated[str | None, typer.Option(help="Corpus: pydoc (built in), a UTF-8 text file or a token .npy.",
+    data: Annotated[str | None, typer.Option(help="Corpus: pydoc or stdlib (built in), a UTF-8 text file or a "
+                                                  "token .npy.",
                                              rich_help_panel=TRAINING)] = None,
     layers: Annotated[int | None, typer.Option(help="Blocks (default 4).", rich_help_panel=TRAINING)] = None,
     d_model: Annotated[int | None, typer.Option(help="Width (default 256).", rich_help_panel=TRAINING)] = None,

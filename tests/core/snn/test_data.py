@@ -47,3 +47,13 @@ def test_prompts_encode_and_decode_both_kinds_of_corpus():
     for text, vocab in (("lox", vocabulary), ("3 9", None), ("a b", None), ("", vocabulary)):
         with pytest.raises(InputError, match="prompt"):
             encode(text, vocab, 8)
+
+
+def test_the_stdlib_corpus_is_real_code_of_at_least_5_mb_with_a_fixed_split():
+    from nmkit.core.snn.data import load_corpus, split
+
+    corpus = load_corpus("stdlib")
+    assert len(corpus.tokens) >= 5_000_000 and "def " in "".join(corpus.vocabulary[i] for i in corpus.tokens[:20000])
+    first, again = split(corpus.tokens, 128, 0), split(load_corpus("stdlib").tokens, 128, 0)
+    assert all(np.array_equal(first[k], again[k]) for k in first)
+    assert first["valid"].shape[0] == first["test"].shape[0] > 500

@@ -21,8 +21,9 @@ class SnnConfig(CommonConfig):
     """SpikeGPT: a spiking RWKV character language model; train, evaluate, generate."""
 
     action: Literal["train", "sample"] = option("train", "; ".join(f"{k}: {v}" for k, v in ACTION_HELP.items()))
-    data: str = option("pydoc", "corpus: 'pydoc' (English help text shipped inside Python), a UTF-8 text file, "
-                                "or a .npy of integer token ids")
+    data: str = option("pydoc", "corpus: 'pydoc' (English help text shipped inside Python), 'stdlib' (Python's "
+                                "standard library sources, ~10M characters), a UTF-8 text file, or a .npy of "
+                                "integer token ids")
     layers: int = option(4, "blocks (each a spiking time mix and a spiking channel mix)", ge=1, le=256)
     d_model: int = option(256, "width of the residual stream (any positive size: the kernels mask partial "
                                "channel blocks)", ge=1, le=65_536)

@@ -1,6 +1,7 @@
-"""Character-level corpora for train-snn: the built-in ``pydoc`` corpus (the English help topics that ship in
-Python's own ``pydoc_data`` package, ~465k characters, no download), any UTF-8 text file, or a ``.npy`` of token
-ids; a character vocabulary; and a seeded train/validation/test split.
+"""Character-level corpora for train-snn: two built in, with no download — ``pydoc`` (the English help topics that
+ship in Python's own ``pydoc_data`` package, ~465k characters) and ``stdlib`` (the running Python's standard
+library sources, ~10.6M characters of real code on 3.11) — any UTF-8 text file, or a ``.npy`` of token ids; a
+character vocabulary; and a seeded train/validation/test split.
 
 The split cuts the token stream into blocks of ``block`` tokens and deals whole blocks to the three parts by a
 seeded permutation, so every part samples the whole corpus and no window crosses from one part into another.
@@ -16,7 +17,9 @@ import numpy as np
 from nmkit.core.errors import InputError
 from nmkit.core.io import load_npy
 
-BUILTIN = "pydoc"
+STDLIB_SKIPPED = {"test", "tests", "idle_test", "site-packages", "idlelib", "turtledemo", "ensurepip", "lib2to3",
+                  "tkinter", "__pycache__"}
+"""Folders of the standard library left out of ``stdlib``: test suites, GUI and bundled third-party code."""
 
 
 @dataclass(frozen=True)
@@ -61,13 +64,27 @@ def pydoc_text() -> str:
     return "".join(pydoc_data.topics.topics[name] for name in sorted(pydoc_data.topics.topics))
 
 
+def stdlib_text() -> str:
+    """The running Python's standard library: every .py file outside STDLIB_SKIPPED, in path order, joined by
+    newlines (its size and contents follow the Python version: 562 files, 10.6M characters on 3.11.7)."""
+    import sysconfig
+
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = sorted(p for p in root.rglob("*.py") if not set(p.relative_to(root).parts[:-1]) & STDLIB_SKIPPED
+                   and not p.relative_to(root).parts[0].startswith("config-"))
+    return "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in files)
+
+
+BUILT_IN = {"pydoc": pydoc_text, "stdlib": stdlib_text}
+
+
 def load_corpus(source: str | Path) -> Corpus:
-    """``pydoc``, a UTF-8 text file, or a .npy of non-negative integer token ids."""
-    if str(source) == BUILTIN:
-        return _characters(pydoc_text(), BUILTIN)
+    """``pydoc``, ``stdlib``, a UTF-8 text file, or a .npy of non-negative integer token ids."""
+    if str(source) in BUILT_IN:
+        return _characters(BUILT_IN[str(source)](), str(source))
     path = Path(source)
     if not path.is_file():
-        raise InputError(f"data {path}: no such file (or use the built-in corpus '{BUILTIN}')")
+        raise InputError(f"data {path}: no such file (or use a built-in corpus: {', '.join(BUILT_IN)})")
     if path.suffix == ".npy":
         tokens = load_npy(path)
         if tokens.ndim != 1 or tokens.size == 0 or not np.issubdtype(tokens.dtype, np.integer) or tokens.min() < 0:
