@@ -160,7 +160,11 @@ def compress(model: HCLT, array: np.ndarray, chunk: int, name: str = "input") ->
 
 def encode_payloads(model: HCLT, array: np.ndarray, chunk: int, name: str = "input"):
     """The container header and the rANS payload of each chunk (``compress`` packs them into bytes)."""
-    items = model_items(model, array, name)
+    return encode_items(model, model_items(model, array, name), array, chunk, name)
+
+
+def encode_items(model: HCLT, items: np.ndarray, array: np.ndarray, chunk: int, name: str):
+    """``encode_payloads`` for the model's rows ``items`` of ``array``, already checked and transformed."""
     plan = Plan.of(model)
     step = chunk * CHUNKS_AT_ONCE
     try:
@@ -199,10 +203,10 @@ def encode(config: PCConfig) -> PCResult:
     model = load_model(config.model)
     array = load_array(config.input, "test")
     start = time.perf_counter()
-    header, payloads = encode_payloads(model, array, config.chunk, str(config.input))
+    items = model_items(model, array, str(config.input))
+    header, payloads = encode_items(model, items, array, config.chunk, str(config.input))
     blob = container.pack(header, payloads)
     seconds = time.perf_counter() - start
-    items = model_items(model, array, str(config.input))
     return PCResult("encode", model.latents, model.variables, model.parameters(), model.transform,
                     test_bpd=bits_per_dimension(model, items), actual_bpd=8 * len(blob) / items.size,
                     payload_bpd=32 * sum(header.words) / items.size, items=len(items),
@@ -227,13 +231,13 @@ def roundtrip(config: PCConfig, advance: Callable[[int], None] | None = None) ->
     model = trained.model if trained else load_model(config.model)
     array = load_array(config.input or config.data, "test")
     start = time.perf_counter()
-    header, payloads = encode_payloads(model, array, config.chunk)
+    items = model_items(model, array, "input")
+    header, payloads = encode_items(model, items, array, config.chunk, "input")
     blob = container.pack(header, payloads)
     encode_seconds = time.perf_counter() - start
     start = time.perf_counter()
     decoded = decompress(model, blob, "roundtrip")
     decode_seconds = time.perf_counter() - start
-    items = model_items(model, array, "input")
     result = trained or PCResult("roundtrip", model.latents, model.variables, model.parameters(), model.transform,
                                  model=model)
     result.action = "roundtrip"

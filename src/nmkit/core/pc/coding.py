@@ -244,10 +244,14 @@ def _decode(words, offsets, bounds, out, status, order, parent, close_ptr, close
             status[c] = PAYLOAD_INCONSISTENT
 
 
+def chunk_bounds(count: int, chunk: int) -> np.ndarray:
+    """First item of every chunk of ``chunk`` items, then ``count``: [0, chunk, 2 chunk, ..., count]."""
+    return np.unique(np.arange(0, count + chunk, chunk).clip(max=count))
+
+
 def encode_chunks(plan: Plan, items: np.ndarray, chunk: int) -> list[np.ndarray]:
     """One rANS word stream per chunk of ``chunk`` items [N, D] (int64, values in range)."""
-    bounds = np.arange(0, len(items) + chunk, chunk).clip(max=len(items))
-    bounds = np.unique(bounds)
+    bounds = chunk_bounds(len(items), chunk)
     chunks = len(bounds) - 1
     words = np.empty((chunks, min(chunk, len(items)) * items.shape[1] + 2), np.uint32)
     lengths = np.zeros(chunks, np.int64)
@@ -261,8 +265,7 @@ def encode_chunks(plan: Plan, items: np.ndarray, chunk: int) -> list[np.ndarray]
 
 def decode_chunks(plan: Plan, payloads: list[np.ndarray], count: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
     """The items [count, D] and each chunk's status (OK or a key of FAILURES)."""
-    bounds = np.arange(0, count + chunk, chunk).clip(max=count)
-    bounds = np.unique(bounds)
+    bounds = chunk_bounds(count, chunk)
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in payloads])]).astype(np.int64)
     words = np.concatenate(payloads).astype(np.uint32) if payloads else np.zeros(0, np.uint32)
     out = np.zeros((count, len(plan.order)), np.int64)
