@@ -194,3 +194,12 @@ def test_shift_augmentation_adds_one_pixel_shifted_copies_with_repeated_edges():
                                                    for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)}
     with pytest.raises(InputError, match="augment shift4 needs images"):
         augmented(np.zeros((2, 5), np.uint8), "shift4", "flat.npy")
+
+
+def test_items_too_large_for_the_structures_d_by_d_tables_are_refused_before_allocating(monkeypatch):
+    from nmkit.core import memory
+    from nmkit.core.pc.structure import chow_liu_tree
+
+    monkeypatch.setattr(memory, "budget", lambda: 1e6)  # 1 MB: D = 300 needs 2.9 MB
+    with pytest.raises(InputError, match="structure learning over 300 values per item"):
+        chow_liu_tree(np.zeros((4, 300), np.int64), 2)

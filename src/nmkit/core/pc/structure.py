@@ -14,6 +14,7 @@ import scipy.sparse
 import scipy.sparse.csgraph
 from numba import prange
 
+from nmkit.core import memory
 from nmkit.core.compiled import njit
 
 
@@ -87,6 +88,8 @@ def chow_liu_tree(data: np.ndarray, values: int) -> Tree:
     d = data.shape[1]
     if d == 1:
         return Tree(np.array([-1]), np.array([0]))
+    memory.require(32.0 * d * d, f"structure learning over {d:,} values per item (dense D x D mutual information "
+                                 "and distances)")
     info = mutual_information(data, values)
     weights = info.max() + 1.0 - info  # positive, so the MST sees every pair; max MI -> min weight
     np.fill_diagonal(weights, 0.0)
