@@ -26,6 +26,17 @@ from nmkit.core.snn.sampling import generate
 from nmkit.core.snn.training import OptimConfig, Trainer, evaluate
 
 SEED = 0
+# SpikeGPT's neuron and the spike codes the SNN literature uses for language models, each an arm (ModelConfig fields)
+NEURON_ARMS = {
+    "spikegpt": {},
+    "ternary": {"neuron": "ternary"},
+    "integer": {"neuron": "integer"},
+    "signed-integer": {"neuron": "signed-integer"},
+    "learned-threshold": {"learn_threshold": True},
+    "real-readout": {"readout": "real"},
+    "real-embedding": {"embedding": "real"},
+    "tau1": {"tau": 1.0},
+}
 
 
 class GRUModel(nn.Module):
@@ -103,20 +114,28 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--generate", type=int, default=200, help="tokens generated in RNN mode per arm")
     parser.add_argument("--chars", type=int, default=None, help="use the first CHARS characters of the corpus")
     parser.add_argument("--corpus", default="pydoc", choices=list(BUILT_IN), help="built-in corpus")
-    parser.add_argument("--arms", nargs="+", default=["spikegpt", "rwkv", "gru", "snntorch"])
+    parser.add_argument("--arms", nargs="+", default=["spikegpt", "rwkv", "gru", "snntorch"],
+                        help=f"any of rwkv, gru, snntorch, {', '.join(NEURON_ARMS)}, or neuron arms joined by '+'")
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     corpus = load_corpus(args.corpus)
     parts = {k: torch.from_numpy(v) for k, v in split(corpus.tokens[: args.chars], args.ctx, SEED).items()}
     vocab = corpus.vocab_size
     spiking = ModelConfig(vocab, args.d_model, args.layers)
     size = sum(p.numel() for p in SpikeGPT(spiking).parameters())
     builders = {
-        "spikegpt": lambda: SpikeGPT(spiking),
+        **{arm: lambda fields=fields: SpikeGPT(ModelConfig(vocab, args.d_model, args.layers, **fields))
+           for arm, fields in NEURON_ARMS.items()},
         "rwkv": lambda: SpikeGPT(ModelConfig(vocab, args.d_model, args.layers, spiking=False)),
         "gru": lambda: GRUModel(vocab, gru_width(size, vocab, 2), 2),
         "snntorch": lambda: snntorch_neurons(SpikeGPT(spiking)),
     }
+    parser_arms = set(builders)
+    for arm in args.arms:  # combinations such as ternary+learned-threshold+real-readout
+        if arm not in parser_arms:
+            fields = {k: v for part in arm.split("+") for k, v in NEURON_ARMS[part].items()}
+            builders[arm] = lambda fields=fields: SpikeGPT(ModelConfig(vocab, args.d_model, args.layers, **fields))
     rows = []
     for arm in args.arms:
         torch.manual_seed(SEED)

@@ -57,7 +57,23 @@ def test_train_then_sample_from_the_checkpoint(corpus, tmp_path):
 def test_the_rwkv_baseline_has_no_spikes(corpus):
     found = _train(["--data", str(corpus), "--steps", "3", "--baseline", "rwkv"])
     assert found["model"]["spiking"] is False and found["spike_rates"] == []
-    assert found["operations_per_token"]["accumulates"] == 0
+    assert found["operations_per_token"]["accumulates"] == 2 * 16  # two real-valued branches of width 16
+
+
+def test_other_neurons_train_sample_and_resume_only_as_they_were_trained(corpus, tmp_path):
+    found = _train(["--data", str(corpus), "--steps", "3", "--neuron", "signed-integer", "--set", "spike_levels=2",
+                    "--learn-threshold", "--readout", "real"], tmp_path / "run")
+    assert found["model"]["neuron"] == "signed-integer" and found["model"]["spike_levels"] == 2
+    assert list(found["spike_rates"][0]) == ["lif_att"]  # the last channel mix reads out real values
+    thresholds = snn.load_checkpoint(tmp_path / "run")[0]["model"]["blocks.0.thresholds.lif_att"]
+    assert thresholds.shape == (16,) and not torch.equal(thresholds, torch.ones(16))  # learned
+    sampled = runner.invoke(app, ["train-snn", "sample", "--checkpoint", str(tmp_path / "run"), "--length", "9",
+                                  "--prompt", "a", "--json", "-q"])
+    assert sampled.exit_code == 0 and len(json.loads(sampled.stdout)["result"]["text"]) == 9
+    changed = runner.invoke(app, ["train-snn", *TINY, "--data", str(corpus), "--steps", "5", "--resume", "--out",
+                                  str(tmp_path / "run"), "--neuron", "signed-integer", "--set", "spike_levels=2",
+                                  "--readout", "real", "-q"])
+    assert changed.exit_code == 2 and "learn_threshold True" in changed.stderr
 
 
 def test_an_interrupted_run_resumes_to_the_uninterrupted_result(corpus, tmp_path):

@@ -72,7 +72,10 @@ def _tables(summary: dict) -> list[Table]:
     from rich.table import Table
 
     model = summary["model"]
-    kind = "SpikeGPT" if model["spiking"] else "RWKV (non-spiking twin)"
+    kind = (f"SpikeGPT ({model['neuron']} spikes"
+            + (", learned thresholds" if model["learn_threshold"] else "")
+            + (", real-valued readout" if model["readout"] == "real" else "") + ")"
+            if model["spiking"] else "RWKV (non-spiking twin)")
     results = Table("", "", title=f"train-snn: {kind}, {model['layers']} x {model['d_model']}, "
                                    f"{model['parameters']:,} parameters", show_header=False)
     for label, value in (("validation BPC", f"{summary['valid_bpc']:.4f}"), ("test BPC", f"{summary['test_bpc']:.4f}"),
@@ -91,9 +94,10 @@ def _tables(summary: dict) -> list[Table]:
     energy.add_row("energy estimate", f"{operations['energy_pj'] / 1e3:,.1f} nJ")
     tables = [results, energy]
     if summary["spike_rates"]:
-        rates = Table("layer", "time-mix spike rate", "channel-mix spike rate", title="spike rates (test split)")
+        rates = Table("layer", "time mix", "channel mix", title="spikes per neuron and token (test split)")
         for layer, rate in enumerate(summary["spike_rates"]):
-            rates.add_row(str(layer), f"{rate['lif_att']:.3f}", f"{rate['lif_ffn']:.3f}")
+            rates.add_row(str(layer), *(f"{rate[n]:.3f}" if n in rate else "real-valued" for n in ("lif_att",
+                                                                                                    "lif_ffn")))
         tables.append(rates)
     return tables
 
@@ -118,6 +122,13 @@ def train_snn(
                                                    rich_help_panel=TRAINING)] = None,
     baseline: Annotated[str | None, typer.Option(metavar="none|rwkv", help="rwkv: the same model without spikes.",
                                                  rich_help_panel=TRAINING)] = None,
+    neuron: Annotated[str | None, typer.Option(metavar="binary|ternary|integer|signed-integer",
+                                               help="Spike code of the branches (levels: --set spike_levels=N).",
+                                               rich_help_panel=TRAINING)] = None,
+    learn_threshold: Annotated[bool | None, typer.Option("--learn-threshold", help="Learn the firing thresholds.",
+                                                         rich_help_panel=TRAINING)] = None,
+    readout: Annotated[str | None, typer.Option(metavar="spiking|real", help="real: the last channel mix is not "
+                                                "spiked.", rich_help_panel=TRAINING)] = None,
     resume: Annotated[bool | None, typer.Option("--resume", help="Continue the run in --out from its checkpoint.",
                                                 rich_help_panel=TRAINING)] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="sample: checkpoint.pt or the train run's folder.",
@@ -145,6 +156,7 @@ def train_snn(
     grad_clip 1, dropout 0.03, eval_every 100, eval_windows 32, checkpoint_every 100) take --set or a recipe.
     """
     return dict(action=action, data=data, layers=layers, d_model=d_model, ctx=ctx, steps=steps,
-                batch_size=batch_size, baseline=baseline, resume=resume, checkpoint=checkpoint, prompt=prompt,
+                batch_size=batch_size, baseline=baseline, neuron=neuron, learn_threshold=learn_threshold,
+                readout=readout, resume=resume, checkpoint=checkpoint, prompt=prompt,
                 length=length, temperature=temperature, top_p=top_p,
                 samples=num_samples)

@@ -58,34 +58,68 @@ def wkv_backward(w, u, k, v, y, gy, p_in, q_in, o_in, gw, gu, gk, gv):
         gw[b], gu[b] = sum_w, sum_u
 
 
+@njit
+def _spikes(h, theta, levels, signed):
+    """S for one charge h (``lif.py``'s sum of Heavisides)."""
+    count = 0.0
+    for k in range(1, levels + 1):
+        if h >= k * theta:
+            count += 1.0
+        elif signed and -h >= k * theta:
+            count -= 1.0
+    return count
+
+
+@njit
+def _surrogate(x, alpha):
+    z = math.pi / 2 * alpha * x
+    return alpha / (2 * (1 + z * z))
+
+
 @njit(parallel=True)
-def lif_forward(x, potential, tau, threshold, spikes, charged, final):
+def lif_forward(x, potential, theta, tau, levels, signed, soft_reset, spikes, charged, final):
     batch, steps, channels = x.shape
     for b in nb.prange(batch):
         v = potential[b].astype(np.float64)
         for t in range(steps):
             for c in range(channels):
                 h = v[c] + (x[b, t, c] - v[c]) / tau
-                fired = 1.0 if h >= threshold else 0.0
-                charged[b, t, c], spikes[b, t, c] = h, fired
-                v[c] = h * (1.0 - fired)
+                s = _spikes(h, theta[c], levels, signed)
+                charged[b, t, c], spikes[b, t, c] = h, s
+                if soft_reset:
+                    v[c] = h - theta[c] * s
+                elif s != 0.0:
+                    v[c] = 0.0
+                else:
+                    v[c] = h
         final[b] = v
 
 
 @njit(parallel=True)
-def lif_backward(grad_spikes, charged, tau, threshold, alpha, grad_x):
+def lif_backward(grad_spikes, charged, theta, tau, alpha, levels, signed, soft_reset, grad_x, grad_theta):
     batch, steps, channels = charged.shape
-    slope = math.pi / 2 * alpha
+    sign = 1.0 if signed else 0.0
     for b in nb.prange(batch):
-        grad_v = np.zeros(channels)
+        grad_v, sum_theta = np.zeros(channels), np.zeros(channels)
         for t in range(steps - 1, -1, -1):
             for c in range(channels):
-                h = charged[b, t, c]
-                fired = 1.0 if h >= threshold else 0.0
-                x = slope * (h - threshold)
-                grad_h = grad_v[c] * (1.0 - fired) + (grad_spikes[b, t, c] - grad_v[c] * h) * alpha / (2 * (1 + x * x))
+                h, g, th = charged[b, t, c], grad_spikes[b, t, c], theta[c]
+                ds_dh, ds_dtheta = 0.0, 0.0
+                for k in range(1, levels + 1):
+                    up, down = _surrogate(h - k * th, alpha), sign * _surrogate(-h - k * th, alpha)
+                    ds_dh += up + down
+                    ds_dtheta += k * (down - up)
+                if soft_reset:
+                    grad_h = grad_v[c] + (g - th * grad_v[c]) * ds_dh
+                    sum_theta[c] += (g - th * grad_v[c]) * ds_dtheta - grad_v[c] * _spikes(h, th, levels, signed)
+                else:
+                    up, down = _surrogate(h - th, alpha), sign * _surrogate(-h - th, alpha)
+                    fired = 1.0 if _spikes(h, th, levels, signed) != 0.0 else 0.0
+                    grad_h = grad_v[c] * (1.0 - fired) + g * ds_dh - grad_v[c] * h * (up - down)
+                    sum_theta[c] += g * ds_dtheta + grad_v[c] * h * (up + down)
                 grad_x[b, t, c] = grad_h / tau
                 grad_v[c] = grad_h * (1.0 - 1.0 / tau)
+        grad_theta[b] = sum_theta
 
 
 def arrays(*tensors) -> list[np.ndarray]:

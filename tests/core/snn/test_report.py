@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from nmkit.core.snn.model import ModelConfig, SpikeGPT
-from nmkit.core.snn.report import E_MAC_PJ, operations_per_token, spike_rates
+from nmkit.core.snn.report import E_AC_PJ, E_MAC_PJ, operations_per_token, spike_rates
 
 
 def test_macs_follow_the_layer_shapes_and_spikes_count_as_additions():
@@ -14,7 +14,11 @@ def test_macs_follow_the_layer_shapes_and_spikes_count_as_additions():
     assert counts["macs"] == 2 * (4 * 64 + 4 * 64 + 4 * 64 + 64) + 8 * 10
     assert counts["accumulates"] == pytest.approx(8 * (0.5 + 0.25 + 0.0 + 1.0))
     twin = operations_per_token(ModelConfig(vocab=10, d_model=8, layers=2, spiking=False))
-    assert twin["accumulates"] == 0 and twin["energy_pj"] == pytest.approx(twin["macs"] * E_MAC_PJ)
+    assert twin["accumulates"] == 4 * 8  # every branch adds 8 real values to the residual stream
+    assert twin["energy_pj"] == pytest.approx(twin["macs"] * E_MAC_PJ + 32 * E_AC_PJ)
+    readout = operations_per_token(ModelConfig(vocab=10, d_model=8, layers=2, readout="real"),
+                                   [{"lif_att": 0.5, "lif_ffn": 0.25}, {"lif_att": 2.0}])
+    assert readout["accumulates"] == pytest.approx(8 * (0.5 + 0.25 + 2.0) + 8)
 
 
 def test_spike_rates_are_measured_fractions():

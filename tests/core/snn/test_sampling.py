@@ -24,19 +24,23 @@ def test_draw_inverts_the_cumulative_distribution():
     assert abs(counts[1] / 20000 - 0.8) < 0.01
 
 
-def perturbed(spiking: bool) -> SpikeGPT:
+def perturbed(spiking: bool, **neuron) -> SpikeGPT:
     """A model whose every branch is active (SpikeGPT's initialisation starts several at zero)."""
     torch.manual_seed(0)
-    model = SpikeGPT(ModelConfig(vocab=50, d_model=24, layers=3, spiking=spiking)).eval()
+    model = SpikeGPT(ModelConfig(vocab=50, d_model=24, layers=3, spiking=spiking, **neuron)).eval()
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(0.3 * torch.randn_like(parameter))
     return model
 
 
-@pytest.mark.parametrize("spiking", [True, False])
-def test_the_compiled_step_equals_the_models_forward_token_by_token(spiking):
-    model = perturbed(spiking)
+@pytest.mark.parametrize(("spiking", "neuron"), [
+    (True, {}), (False, {}), (True, {"neuron": "ternary", "learn_threshold": True}),
+    (True, {"neuron": "signed-integer", "spike_levels": 3, "learn_threshold": True, "readout": "real"}),
+    (True, {"neuron": "integer", "tau": 1.5, "embedding": "real"})],
+    ids=["binary", "twin", "ternary", "signed-integer", "integer"])
+def test_the_compiled_step_equals_the_models_forward_token_by_token(spiking, neuron):
+    model = perturbed(spiking, **neuron)
     tokens = torch.randint(0, 50, (3, 30), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected, _ = model(tokens)

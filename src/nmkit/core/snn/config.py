@@ -30,6 +30,15 @@ class SnnConfig(CommonConfig):
     ctx: int = option(256, "context: tokens per training window", ge=1, le=1_048_576)
     baseline: Literal["none", "rwkv"] = option(
         "none", "rwkv: the identical model with the binary embedding and LIF neurons switched off")
+    neuron: Literal["binary", "ternary", "integer", "signed-integer"] = option(
+        "binary", "spike code of every branch: binary {0,1} (SpikeGPT), ternary {-1,0,1}, integer {0..levels} or "
+                  "signed-integer {-levels..levels} (soft reset)")
+    spike_levels: int = option(4, "most spikes per neuron and token of the integer neurons", ge=1, le=16)
+    learn_threshold: bool = option(False, "learn each branch's firing threshold per channel (initialised at 1)")
+    readout: Literal["spiking", "real"] = option(
+        "spiking", "real: the last channel mix adds its real-valued output (a non-spiking readout for the head)")
+    embedding: Literal["binary", "real"] = option(
+        "binary", "binary: Heaviside of the embedding (SpikeGPT's character model); real: as SpikeGPT's 216M model")
     batch_size: int = option(16, "windows per optimiser step (per process under torchrun)", ge=1, le=65_536)
     steps: int = option(1000, "optimiser steps (the cosine schedule spans them)", ge=1, le=100_000_000)
     lr_init: float = option(6e-4, "initial learning rate (SpikeGPT's default)", gt=0)

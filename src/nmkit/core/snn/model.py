@@ -4,6 +4,10 @@ branch and a binary embedding; ``spiking=False`` gives the identical non-spiking
     x = H(Emb[idx]) (spiking) or Emb[idx];  x = LN0(x)
     per layer:  x = x + LIF(TimeMix(LN1(x)));  x = x + LIF(ChannelMix(LN2(x)));  x = Dropout(x)
     logits = Head(LN_out(x))
+Beyond the paper's binary LIF (``neuron='binary'``): ternary spikes {-1, 0, 1} (Guo et al., AAAI 2024), integer
+spikes {0..n} with a soft reset (I-LIF, SpikeLM) and their signed form, a learned per-channel threshold, and a
+non-spiking readout (the last channel mix adds its real-valued output, so the head reads real features), and a
+real-valued embedding (as SpikeGPT's 216M model runs in RNN mode).
 TimeMix (SRWKV): token shift xx (x one step back), streams x mu + xx (1 - mu);
     out = Wo(sigmoid(Wr x_r) * WKV(exp(time_decay), time_first, Wk x_k, Wv x_v)).
 ChannelMix (SRFFN): out = sigmoid(Wr x_r) * Wv(relu(Wk x_k)^2), hidden 4 d.
@@ -19,8 +23,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nmkit.kernels.lif import lif, spike
+from nmkit.kernels.lif import Firing, lif, spike
 from nmkit.kernels.wkv import wkv
+
+NEURONS = ("binary", "ternary", "integer", "signed-integer")
+MIN_THRESHOLD = 0.05
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,17 @@ class ModelConfig:
     layers: int = 4
     spiking: bool = True
     dropout: float = 0.03  # after every block, as in SpikeGPT (active in training only)
+    neuron: str = "binary"  # one of NEURONS
+    spike_levels: int = 4  # the integer neurons' most spikes per step
+    learn_threshold: bool = False  # a learned threshold per channel and branch (initialised at 1)
+    readout: str = "spiking"  # 'real': the last channel mix is not spiked
+    embedding: str = "binary"  # 'real': the embedding is not binarised (SpikeGPT's 216M model in RNN mode)
+    tau: float = 2.0  # the LIF's membrane time constant (1: no leak-in memory, a plain quantiser)
+
+    def firing(self) -> Firing:
+        return {"binary": Firing(), "ternary": Firing(signed=True),
+                "integer": Firing(self.spike_levels, soft_reset=True),
+                "signed-integer": Firing(self.spike_levels, signed=True, soft_reset=True)}[self.neuron]
 
 
 def _shift(x: torch.Tensor, last: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,20 +100,35 @@ class ChannelMix(nn.Module):
 class Block(nn.Module):
     def __init__(self, config: ModelConfig, layer: int) -> None:
         super().__init__()
-        self.spiking = config.spiking
-        self.neuron = lif  # (branch [B, T, C], potential) -> (spikes, potential); swappable for comparisons
-        # fraction of branch outputs that spiked in the last forward (0-d tensors: reading one syncs the device,
-        # so training never does)
+        last = layer == config.layers - 1
+        self.fires = {"lif_att": config.spiking, "lif_ffn": config.spiking and not (last and config.readout == "real")}
+        self.firing, self.tau = config.firing(), config.tau
+        # another neuron (branch [B, T, C], potential) -> (spikes, potential) swapped in for comparisons
+        self.neuron = None
+        if config.spiking and config.learn_threshold:
+            self.thresholds = nn.ParameterDict({name: nn.Parameter(torch.ones(config.d_model))
+                                                for name, fires in self.fires.items() if fires})
+        # spikes per neuron and token (mean |S|) of each branch in the last forward (0-d tensors: reading one syncs
+        # the device, so training never does)
         self.rates: dict[str, torch.Tensor] = {}
         self.ln1, self.ln2 = nn.LayerNorm(config.d_model), nn.LayerNorm(config.d_model)
         self.att = TimeMix(config.d_model, layer, config.layers)
         self.ffn = ChannelMix(config.d_model, layer, config.layers)
 
+    def threshold(self, name: str) -> torch.Tensor | float:
+        """The branch's firing threshold: learned (kept >= 0.05) or SpikeGPT's 1."""
+        learned = getattr(self, "thresholds", None)
+        return learned[name].clamp(min=MIN_THRESHOLD) if learned is not None else 1.0
+
     def _fire(self, branch: torch.Tensor, state: dict, name: str) -> torch.Tensor:
-        if not self.spiking:
+        if not self.fires[name]:
             return branch
-        spikes, state[name] = self.neuron(branch, potential=state.get(name))
-        self.rates[name] = spikes.detach().mean()
+        if self.neuron is not None:
+            spikes, state[name] = self.neuron(branch, potential=state.get(name))
+        else:
+            spikes, state[name] = lif(branch, tau=self.tau, threshold=self.threshold(name),
+                                      potential=state.get(name), firing=self.firing)
+        self.rates[name] = spikes.detach().abs().mean()
         return spikes
 
     def forward(self, x: torch.Tensor, state: dict) -> torch.Tensor:
@@ -134,7 +167,7 @@ class SpikeGPT(nn.Module):
         """tokens [B, T] -> logits [B, T, vocab] and the per-layer state after the last token."""
         state = [{} for _ in self.blocks] if state is None else [dict(s) for s in state]
         x = self.embedding(tokens)
-        x = self.ln0(spike(x) if self.config.spiking else x)
+        x = self.ln0(spike(x) if self.config.spiking and self.config.embedding == "binary" else x)
         for block, layer_state in zip(self.blocks, state, strict=True):
             x = self.dropout(block(x, layer_state))
         return self.head(self.ln_out(x)), state

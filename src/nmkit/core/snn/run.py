@@ -29,8 +29,12 @@ from nmkit.core.svg import line_chart
 CHECKPOINT = "checkpoint.pt"
 FORMAT = "nmkit train-snn checkpoint 1"
 # what must not change between a run and its resumption (anything else would break exactness)
-RUN_FIELDS = ("data", "layers", "d_model", "ctx", "baseline", "batch_size", "steps", "lr_init", "lr_final",
+RUN_FIELDS = ("data", "layers", "d_model", "ctx", "baseline", "neuron", "spike_levels", "learn_threshold", "readout",
+              "embedding", "batch_size", "steps", "lr_init", "lr_final",
               "grad_clip", "dropout", "seed")
+# what a checkpoint written before the neuron fields existed was trained with
+EARLIER_RUN_FIELDS = {"neuron": "binary", "spike_levels": 4, "learn_threshold": False, "readout": "spiking",
+                      "embedding": "binary"}
 
 
 def train(config: SnnConfig, out_dir: Path | None, device: str, advance: Callable[[int, str], None],
@@ -165,7 +169,9 @@ def _trainer(config: SnnConfig, vocab: int, fingerprint: str, out_dir: Path | No
     """A fresh trainer, or the one in --out's checkpoint; the validation history and the training losses (BPC)
     since the last check, so a resumed run reports what the uninterrupted one would."""
     if not config.resume:
-        model_config = ModelConfig(vocab, config.d_model, config.layers, config.baseline == "none", config.dropout)
+        model_config = ModelConfig(vocab, config.d_model, config.layers, config.baseline == "none", config.dropout,
+                                   config.neuron, config.spike_levels, config.learn_threshold, config.readout,
+                                   config.embedding)
         optim = OptimConfig(lr_init=config.lr_init, lr_final=config.lr_final, grad_clip=config.grad_clip)
         return Trainer.fresh(model_config, optim, seed=config.seed, steps=config.steps, device=device), [], []
     if out_dir is None:
@@ -177,8 +183,9 @@ def _trainer(config: SnnConfig, vocab: int, fingerprint: str, out_dir: Path | No
         if field == "steps" and config.steps != saved["run"]["steps"]:
             raise InputError(f"--resume: {path} is at step {saved['step']} already; --steps must exceed it to "
                              "train on")
-        if saved["run"][field] != _plain(getattr(config, field)):
-            raise InputError(f"--resume: {path} was trained with {field} {saved['run'][field]!r}, not "
+        trained = saved["run"].get(field, EARLIER_RUN_FIELDS.get(field))
+        if trained != _plain(getattr(config, field)):
+            raise InputError(f"--resume: {path} was trained with {field} {trained!r}, not "
                              f"{_plain(getattr(config, field))!r}; resume with the run's own recipe.yaml")
     if saved["fingerprint"] != fingerprint:
         raise InputError(f"--resume: the data {config.data} differs from the corpus {path} was trained on")

@@ -5,8 +5,9 @@ one [B, in] x [in, out] BLAS call); the per-layer state (token-shift inputs, WKV
 exponent, the two LIF potentials) lives in preallocated arrays [layers, B, C] that each step updates in place.
 One step is exactly the model's forward on a single token (``model.py`` for the equations): embedding (binary if
 spiking), LN0, per layer x += LIF(TimeMix(LN1 x)), x += LIF(ChannelMix(LN2 x)), then head(LN_out x).
-Only SpikeGPT's own neuron (LIF tau 2, threshold 1, hard reset) and the non-spiking twin are compiled; a model
-with another neuron swapped in keeps the generic path (``sampling.generate``).
+Every neuron of ``kernels.lif`` (binary, ternary or integer spikes, fixed or learned thresholds, any tau) and the
+non-spiking twin are compiled; a model with a foreign neuron swapped in (the benchmark's snnTorch arm) keeps the
+generic path (``sampling.generate``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ import torch
 
 from nmkit.core.compiled import njit
 from nmkit.core.snn.model import SpikeGPT
-from nmkit.kernels.lif import lif
 from nmkit.kernels.wkv import NO_EXPONENT
 
-TAU, THRESHOLD = 2.0, 1.0  # the defaults of kernels.lif, the neuron SpikeGPT trains with
+BRANCHES = ("lif_att", "lif_ffn")
 LN_EPS = 1e-5
 LAYER_VECTORS = ("ln1_w", "ln1_b", "ln2_w", "ln2_b", "decay", "first", "att_mu_k", "att_mu_v", "att_mu_r",
                  "ffn_mu_k", "ffn_mu_r")
@@ -43,7 +43,10 @@ class Weights:
     embedding: np.ndarray
     head: np.ndarray
     outer_norms: np.ndarray  # [4, C]: ln0 weight, ln0 bias, ln_out weight, ln_out bias
-    spiking: bool
+    binary_embedding: bool
+    thresholds: np.ndarray  # [layers, 2, C]: each branch's firing threshold
+    fires: np.ndarray  # [layers, 2] bool: whether the branch spikes (not for the twin, nor a real-valued readout)
+    firing: tuple[float, int, bool, bool]  # tau, levels, signed, soft reset (kernels.lif.Firing)
 
     @classmethod
     def of(cls, model: SpikeGPT) -> Weights:
@@ -55,16 +58,22 @@ class Weights:
         stack = lambda pick: np.stack([as_np(pick(b).weight.T) for b in blocks])  # noqa: E731
         att = np.stack([np.stack([as_np(m.weight.T) for m in (b.att.key, b.att.value, b.att.receptance,
                                                                b.att.output)]) for b in blocks])
+        channels = model.config.d_model
+        thresholds = np.stack([np.stack([as_np(torch.as_tensor(b.threshold(n)).expand(channels)) if b.fires[n]
+                                         else np.ones(channels, np.float32) for n in BRANCHES]) for b in blocks])
+        firing = model.config.firing()
         return cls(vectors, att, stack(lambda b: b.ffn.key),
                    stack(lambda b: b.ffn.receptance), stack(lambda b: b.ffn.value), as_np(model.embedding.weight),
                    as_np(model.head.weight.T), np.stack([as_np(t) for t in (model.ln0.weight, model.ln0.bias,
                                                                              model.ln_out.weight, model.ln_out.bias)]),
-                   model.config.spiking)
+                   model.config.spiking and model.config.embedding == "binary", np.ascontiguousarray(thresholds),
+                   np.array([[b.fires[n] for n in BRANCHES] for b in blocks]),
+                   (float(model.config.tau), firing.levels, firing.signed, firing.soft_reset))
 
 
 def supports(model: SpikeGPT) -> bool:
-    """Whether the compiled step computes this model (SpikeGPT's own LIF neuron, or no neuron at all)."""
-    return all(not block.spiking or block.neuron is lif for block in model.blocks)
+    """Whether the compiled step computes this model (nmkit's own neurons, or none at all)."""
+    return all(block.neuron is None for block in model.blocks)
 
 
 class Stepper:
@@ -80,7 +89,8 @@ class Stepper:
     def step(self, tokens: np.ndarray) -> np.ndarray:
         w = self.weights
         _step(np.ascontiguousarray(tokens, np.int64), w.vectors, w.att, w.ffn_key, w.ffn_receptance,
-              w.ffn_value, w.embedding, w.head, w.outer_norms, w.spiking, self.state, self.logits)
+              w.ffn_value, w.embedding, w.head, w.outer_norms, w.binary_embedding, w.thresholds, w.fires, *w.firing,
+              self.state, self.logits)
         return self.logits
 
 
@@ -114,27 +124,36 @@ def _layer_norm(x, weight, bias, out):
 
 
 @njit
-def _fire(branch, potential, spiking):
-    """SpikeGPT's LIF on one step, in place: branch becomes the spikes, potential the reset potential."""
-    if not spiking:
+def _fire(branch, potential, fires, theta, tau, levels, signed, soft_reset):
+    """The LIF neuron (``kernels.lif``) on one step, in place: branch becomes the spikes, potential the reset
+    potential."""
+    if not fires:
         return
     for b in range(branch.shape[0]):
         for c in range(branch.shape[1]):
-            charged = potential[b, c] + (branch[b, c] - potential[b, c]) / TAU
-            fired = charged >= THRESHOLD
-            branch[b, c] = 1.0 if fired else 0.0
-            potential[b, c] = 0.0 if fired else charged
+            charged = potential[b, c] + (branch[b, c] - potential[b, c]) / tau
+            count = 0.0
+            for k in range(1, levels + 1):
+                if charged >= k * theta[c]:
+                    count += 1.0
+                elif signed and -charged >= k * theta[c]:
+                    count -= 1.0
+            branch[b, c] = count
+            if soft_reset:
+                potential[b, c] = charged - theta[c] * count
+            else:
+                potential[b, c] = 0.0 if count != 0.0 else charged
 
 
 @njit
-def _step(tokens, vectors, att, ffn_key, ffn_receptance, ffn_value, embedding, head, outer_norms, spiking, state,
-          logits):
+def _step(tokens, vectors, att, ffn_key, ffn_receptance, ffn_value, embedding, head, outer_norms, binary_embedding,
+          thresholds, fires, tau, levels, signed, soft_reset, state, logits):
     batch, channels = tokens.shape[0], embedding.shape[1]
     x = np.empty((batch, channels), np.float32)
     for b in range(batch):
         for c in range(channels):
             e = embedding[tokens[b], c]
-            x[b, c] = (1.0 if e >= 0 else 0.0) if spiking else e
+            x[b, c] = (1.0 if e >= 0 else 0.0) if binary_embedding else e
     _layer_norm(x.copy(), outer_norms[0], outer_norms[1], x)
     h = np.empty_like(x)
     stream = np.empty_like(x)
@@ -166,7 +185,7 @@ def _step(tokens, vectors, att, ffn_key, ffn_receptance, ffn_value, embedding, h
                 p[b, c], q[b, c], o[b, c] = a * p[b, c] + e * v, a * q[b, c] + e, top
                 gated[b, c] = y / (1 + np.exp(-r))
         branch = _matmul(gated, att[layer, 3])
-        _fire(branch, state[5, layer], spiking)
+        _fire(branch, state[5, layer], fires[layer, 0], thresholds[layer, 0], tau, levels, signed, soft_reset)
         x += branch
         # channel mix: sigmoid(Wr x_r) * Wv relu(Wk x_k)^2
         _layer_norm(x, vec[2], vec[3], h)
@@ -185,7 +204,7 @@ def _step(tokens, vectors, att, ffn_key, ffn_receptance, ffn_value, embedding, h
         for b in range(batch):
             for c in range(channels):
                 branch[b, c] /= 1 + np.exp(-gate[b, c])
-        _fire(branch, state[6, layer], spiking)
+        _fire(branch, state[6, layer], fires[layer, 1], thresholds[layer, 1], tau, levels, signed, soft_reset)
         x += branch
     _layer_norm(x.copy(), outer_norms[2], outer_norms[3], x)
     logits[:] = _matmul(x, head)
