@@ -116,7 +116,7 @@ def dcdm() -> dict:
 def snn_kernels() -> dict:
     import torch
 
-    from nmkit.kernels.lif import lif
+    from nmkit.kernels.lif import Firing, lif, lif_ref
     from nmkit.kernels.wkv import wkv, wkv_ref
 
     batch, steps, channels = 8, 1024, 512
@@ -131,16 +131,24 @@ def snn_kernels() -> dict:
         out, _ = fn(w, u, k, v)
         out.sum().backward()
 
-    def lif_step():
-        spikes, _ = lif(x)
+    def lif_step(**neuron):
+        spikes, _ = lif(x, **neuron)
         spikes.sum().backward()
+
+    integer = {"tau": 1.0, "firing": Firing(levels=4, soft_reset=True),  # train-snn's default neuron
+               "threshold": torch.full((channels,), 0.7, device="cuda", requires_grad=True)}
+    head = x[:, :64].detach().requires_grad_()
+    grads = [torch.autograd.grad(fn(head, **integer)[0].square().sum(), (head, integer["threshold"]))
+             for fn in (lif, lif_ref)]
+    lif_error = max(float((a - b).abs().max() / b.abs().max().clamp_min(1e-30)) for a, b in zip(*grads, strict=True))
 
     out, _ = wkv(w, u, k, v)
     ref, _ = wkv_ref(w, u, k, v)
     error = float((out - ref).abs().max() / ref.abs().max().clamp_min(1e-30))
     return {"wkv_fwd_bwd_ms": _cuda_timer(lambda: wkv_step(wkv)),
             "wkv_ref_fwd_bwd_ms": _cuda_timer(lambda: wkv_step(wkv_ref), repeats=1),
-            "lif_fwd_bwd_ms": _cuda_timer(lif_step), "wkv_max_relative_error_vs_ref": error}
+            "lif_fwd_bwd_ms": _cuda_timer(lif_step), "lif_integer_fwd_bwd_ms": _cuda_timer(lambda: lif_step(**integer)),
+            "lif_integer_grad_max_relative_error_vs_ref": lif_error, "wkv_max_relative_error_vs_ref": error}
 
 
 def magnitude_histogram() -> dict:
@@ -181,7 +189,8 @@ STEPS = [
     Step("dcdm", "DCDM (trained at 64^2) vs CG on the 256^2 Poisson system to 1e-6", dcdm, ("torch", "scipy"),
          uses=("benchmarks.solve_linear:train_model", "benchmarks.solve_linear:solve_rows")),
     Step("wkv-lif", "WKV + LIF forward/backward at B8 T1024 C512", snn_kernels, ("torch", "triton"),
-         uses=("nmkit.kernels.wkv:wkv", "nmkit.kernels.wkv:wkv_ref", "nmkit.kernels.lif:lif")),
+         uses=("nmkit.kernels.wkv:wkv", "nmkit.kernels.wkv:wkv_ref", "nmkit.kernels.lif:lif",
+               "nmkit.kernels.lif:lif_ref")),
     Step("magnitude-histogram", "radix histogram of 100M weights (global magnitude pruning's threshold search)",
          magnitude_histogram, ("torch", "triton"), uses=("nmkit.kernels.magnitude_histogram:radix_histogram",)),
     Step("hclt-likelihood", "HCLT sum-product layer, 65,536 rows x 128 states", hclt_likelihood, ("torch", "triton"),

@@ -1,12 +1,13 @@
 """nmkit train-snn: the spiking model's validation BPC over its non-spiking twin's as training goes on.
 
-``run`` trains one arm (the default spiking SpikeGPT, the twin, or any neuron arm of ``benchmarks.train_snn``) at one
+``run`` trains one arm (``default``: the model ``nmkit train-snn`` trains by default; ``rwkv``: its non-spiking twin;
+or any neuron arm of ``benchmarks.train_snn``, such as ``spikegpt``, the paper's neuron) at one
 size with the same seeded batches as every other arm, measures validation BPC on a fixed set of validation windows
 every ``--eval-every`` steps and appends it to a JSON-lines log; it checkpoints beside the log and continues from
 there when started again, so a long run survives interruptions. Arms run as separate processes (one thread each on
 a 2-core machine). ``plot`` reads the logs, prints each size's ratio table and draws ``bpc_ratio.svg``.
 
-    python -m benchmarks.snn_curve run --arm spikegpt --size small --steps 10000 --log runs/curve/small-spikegpt.jsonl
+    python -m benchmarks.snn_curve run --arm default --size small --steps 10000 --log runs/curve/small-spikegpt.jsonl
     python -m benchmarks.snn_curve run --arm rwkv --size small --steps 10000 --log runs/curve/small-rwkv.jsonl
     python -m benchmarks.snn_curve plot runs/curve/*.jsonl --out bpc_ratio.svg
 """
@@ -24,19 +25,22 @@ import torch
 from benchmarks.harness import print_table
 from benchmarks.train_snn import NEURON_ARMS, SEED
 from nmkit.core.io import atomic_write, write_text
+from nmkit.core.snn.config import SnnConfig
 from nmkit.core.snn.data import BUILT_IN, load_corpus, split
 from nmkit.core.snn.model import ModelConfig
+from nmkit.core.snn.run import model_config_of
 from nmkit.core.snn.training import OptimConfig, Trainer, evaluate
 from nmkit.core.svg import line_chart
 
-SIZES = {"small": (4, 128), "large": (6, 256)}  # layers, d_model: ~0.9M and ~5.8M parameters on pydoc
-TWIN = "rwkv"
+SIZES = {"small": (4, 128), "large": (4, 256)}  # layers, d_model: 0.9M and 3.5M parameters on pydoc
+DEFAULT, TWIN = "default", "rwkv"
 
 
 def model_config(arm: str, vocab: int, size: str) -> ModelConfig:
     layers, width = SIZES[size]
-    if arm == TWIN:
-        return ModelConfig(vocab, width, layers, spiking=False)
+    if arm in (DEFAULT, TWIN):
+        return model_config_of(SnnConfig(layers=layers, d_model=width, baseline="none" if arm == DEFAULT else "rwkv"),
+                               vocab)
     return ModelConfig(vocab, width, layers, **{k: v for part in arm.split("+") for k, v in NEURON_ARMS[part].items()})
 
 
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     runner = commands.add_parser("run", help="train one arm, logging validation BPC")
-    runner.add_argument("--arm", default="spikegpt")
+    runner.add_argument("--arm", default=DEFAULT)
     runner.add_argument("--size", default="small", choices=list(SIZES))
     runner.add_argument("--corpus", default="pydoc", choices=list(BUILT_IN))
     runner.add_argument("--steps", type=int, default=10_000)

@@ -1,5 +1,9 @@
 """nmkit train-snn: SpikeGPT beside its non-spiking twin, a GRU and the same model on snnTorch's Leaky neuron.
 
+Arms: ``default`` (the model ``nmkit train-snn`` trains by default), ``spikegpt`` (the paper's binary LIF, binary
+embedding, tau 2), ``rwkv`` (the twin without spikes), ``gru``, ``snntorch``, and the neuron arms of NEURON_ARMS
+alone or joined by '+' (for example ``integer+real-embedding+tau1``, which is the default).
+
 Every arm trains on the pydoc corpus with the same split, the same batches (one seeded sampler), the same
 optimiser settings and the same token budget, at about the same parameter count; then validation BPC over every
 validation window, training tokens/s (optimiser steps only) and RNN-mode generation tokens/s at batch 1. The
@@ -19,9 +23,11 @@ import torch
 from torch import nn
 
 from benchmarks.harness import print_table
+from nmkit.core.snn.config import SnnConfig
 from nmkit.core.snn.data import BUILT_IN, load_corpus, split
 from nmkit.core.snn.model import ModelConfig, SpikeGPT
 from nmkit.core.snn.report import operations_per_token
+from nmkit.core.snn.run import model_config_of
 from nmkit.core.snn.sampling import generate
 from nmkit.core.snn.training import OptimConfig, Trainer, evaluate
 
@@ -114,8 +120,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--generate", type=int, default=200, help="tokens generated in RNN mode per arm")
     parser.add_argument("--chars", type=int, default=None, help="use the first CHARS characters of the corpus")
     parser.add_argument("--corpus", default="pydoc", choices=list(BUILT_IN), help="built-in corpus")
-    parser.add_argument("--arms", nargs="+", default=["spikegpt", "rwkv", "gru", "snntorch"],
-                        help=f"any of rwkv, gru, snntorch, {', '.join(NEURON_ARMS)}, or neuron arms joined by '+'")
+    parser.add_argument("--arms", nargs="+", default=["default", "spikegpt", "rwkv", "gru", "snntorch"],
+                        help=f"any of default, rwkv, gru, snntorch, {', '.join(NEURON_ARMS)}, or neuron arms joined "
+                             "by '+'")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -125,6 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
     spiking = ModelConfig(vocab, args.d_model, args.layers)
     size = sum(p.numel() for p in SpikeGPT(spiking).parameters())
     builders = {
+        "default": lambda: SpikeGPT(model_config_of(SnnConfig(layers=args.layers, d_model=args.d_model), vocab)),
         **{arm: lambda fields=fields: SpikeGPT(ModelConfig(vocab, args.d_model, args.layers, **fields))
            for arm, fields in NEURON_ARMS.items()},
         "rwkv": lambda: SpikeGPT(ModelConfig(vocab, args.d_model, args.layers, spiking=False)),
@@ -153,12 +161,15 @@ def main(argv: list[str] | None = None) -> dict:
                 note="energy: MACs 4.6 pJ, ACs 0.9 pJ; every SpikeGPT matmul reads real values, so only the spikes' "
                      "residual additions count as ACs")
     ratios = {}
+    if {"default", "rwkv"} <= by_arm.keys():
+        ratios["bpc_vs_twin"] = by_arm["default"]["valid_bpc"] / by_arm["rwkv"]["valid_bpc"]
     if {"spikegpt", "rwkv"} <= by_arm.keys():
-        ratios["bpc_vs_twin"] = by_arm["spikegpt"]["valid_bpc"] / by_arm["rwkv"]["valid_bpc"]
+        ratios["paper_bpc_vs_twin"] = by_arm["spikegpt"]["valid_bpc"] / by_arm["rwkv"]["valid_bpc"]
     if {"spikegpt", "snntorch"} <= by_arm.keys():
         ratios["throughput_vs_snntorch"] = (by_arm["spikegpt"]["train_tokens_per_second"]
                                             / by_arm["snntorch"]["train_tokens_per_second"])
-    goals = {"bpc_vs_twin": ("SpikeGPT BPC / twin BPC", "<= 1.05"),
+    goals = {"bpc_vs_twin": ("nmkit's default spiking model BPC / twin BPC", "<= 1.05"),
+             "paper_bpc_vs_twin": ("the paper's binary neuron BPC / twin BPC", "-"),
              "throughput_vs_snntorch": ("SpikeGPT / snnTorch training tokens/s", ">= 2")}
     print_table("train-snn: goals", ["ratio", "measured", "goal"],
                 [[goals[k][0], f"{v:.3f}", goals[k][1]] for k, v in ratios.items()])

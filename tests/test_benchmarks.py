@@ -1,8 +1,10 @@
 """The benchmark scripts run on small inputs; their built-in checks compare every method with numpy."""
 
+import argparse
 import json
 
 import numpy as np
+import pytest
 from benchmarks import hamming
 
 
@@ -88,10 +90,10 @@ def test_train_snn_benchmark_runs_every_arm_on_the_same_budget():
     result = train_snn.main(["--steps", "2", "--chars", "20000", "--ctx", "16", "--d-model", "16", "--layers", "1",
                              "--batch-size", "4", "--generate", "5"])
     rows = {r["arm"]: r for r in result["rows"]}
-    assert set(rows) == {"spikegpt", "rwkv", "gru", "snntorch"}
+    assert set(rows) == {"default", "spikegpt", "rwkv", "gru", "snntorch"}
     assert rows["spikegpt"]["parameters"] == rows["rwkv"]["parameters"] == rows["snntorch"]["parameters"]
     assert abs(rows["gru"]["parameters"] / rows["spikegpt"]["parameters"] - 1) < 0.2
-    assert set(result["ratios"]) == {"bpc_vs_twin", "throughput_vs_snntorch"}
+    assert set(result["ratios"]) == {"bpc_vs_twin", "paper_bpc_vs_twin", "throughput_vs_snntorch"}
 
 
 def test_gpu_check_dry_run_resolves_every_step(tmp_path):
@@ -102,3 +104,20 @@ def test_gpu_check_dry_run_resolves_every_step(tmp_path):
     assert set(statuses) == {step.name for step in gpu_check.STEPS}
     assert all(status.startswith("would") for status in statuses.values()), statuses
     assert json.loads((tmp_path / "gpu.json").read_text())["dry_run"] is True
+
+
+def test_snn_curve_logs_each_arm_resumes_from_its_checkpoint_and_plots_the_ratio(tmp_path):
+    from benchmarks import snn_curve
+
+    tiny = ["--ctx", "16", "--batch-size", "2", "--eval-every", "1", "--eval-windows", "2"]
+    for arm in ("default", "rwkv"):
+        snn_curve.main(["run", "--arm", arm, "--steps", "2", *tiny, "--log", str(tmp_path / f"{arm}.jsonl")])
+    snn_curve.main(["run", "--arm", "default", "--steps", "3", *tiny, "--log", str(tmp_path / "default.jsonl")])
+    spiking = [json.loads(line) for line in (tmp_path / "default.jsonl").read_text().splitlines()]
+    twin = [json.loads(line) for line in (tmp_path / "rwkv.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in spiking] == [1, 2, 3] and [r["step"] for r in twin] == [1, 2]
+    summary = snn_curve.plot(argparse.Namespace(logs=[str(tmp_path / "default.jsonl"), str(tmp_path / "rwkv.jsonl")],
+                                                out=str(tmp_path / "bpc_ratio.svg")))
+    (only,) = summary.values()
+    assert only["last_step"] == 2 and only["ratio"] == pytest.approx(spiking[1]["valid_bpc"] / twin[1]["valid_bpc"])
+    assert (tmp_path / "bpc_ratio.svg").read_text().startswith("<svg")

@@ -127,6 +127,8 @@ def train_snn(
                                                rich_help_panel=TRAINING)] = None,
     learn_threshold: Annotated[bool | None, typer.Option("--learn-threshold", help="Learn the firing thresholds.",
                                                          rich_help_panel=TRAINING)] = None,
+    embedding: Annotated[str | None, typer.Option(metavar="binary|real", help="binary: Heaviside of the embedding "
+                                                  "(the paper's character model).", rich_help_panel=TRAINING)] = None,
     readout: Annotated[str | None, typer.Option(metavar="spiking|real", help="real: the last channel mix is not "
                                                 "spiked.", rich_help_panel=TRAINING)] = None,
     resume: Annotated[bool | None, typer.Option("--resume", help="Continue the run in --out from its checkpoint.",
@@ -145,8 +147,9 @@ def train_snn(
 ):
     """Train SpikeGPT, a spiking RWKV-4 character language model (Zhu and others, 2023), or sample from it.
 
-    The model has a binary embedding and LIF neurons on every residual branch; it trains on CPU or GPU (Triton WKV
-    and LIF kernels on CUDA).
+    Every residual branch ends in a spiking neuron: by default integer spikes (0-4 per neuron and token, tau 1,
+    real-valued embedding: the best spiking arm measured); `--neuron binary --embedding binary --set tau=2` is the
+    paper's binary LIF (recipes/train-snn-paper.yaml). It trains on CPU or GPU (Triton WKV and LIF kernels on CUDA).
 
     Examples: `nmkit train-snn --data pydoc --layers 4 --d-model 128 --ctx 128 --steps 1000 --out runs/snn`,
     `nmkit train-snn --baseline rwkv ...` (the same model without spikes), `nmkit train-snn --out runs/snn
@@ -157,6 +160,6 @@ def train_snn(
     """
     return dict(action=action, data=data, layers=layers, d_model=d_model, ctx=ctx, steps=steps,
                 batch_size=batch_size, baseline=baseline, neuron=neuron, learn_threshold=learn_threshold,
-                readout=readout, resume=resume, checkpoint=checkpoint, prompt=prompt,
+                readout=readout, embedding=embedding, resume=resume, checkpoint=checkpoint, prompt=prompt,
                 length=length, temperature=temperature, top_p=top_p,
                 samples=num_samples)

@@ -31,14 +31,16 @@ class SnnConfig(CommonConfig):
     baseline: Literal["none", "rwkv"] = option(
         "none", "rwkv: the identical model with the binary embedding and LIF neurons switched off")
     neuron: Literal["binary", "ternary", "integer", "signed-integer"] = option(
-        "binary", "spike code of every branch: binary {0,1} (SpikeGPT), ternary {-1,0,1}, integer {0..levels} or "
+        "integer", "spike code of every branch: binary {0,1} (SpikeGPT), ternary {-1,0,1}, integer {0..levels} or "
                   "signed-integer {-levels..levels} (soft reset)")
     spike_levels: int = option(4, "most spikes per neuron and token of the integer neurons", ge=1, le=16)
     learn_threshold: bool = option(False, "learn each branch's firing threshold per channel (initialised at 1)")
     readout: Literal["spiking", "real"] = option(
         "spiking", "real: the last channel mix adds its real-valued output (a non-spiking readout for the head)")
     embedding: Literal["binary", "real"] = option(
-        "binary", "binary: Heaviside of the embedding (SpikeGPT's character model); real: as SpikeGPT's 216M model")
+        "real", "binary: Heaviside of the embedding (SpikeGPT's character model); real: as SpikeGPT's 216M model")
+    tau: float = option(1.0, "LIF membrane time constant (SpikeGPT: 2; 1: no memory across tokens, each token's "
+                             "spikes count its own branch output)", ge=1, le=1000)
     batch_size: int = option(16, "windows per optimiser step (per process under torchrun)", ge=1, le=65_536)
     steps: int = option(1000, "optimiser steps (the cosine schedule spans them)", ge=1, le=100_000_000)
     lr_init: float = option(6e-4, "initial learning rate (SpikeGPT's default)", gt=0)

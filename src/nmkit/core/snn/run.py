@@ -30,11 +30,17 @@ CHECKPOINT = "checkpoint.pt"
 FORMAT = "nmkit train-snn checkpoint 1"
 # what must not change between a run and its resumption (anything else would break exactness)
 RUN_FIELDS = ("data", "layers", "d_model", "ctx", "baseline", "neuron", "spike_levels", "learn_threshold", "readout",
-              "embedding", "batch_size", "steps", "lr_init", "lr_final",
+              "embedding", "tau", "batch_size", "steps", "lr_init", "lr_final",
               "grad_clip", "dropout", "seed")
 # what a checkpoint written before the neuron fields existed was trained with
 EARLIER_RUN_FIELDS = {"neuron": "binary", "spike_levels": 4, "learn_threshold": False, "readout": "spiking",
-                      "embedding": "binary"}
+                      "embedding": "binary", "tau": 2.0}
+
+
+def model_config_of(config: SnnConfig, vocab: int) -> ModelConfig:
+    """The model a train run builds."""
+    return ModelConfig(vocab, config.d_model, config.layers, config.baseline == "none", config.dropout, config.neuron,
+                       config.spike_levels, config.learn_threshold, config.readout, config.embedding, config.tau)
 
 
 def train(config: SnnConfig, out_dir: Path | None, device: str, advance: Callable[[int, str], None],
@@ -169,9 +175,7 @@ def _trainer(config: SnnConfig, vocab: int, fingerprint: str, out_dir: Path | No
     """A fresh trainer, or the one in --out's checkpoint; the validation history and the training losses (BPC)
     since the last check, so a resumed run reports what the uninterrupted one would."""
     if not config.resume:
-        model_config = ModelConfig(vocab, config.d_model, config.layers, config.baseline == "none", config.dropout,
-                                   config.neuron, config.spike_levels, config.learn_threshold, config.readout,
-                                   config.embedding)
+        model_config = model_config_of(config, vocab)
         optim = OptimConfig(lr_init=config.lr_init, lr_final=config.lr_final, grad_clip=config.grad_clip)
         return Trainer.fresh(model_config, optim, seed=config.seed, steps=config.steps, device=device), [], []
     if out_dir is None:
