@@ -92,7 +92,7 @@ def plot(args: argparse.Namespace) -> dict:
         tokens_axis |= set(ratios)
         rows = [[f"{s:,}", f"{points[s]['tokens_per_step'] * s / 1e6:.1f}M", f"{points[s]['valid_bpc']:.4f}",
                  f"{twin[s]['valid_bpc']:.4f}", f"{ratios[points[s]['tokens_per_step'] * s]:.3f}"]
-                for s in steps[:: max(1, len(steps) // 12)] + steps[-1:]]
+                for s in sorted(set(steps[:: max(1, len(steps) // 12)] + steps[-1:]))]
         print_table(f"{label}: validation BPC ({points[steps[-1]]['corpus']})", ["step", "tokens", arm, "twin",
                                                                                  "ratio"], rows)
         summary[label] = {"last_step": steps[-1], "ratio": ratios[points[steps[-1]]["tokens_per_step"] * steps[-1]],

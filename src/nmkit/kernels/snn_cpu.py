@@ -59,7 +59,7 @@ def wkv_backward(w, u, k, v, y, gy, p_in, q_in, o_in, gw, gu, gk, gv):
 
 
 @njit
-def _spikes(h, theta, levels, signed):
+def spike_count(h, theta, levels, signed):
     """S for one charge h (``lif.py``'s sum of Heavisides)."""
     count = 0.0
     for k in range(1, levels + 1):
@@ -84,7 +84,7 @@ def lif_forward(x, potential, theta, tau, levels, signed, soft_reset, spikes, ch
         for t in range(steps):
             for c in range(channels):
                 h = v[c] + (x[b, t, c] - v[c]) / tau
-                s = _spikes(h, theta[c], levels, signed)
+                s = spike_count(h, theta[c], levels, signed)
                 charged[b, t, c], spikes[b, t, c] = h, s
                 if soft_reset:
                     v[c] = h - theta[c] * s
@@ -111,10 +111,10 @@ def lif_backward(grad_spikes, charged, theta, tau, alpha, levels, signed, soft_r
                     ds_dtheta += k * (down - up)
                 if soft_reset:
                     grad_h = grad_v[c] + (g - th * grad_v[c]) * ds_dh
-                    sum_theta[c] += (g - th * grad_v[c]) * ds_dtheta - grad_v[c] * _spikes(h, th, levels, signed)
+                    sum_theta[c] += (g - th * grad_v[c]) * ds_dtheta - grad_v[c] * spike_count(h, th, levels, signed)
                 else:
                     up, down = _surrogate(h - th, alpha), sign * _surrogate(-h - th, alpha)
-                    fired = 1.0 if _spikes(h, th, levels, signed) != 0.0 else 0.0
+                    fired = 1.0 if spike_count(h, th, levels, signed) != 0.0 else 0.0
                     grad_h = grad_v[c] * (1.0 - fired) + g * ds_dh - grad_v[c] * h * (up - down)
                     sum_theta[c] += g * ds_dtheta + grad_v[c] * h * (up + down)
                 grad_x[b, t, c] = grad_h / tau

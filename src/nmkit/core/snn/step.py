@@ -19,6 +19,7 @@ import torch
 
 from nmkit.core.compiled import njit
 from nmkit.core.snn.model import SpikeGPT
+from nmkit.kernels.snn_cpu import spike_count
 from nmkit.kernels.wkv import NO_EXPONENT
 
 BRANCHES = ("lif_att", "lif_ffn")
@@ -132,12 +133,7 @@ def _fire(branch, potential, fires, theta, tau, levels, signed, soft_reset):
     for b in range(branch.shape[0]):
         for c in range(branch.shape[1]):
             charged = potential[b, c] + (branch[b, c] - potential[b, c]) / tau
-            count = 0.0
-            for k in range(1, levels + 1):
-                if charged >= k * theta[c]:
-                    count += 1.0
-                elif signed and -charged >= k * theta[c]:
-                    count -= 1.0
+            count = spike_count(charged, theta[c], levels, signed)
             branch[b, c] = count
             if soft_reset:
                 potential[b, c] = charged - theta[c] * count
