@@ -5,11 +5,13 @@ or any neuron arm of ``benchmarks.train_snn``, such as ``spikegpt``, the paper's
 size with the same seeded batches as every other arm, measures validation BPC on a fixed set of validation windows
 every ``--eval-every`` steps and appends it to a JSON-lines log; it checkpoints beside the log and continues from
 there when started again, so a long run survives interruptions. Arms run as separate processes (one thread each on
-a 2-core machine). ``plot`` reads the logs, prints each size's ratio table and draws ``bpc_ratio.svg``.
+a 2-core machine). ``plot`` reads the logs, prints each size's ratio table and draws ``bpc_ratio.svg``; ``test``
+evaluates each log's last checkpoint on the whole test split.
 
     python -m benchmarks.snn_curve run --arm default --size small --steps 10000 --log runs/curve/small-spikegpt.jsonl
     python -m benchmarks.snn_curve run --arm rwkv --size small --steps 10000 --log runs/curve/small-rwkv.jsonl
     python -m benchmarks.snn_curve plot runs/curve/*.jsonl --out bpc_ratio.svg
+    python -m benchmarks.snn_curve test runs/curve/*.jsonl
 """
 
 from __future__ import annotations
@@ -77,24 +79,25 @@ def run(args: argparse.Namespace) -> None:
 
 def plot(args: argparse.Namespace) -> dict:
     records = [json.loads(line) for path in args.logs for line in Path(path).read_text().splitlines() if line]
-    curves: dict[tuple[str, str], dict[int, dict]] = {}
+    curves: dict[tuple[str, str, str], dict[int, dict]] = {}
     for record in records:
-        curves.setdefault((record["size"], record["arm"]), {})[record["step"]] = record
+        curves.setdefault((record["corpus"], record["size"], record["arm"]), {})[record["step"]] = record
     series, tokens_axis, summary = {}, set(), {}
-    for (size, arm), points in sorted(curves.items()):
-        twin = curves.get((size, TWIN))
+    for (corpus, size, arm), points in sorted(curves.items()):
+        twin = curves.get((corpus, size, TWIN))
         if arm == TWIN or twin is None:
             continue
         steps = sorted(set(points) & set(twin))
         ratios = {points[s]["tokens_per_step"] * s: points[s]["valid_bpc"] / twin[s]["valid_bpc"] for s in steps}
-        label = f"{arm} / twin, {size} ({points[steps[0]]['parameters'] / 1e6:.1f}M)" if steps else arm
+        if not steps:
+            continue
+        label = f"{arm} / twin, {corpus}, {size} ({points[steps[0]]['parameters'] / 1e6:.1f}M)"
         series[label] = ratios
         tokens_axis |= set(ratios)
         rows = [[f"{s:,}", f"{points[s]['tokens_per_step'] * s / 1e6:.1f}M", f"{points[s]['valid_bpc']:.4f}",
                  f"{twin[s]['valid_bpc']:.4f}", f"{ratios[points[s]['tokens_per_step'] * s]:.3f}"]
                 for s in sorted(set(steps[:: max(1, len(steps) // 12)] + steps[-1:]))]
-        print_table(f"{label}: validation BPC ({points[steps[-1]]['corpus']})", ["step", "tokens", arm, "twin",
-                                                                                 "ratio"], rows)
+        print_table(f"{label}: validation BPC", ["step", "tokens", arm, "twin", "ratio"], rows)
         summary[label] = {"last_step": steps[-1], "ratio": ratios[points[steps[-1]]["tokens_per_step"] * steps[-1]],
                           "first_at_or_below_1.05": next((s for s in steps if
                                                           ratios[points[s]["tokens_per_step"] * s] <= 1.05), None)}
@@ -105,6 +108,21 @@ def plot(args: argparse.Namespace) -> dict:
     write_text(Path(args.out), picture, record=False)
     print(json.dumps(summary, indent=1))
     return summary
+
+
+def test(args: argparse.Namespace) -> dict:
+    """Test BPC over every window of the test split for each log's last checkpoint."""
+    torch.set_num_threads(args.threads)
+    found = {}
+    for path in args.logs:
+        last = json.loads(Path(path).read_text().splitlines()[-1])
+        trainer = Trainer.restore(torch.load(Path(path).with_suffix(".pt"), weights_only=True))
+        corpus = load_corpus(last["corpus"])
+        blocks = torch.from_numpy(split(corpus.tokens, args.ctx, SEED)["test"])
+        found[path] = {**{k: last[k] for k in ("corpus", "size", "arm", "step")},
+                       "test_bpc": evaluate(trainer.model, blocks, args.ctx)[0]}
+        print(json.dumps(found[path]), flush=True)
+    return found
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -125,8 +143,12 @@ def main(argv: list[str] | None = None) -> None:
     plotter = commands.add_parser("plot", help="ratio tables and bpc_ratio.svg from the logs")
     plotter.add_argument("logs", nargs="+")
     plotter.add_argument("--out", default="bpc_ratio.svg")
+    tester = commands.add_parser("test", help="test BPC of each log's last checkpoint")
+    tester.add_argument("logs", nargs="+")
+    tester.add_argument("--ctx", type=int, default=128)
+    tester.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    run(args) if args.command == "run" else plot(args)
+    {"run": run, "plot": plot, "test": test}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -121,3 +121,5 @@ def test_snn_curve_logs_each_arm_resumes_from_its_checkpoint_and_plots_the_ratio
     (only,) = summary.values()
     assert only["last_step"] == 2 and only["ratio"] == pytest.approx(spiking[1]["valid_bpc"] / twin[1]["valid_bpc"])
     assert (tmp_path / "bpc_ratio.svg").read_text().startswith("<svg")
+    (tested,) = snn_curve.test(argparse.Namespace(logs=[str(tmp_path / "rwkv.jsonl")], ctx=16, threads=1)).values()
+    assert tested["step"] == 2 and 0 < tested["test_bpc"] < 8
