@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
     print_table(f"train-snn: {tokens:,} training tokens per arm ({args.corpus}, ctx {args.ctx}, "
                 f"batch {args.batch_size}, lr {args.lr:g}), 2 threads",
                 ["arm", "parameters", "valid BPC", "train BPC (last 20)", "train tokens/s", "RNN tokens/s (batch 1)",
-                 "spike rate", "energy/token"],
+                 "spikes per neuron", "energy/token"],
                 [[r["arm"], f"{r['parameters']:,}", f"{r['valid_bpc']:.4f}", f"{r['final_train_bpc']:.4f}",
                   f"{r['train_tokens_per_second']:,.0f}", f"{r['rnn_tokens_per_second']:,.0f}",
                   "-" if r["spike_rate"] is None else f"{r['spike_rate']:.3f}",

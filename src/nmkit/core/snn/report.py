@@ -33,5 +33,6 @@ def operations_per_token(config: ModelConfig, rates: list[dict[str, float]] | No
 
 
 def spike_rates(model: SpikeGPT) -> list[dict[str, float]]:
-    """Per layer, the fraction of time-mix and channel-mix outputs that spiked in the model's last forward."""
+    """Per layer, the spikes per neuron and token (mean |S|; the fraction that spiked for binary spikes) of the
+    time-mix and channel-mix outputs in the model's last forward."""
     return [{name: float(rate) for name, rate in block.rates.items()} for block in model.blocks]
