@@ -36,6 +36,7 @@ from nmkit.core.svg import line_chart
 
 SIZES = {"small": (4, 128), "large": (4, 256)}  # layers, d_model: 0.9M and 3.5M parameters on pydoc
 DEFAULT, TWIN = "default", "rwkv"
+GOAL = 1.05  # the ratio
 
 
 def model_config(arm: str, vocab: int, size: str) -> ModelConfig:
@@ -99,11 +100,11 @@ def plot(args: argparse.Namespace) -> dict:
                 for s in sorted(set(steps[:: max(1, len(steps) // 12)] + steps[-1:]))]
         print_table(f"{label}: validation BPC", ["step", "tokens", arm, "twin", "ratio"], rows)
         summary[label] = {"last_step": steps[-1], "ratio": ratios[points[steps[-1]]["tokens_per_step"] * steps[-1]],
-                          "first_at_or_below_1.05": next((s for s in steps if
-                                                          ratios[points[s]["tokens_per_step"] * s] <= 1.05), None)}
+                          "first_at_or_below_goal": next((s for s in steps if
+                                                          ratios[points[s]["tokens_per_step"] * s] <= GOAL), None)}
     axis = np.array(sorted(tokens_axis), np.float64)
-    picture = line_chart(axis / 1e6, {name: np.array([r.get(t, np.nan) for t in sorted(tokens_axis)])
-                                      for name, r in series.items()},
+    curves = {name: np.array([r.get(t, np.nan) for t in sorted(tokens_axis)]) for name, r in series.items()}
+    picture = line_chart(axis / 1e6, {**curves, f"goal {GOAL}": np.full(len(axis), GOAL)},
                          x_label="training tokens (millions)", y_label="validation BPC, spiking / non-spiking twin")
     write_text(Path(args.out), picture, record=False)
     print(json.dumps(summary, indent=1))

@@ -42,6 +42,7 @@ NEURON_ARMS = {
     "real-readout": {"readout": "real"},
     "real-embedding": {"embedding": "real"},
     "tau1": {"tau": 1.0},
+    "levels8": {"spike_levels": 8},
 }
 
 
