@@ -132,7 +132,11 @@ def test_bad_input_gives_one_line_and_exit_2(corpus, tmp_path):
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
     _train(["--data", str(corpus), "--steps", "1"], tmp_path / "done")
+    tampered = torch.load(tmp_path / "done" / "checkpoint.pt", weights_only=True)
+    tampered["model_config"]["tau"] = 0.0  # would divide by zero in the neuron
+    torch.save(tampered, tmp_path / "tampered.pt")
     cases = (
+        (["sample", "--checkpoint", str(tmp_path / "tampered.pt")], "tau 0.0"),
         (["--data", str(tmp_path / "empty.txt")], "empty"),
         (["--data", str(tmp_path / "latin1.txt")], "not UTF-8"),
         (["--data", str(tmp_path / "missing.txt")], "no such file"),

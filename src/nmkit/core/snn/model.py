@@ -44,6 +44,15 @@ class ModelConfig:
     embedding: str = "binary"  # 'real': the embedding is not binarised (SpikeGPT's 216M model in RNN mode)
     tau: float = 2.0  # the LIF's membrane time constant (1: no leak-in memory, a plain quantiser)
 
+    def __post_init__(self) -> None:
+        wrong = [f"{name} {value!r}" for name, value, fine in (
+            ("neuron", self.neuron, self.neuron in NEURONS),
+            ("readout", self.readout, self.readout in ("spiking", "real")),
+            ("embedding", self.embedding, self.embedding in ("binary", "real")),
+            ("spike_levels", self.spike_levels, self.spike_levels >= 1), ("tau", self.tau, self.tau >= 1)) if not fine]
+        if wrong:
+            raise ValueError(f"invalid neuron settings: {', '.join(wrong)}")
+
     def firing(self) -> Firing:
         return {"binary": Firing(), "ternary": Firing(signed=True),
                 "integer": Firing(self.spike_levels, soft_reset=True),

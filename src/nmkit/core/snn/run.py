@@ -164,7 +164,7 @@ def load_checkpoint(path: Path) -> tuple[dict, SpikeGPT, Path]:
     try:
         model = SpikeGPT(ModelConfig(**saved["model_config"]))
         model.load_state_dict(saved["model"])
-    except (TypeError, RuntimeError, KeyError) as exc:
+    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
         raise InputError(f"checkpoint {path}: its weights do not fit its model settings "
                          f"({reason(exc)})") from None
     return saved, model, path
