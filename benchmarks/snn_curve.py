@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from benchmarks.harness import print_table
-from benchmarks.train_snn import NEURON_ARMS, SEED
+from benchmarks.train_snn import SEED, neuron_fields
 from nmkit.core.io import atomic_write, write_text
 from nmkit.core.snn.config import SnnConfig
 from nmkit.core.snn.data import BUILT_IN, load_corpus, split
@@ -44,7 +44,7 @@ def model_config(arm: str, vocab: int, size: str) -> ModelConfig:
     if arm in (DEFAULT, TWIN):
         return model_config_of(SnnConfig(layers=layers, d_model=width, baseline="none" if arm == DEFAULT else "rwkv"),
                                vocab)
-    return ModelConfig(vocab, width, layers, **{k: v for part in arm.split("+") for k, v in NEURON_ARMS[part].items()})
+    return ModelConfig(vocab, width, layers, **neuron_fields(arm))
 
 
 def run(args: argparse.Namespace) -> None:

@@ -46,6 +46,11 @@ NEURON_ARMS = {
 }
 
 
+def neuron_fields(arm: str) -> dict:
+    """The ModelConfig fields of a neuron arm, or of several joined by '+' (``integer+real-embedding+tau1``)."""
+    return {k: v for part in arm.split("+") for k, v in NEURON_ARMS[part].items()}
+
+
 class GRUModel(nn.Module):
     """A character GRU with SpikeGPT's interface: tokens [B, T] (and a hidden state) -> logits, state."""
 
@@ -134,16 +139,13 @@ def main(argv: list[str] | None = None) -> dict:
     size = sum(p.numel() for p in SpikeGPT(spiking).parameters())
     builders = {
         "default": lambda: SpikeGPT(model_config_of(SnnConfig(layers=args.layers, d_model=args.d_model), vocab)),
-        **{arm: lambda fields=fields: SpikeGPT(ModelConfig(vocab, args.d_model, args.layers, **fields))
-           for arm, fields in NEURON_ARMS.items()},
         "rwkv": lambda: SpikeGPT(ModelConfig(vocab, args.d_model, args.layers, spiking=False)),
         "gru": lambda: GRUModel(vocab, gru_width(size, vocab, 2), 2),
         "snntorch": lambda: snntorch_neurons(SpikeGPT(spiking)),
     }
-    parser_arms = set(builders)
-    for arm in args.arms:  # combinations such as ternary+learned-threshold+real-readout
-        if arm not in parser_arms:
-            fields = {k: v for part in arm.split("+") for k, v in NEURON_ARMS[part].items()}
+    for arm in args.arms:  # neuron arms, alone or joined such as ternary+learned-threshold+real-readout
+        if arm not in builders:
+            fields = neuron_fields(arm)
             builders[arm] = lambda fields=fields: SpikeGPT(ModelConfig(vocab, args.d_model, args.layers, **fields))
     rows = []
     for arm in args.arms:

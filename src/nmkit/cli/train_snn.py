@@ -156,7 +156,8 @@ def train_snn(
     --steps 1000 ... --resume` after an interruption, `nmkit train-snn sample --checkpoint runs/snn --prompt "The "`,
     `torchrun --standalone --nproc-per-node 2 -m nmkit train-snn ...` for data-parallel training. Ctrl-C stops
     after the current step and leaves a usable checkpoint. The other fields (lr_init 6e-4, lr_final 1e-5,
-    grad_clip 1, dropout 0.03, eval_every 100, eval_windows 32, checkpoint_every 100) take --set or a recipe.
+    grad_clip 1, dropout 0.03, eval_every 100, eval_windows 32, checkpoint_every 100, spike_levels 4, tau 1) take
+    --set or a recipe.
     """
     return dict(action=action, data=data, layers=layers, d_model=d_model, ctx=ctx, steps=steps,
                 batch_size=batch_size, baseline=baseline, neuron=neuron, learn_threshold=learn_threshold,
