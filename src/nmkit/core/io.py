@@ -171,9 +171,11 @@ def read_sparse_npz(path: Path, what: str = "matrix"):
     stored = sum(a.nbytes for a in arrays.values())
     memory.require(stored * 3 + max(rows, cols) * 8 * 12, name)
     try:
-        return scipy.sparse.load_npz(path)
+        matrix = scipy.sparse.load_npz(path)
     except (ValueError, OSError, KeyError, TypeError):
-        raise InputError(f"{name}: damaged scipy sparse .npz") from None
+        raise InputError(f"{name}: damaged scipy sparse .npz (its arrays do not fit its shape)") from None
+    check_sparse_structure(matrix, name)
+    return matrix
 
 
 def read_number_lines(path: Path, name: str, expected: str) -> list[list[float]]:
@@ -263,7 +265,36 @@ def read_matrix_market(path: Path, what: str = "matrix", *, spd: bool = False):
                          f"type)") from None
     data = matrix.data if scipy.sparse.issparse(matrix) else np.asarray(matrix)
     check_finite(np.asarray(data), name)
+    if coordinate and symmetry != "general":
+        _refuse_repeated_entries(matrix, name)
     return matrix
+
+
+def _refuse_repeated_entries(matrix, name: str) -> None:
+    """A symmetric Matrix Market file stores one triangle; the reader mirrors it, so an entry given twice, or given
+    in both triangles, would be silently summed (doubling the off-diagonals)."""
+    rows, cols = matrix.shape
+    keys = np.minimum(matrix.row, matrix.col).astype(np.int64) * max(rows, cols) + \
+        np.maximum(matrix.row, matrix.col)
+    offdiagonal = matrix.row != matrix.col
+    unique, counts = np.unique(keys, return_counts=True)
+    limit = np.where(np.isin(unique, keys[offdiagonal]), 2, 1)  # an off-diagonal entry and its mirror
+    if np.any(counts > limit):
+        key = int(unique[np.argmax(counts > limit)])
+        i, j = divmod(key, max(rows, cols))
+        raise InputError(f"{name}: entry ({j + 1}, {i + 1}) is given more than once (in both triangles, or "
+                         f"repeated); a symmetric file stores each entry of one triangle once")
+
+
+def check_sparse_structure(matrix, name: str) -> None:
+    """Refuse a compressed sparse matrix whose index arrays are inconsistent (lengths, a non-monotone ``indptr``,
+    column numbers outside the shape) before compiled code indexes memory with them."""
+    if matrix.format in ("csr", "csc", "bsr"):
+        try:
+            matrix.check_format(full_check=True)
+        except (ValueError, TypeError):
+            raise InputError(f"{name}: inconsistent sparse structure (indptr must rise from 0 to the number of "
+                             f"entries, indices must lie inside the shape)") from None
 
 
 class NpyStreamWriter:

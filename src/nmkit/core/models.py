@@ -200,6 +200,33 @@ def load_model_and_format(path: Path, *, architecture: str | None = None,
     raise InputError(f"model {path}: expected a TorchScript archive, a state dict or a module")
 
 
+class ForwardFailed(InputError):
+    """The model's forward raised on the data's inputs (it takes other inputs, or it is broken)."""
+
+
+def check_classifier(model: nn.Module, x: torch.Tensor, classes: int, data: str, source: str) -> None:
+    """Run ``model`` on a few of the data's inputs and refuse outputs that are not logits for its classes: one
+    finite tensor [N, C] with C >= the data's ``classes``. ``source`` names the model in messages, ``data`` the
+    inputs; a forward that raises is :class:`ForwardFailed`."""
+    sample = x[:8]
+    try:
+        with torch.no_grad():
+            output = model(sample)
+    except (RuntimeError, ValueError, TypeError, IndexError, torch.jit.Error) as exc:
+        raise ForwardFailed(f"model {source}: its forward fails on {data} inputs of shape {list(x.shape[1:])} "
+                            f"({reason(exc, 80)})") from None
+    expected = f"expected logits [N, C] with C >= the {classes} classes of {data}"
+    if not isinstance(output, torch.Tensor):
+        raise InputError(f"model {source}: its forward returns a {type(output).__name__}, not a tensor; {expected}")
+    if output.dim() != 2 or output.shape[0] != len(sample):
+        raise InputError(f"model {source}: outputs shape {list(output.shape)} for {len(sample)} {data} inputs; "
+                         f"{expected}")
+    if output.shape[1] < classes:
+        raise InputError(f"model {source}: has {output.shape[1]} outputs, but {data} has {classes} classes")
+    if not output.is_floating_point() or not bool(torch.isfinite(output).all()):
+        raise InputError(f"model {source}: outputs NaN, infinite or non-float logits on {data} inputs")
+
+
 def save_model(model: nn.Module, fmt: str, handle) -> None:
     """Write ``model`` in the given format (torchscript, state_dict or module) to an open binary file."""
     if fmt == "torchscript":

@@ -172,7 +172,7 @@ def test_torchscript_models_that_are_not_a_chain_are_refused_with_what_is_suppor
     (None, {"k": 10}, "field 'k' expects a value below the number of classes"),
     (lambda p: torch.save(nn.Sequential(nn.Flatten(), nn.ReLU()), p), {"trust_pickle": True}, "no Linear layer"),
     (lambda p: torch.save(nn.Sequential(nn.Flatten(), nn.Linear(16, 10)), p), {"trust_pickle": True},
-     "does not accept inputs of shape"),
+     "its forward fails on digits inputs of shape"),
 ])
 def test_bad_models_and_settings_are_rejected(trained_mlp, tmp_path, make, config, message):
     path = trained_mlp[1]

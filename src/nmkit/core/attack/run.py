@@ -22,7 +22,7 @@ from torch import nn
 
 from nmkit.core.attack.config import AttackConfig
 from nmkit.core.attack.qp import ordered_topk_constraints, project
-from nmkit.core.errors import InputError, reason
+from nmkit.core.errors import InputError
 
 AD_ALPHA, AD_BETA = 10.0, 0.3
 
@@ -52,9 +52,10 @@ class AttackResult:
         return {k: v for k, v in self.__dict__.items() if k not in hidden}
 
 
-SCRIPTED_SUPPORT = ("a TorchScript classifier is supported when running its submodules in order gives its "
-                    "output and the last one is a Linear layer (an nn.Sequential, possibly nested, ending in "
-                    "nn.Linear, scripted or traced); otherwise save a state dict of a zoo architecture, or the module")
+SCRIPTED_SUPPORT = ("a TorchScript classifier is supported when running its submodules in order (flattening "
+                    "before a Linear) gives its output and the last one is a Linear layer, as for an nn.Sequential "
+                    "ending in nn.Linear; a forward that does more (functional activations, pooling, skips) must "
+                    "use modules for them (nn.ReLU, nn.Flatten) or come as a zoo state dict or a module")
 
 
 def _is_linear(module) -> bool:
@@ -63,6 +64,14 @@ def _is_linear(module) -> bool:
         return True
     return isinstance(module, torch.jit.ScriptModule) and module.original_name.endswith("Linear") and \
         getattr(module, "weight", None) is not None and module.weight.dim() == 2
+
+
+def _fitted_to(stage, x: torch.Tensor) -> torch.Tensor:
+    """``x`` flattened to [N, -1] where ``stage`` is a Linear that could not take it otherwise: a forward that
+    flattens before its Linear (``x.view(x.size(0), -1)``) is not a submodule, so running the submodules skips it."""
+    if _is_linear(stage) and x.dim() > 2 and x.shape[-1] != stage.weight.shape[1]:
+        return x.flatten(1)
+    return x
 
 
 def _stages(module) -> list:
@@ -106,18 +115,27 @@ class SplitModel:
             raise InputError(f"model: in a TorchScript model the head is its last submodule ({self.head_name!r}), "
                              f"not {feature_layer!r}")
 
+    def _normalize(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mean is None:
+            return x
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return (x - self.mean.view(shape)) / self.std.view(shape)
+
+    def model_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The whole model's output on ``x`` (normalised first, as every call is)."""
+        return self.model(self._normalize(x))
+
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.mean is not None:
-            shape = (1, -1) + (1,) * (x.dim() - 2)
-            x = (x - self.mean.view(shape)) / self.std.view(shape)
+        x = self._normalize(x)
         if self.body is not None:
             expected = None if self._checked else self.model(x)  # a bad input shape fails here, as for any model
             try:
                 features = x
                 for stage in self.body:
-                    features = stage(features)
+                    features = stage(_fitted_to(stage, features))
+                features = _fitted_to(self.head, features)
                 logits = self.head(features)
-            except RuntimeError:
+            except (RuntimeError, torch.jit.Error):
                 features = logits = None
             if not self._checked:  # once: the chain of submodules must be the model
                 if logits is None or features.dim() != 2 or logits.shape != expected.shape or \
@@ -244,15 +262,13 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
     as_tensor = lambda v: None if v is None else torch.tensor(v, dtype=torch.float32)  # noqa: E731
     split = SplitModel(model, config.feature_layer, as_tensor(config.mean), as_tensor(config.std))
     x, labels = _inputs(config)
+    models.check_classifier(split.model_logits, x, int(labels.max()) + 1, str(config.data),
+                            str(config.model or config.architecture))
     classes = split.head.weight.shape[0]
     if config.k >= classes:
         raise InputError(f"field 'k' expects a value below the number of classes ({classes}), found {config.k}")
-    try:
-        with torch.no_grad():
-            correct = split(x)[1].argmax(1) == labels
-    except RuntimeError as exc:
-        raise InputError(f"model: does not accept inputs of shape {list(x.shape[1:])} "
-                         f"({reason(exc)})") from None
+    with torch.no_grad():
+        correct = split(x)[1].argmax(1) == labels
     rows = torch.nonzero(correct).view(-1)[: config.count]  # the first correctly classified rows of --data
     targets = _targets(config, labels, classes, rows)
     x, labels = x[rows], labels[rows]

@@ -1,5 +1,9 @@
 """Krylov solvers with one stopping rule: ||b - A x|| / ||b|| <= tol, from x0 = 0.
 
+The rule is checked on the true residual: when the recurrence's residual reaches tol, b - A x is recomputed and,
+if it has not, the solve restarts from it (residual replacement), so "converged" never rests on a recurrence that
+drifted (as it does on matrices that are not positive definite, which CG detects and refuses).
+
 DCDM (Kaneda et al., ICML 2023, Alg. 2): the search direction is a generator's output on the normalised residual,
 q = f(r / ||r||), A-orthogonalised against the last k directions,
     q <- q - sum_j (q . A p_j) / (p_j . A p_j) p_j,
@@ -21,7 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from nmkit.core.errors import InputError
 from nmkit.kernels.conjugate_directions import a_orthogonalize
+
+
+class NotPositiveDefinite(InputError):
+    """A curvature p^T A p <= 0 met during a solve: conjugate gradients' proof that A is not SPD."""
 
 
 @dataclass
@@ -52,9 +61,20 @@ def pcg(matrix: sp.spmatrix, b: np.ndarray, *, tol: float, max_iter: int,
     rz = r @ z
     history = [1.0]
     iterations = 0
-    while history[-1] > tol and iterations < max_iter:
+    while iterations < max_iter:
+        if history[-1] <= tol:  # the recurrence says done: confirm on the true residual, else restart from it
+            r = b - matrix @ x
+            history[-1] = float(np.linalg.norm(r) / norm_b)
+            if history[-1] <= tol:
+                break
+            z = preconditioner(r) if preconditioner else r
+            p, rz = z.copy(), r @ z
         ap = matrix @ p
-        alpha = rz / (p @ ap)
+        pap = float(p @ ap)
+        if not (pap > 0 and rz > 0):
+            raise NotPositiveDefinite(f"{method}: p^T A p = {pap:.3g} at iteration {iterations + 1}: the matrix"
+                                      f"{' or its preconditioner' if preconditioner else ''} is not positive definite")
+        alpha = rz / pap
         x += alpha * p
         r -= alpha * ap
         iterations += 1
@@ -80,7 +100,12 @@ def dcdm(matrix: sp.spmatrix, b: np.ndarray, direction: Callable[[np.ndarray], n
     previous: list[tuple[np.ndarray, np.ndarray, float]] = []  # (p, A p, p . A p), newest last
     history = [1.0]
     iterations = fallbacks = 0
-    while history[-1] > tol and iterations < max_iter:
+    while iterations < max_iter:
+        if history[-1] <= tol:  # confirm on the true residual (the recurrence may have been used since)
+            r = b - matrix @ x
+            history[-1] = _norm(r) / norm_b
+            if history[-1] <= tol:
+                break
         q, aq, qaq = _conjugated(matrix, direction(r / _norm(r)), previous)
         if safeguard:
             s, as_, sas = _conjugated(matrix, r, previous)

@@ -17,6 +17,7 @@ from nmkit.core.errors import InputError, reason
 from nmkit.core.linear import problems
 from nmkit.core.linear.api import SolveInfo, available_methods, solve
 from nmkit.core.linear.config import LinearConfig
+from nmkit.core.linear.krylov import NotPositiveDefinite
 from nmkit.core.linear.network import DirectionNet
 from nmkit.core.linear.training import train as train_network
 
@@ -141,10 +142,13 @@ def _rhs(config: LinearConfig, problem: problems.GridProblem) -> np.ndarray:
 
 def _solve(method: str, problem: problems.GridProblem, b: np.ndarray, config: LinearConfig, net) -> tuple:
     """One method on the system through the library entry point; (x, info)."""
-    return solve(problem.matrix, b, method=method, rtol=config.tol, maxiter=config.max_iter, model=net,
-                 grid=problem.shape, fluid=problem.fluid, device=resolve_device(config.device) if method == "dcdm"
-                 else "cpu", k_orth=config.k_orth, true_residual_every=config.true_residual_every,
-                 safeguard=config.safeguard)
+    try:
+        return solve(problem.matrix, b, method=method, rtol=config.tol, maxiter=config.max_iter, model=net,
+                     grid=problem.shape, fluid=problem.fluid, device=resolve_device(config.device)
+                     if method == "dcdm" else "cpu", k_orth=config.k_orth,
+                     true_residual_every=config.true_residual_every, safeguard=config.safeguard)
+    except NotPositiveDefinite as exc:
+        raise InputError(f"matrix {config.matrix or _describe(config)}: {exc}") from None
 
 
 def _result(config, system, problem, solves: list[tuple[np.ndarray, SolveInfo]], b, notes) -> LinearResult:

@@ -19,7 +19,7 @@ from torch import nn
 
 from nmkit.core import datasets, models
 from nmkit.core.device import resolve_device
-from nmkit.core.errors import InputError, reason
+from nmkit.core.errors import InputError
 from nmkit.core.prune.config import PruneConfig
 from nmkit.core.prune.masks import left_out, prunable_parameters
 from nmkit.core.prune.methods import Pruning, prune_to, sap_step
@@ -98,17 +98,16 @@ def run(config: PruneConfig, advance: Callable[[int], None] | None = None,
     if device != "cpu":
         model = model.to(device)
     layers = prunable_parameters(model, config.params)
+    classes = int(max(train_y.max(), test_y.max())) + 1
     try:
+        models.check_classifier(model, test_x, classes, str(config.data), str(config.model or config.architecture))
         dense_accuracy = accuracy(model, test_x, test_y)
-    except RuntimeError as exc:
-        shape = list(test_x.shape[1:])
-        if not _needs_data(config):  # magnitude pruning needs only the weights: prune, report no accuracy
-            notes.append(f"accuracy not measured: the model does not take {config.data} inputs of shape {shape} "
-                         f"(pass --data with inputs it takes)")
-            dense_accuracy, test_x, test_y = None, None, None
-        else:
-            raise InputError(f"model: does not accept {config.data} inputs of shape {shape} ({reason(exc)}); "
-                             f"pass --data with inputs the model takes") from None
+    except models.ForwardFailed as exc:
+        if _needs_data(config):
+            raise InputError(f"{exc}; pass --data with inputs the model takes") from None
+        # magnitude pruning needs only the weights: prune, report no accuracy
+        notes.append(f"accuracy not measured: {str(exc).removeprefix('model ')} (pass --data with inputs it takes)")
+        dense_accuracy, test_x, test_y = None, None, None
     dense_pqi = pq_index([layer.weight for layer in layers], config.sap.p,
                         config.sap.q)
     if config.method == "sap":

@@ -20,7 +20,8 @@ from types import SimpleNamespace
 
 import torch
 
-from nmkit.core.errors import InputError, reason
+from nmkit.core import io
+from nmkit.core.errors import InputError
 from nmkit.core.prune import masks
 from nmkit.core.prune.config import PruneConfig
 from nmkit.core.prune.masks import Prunable
@@ -37,7 +38,57 @@ def is_tensor_checkpoint(path: Path | None) -> bool:
     if path is None:
         return False
     path = Path(path)
-    return path.suffix == ".safetensors" or (path.is_dir() and any(path.glob("*.safetensors")))
+    return path.suffix == ".safetensors" or (path.is_dir() and (any(path.glob("*.safetensors")) or
+                                                                (path / INDEX).exists()))
+
+
+INDEX = "model.safetensors.index.json"
+SAFETENSORS_ERROR = ("not a readable safetensors file (expected an 8-byte header length, a JSON header of tensors "
+                     "with dtypes such as F32, F16, BF16, I64, and their data)")
+
+
+def shard_files(folder: Path) -> tuple[list[Path], dict[str, str] | None]:
+    """A model folder's shards and its Hugging Face index's weight map (tensor -> shard file name), if it has one:
+    the shards the index names (checked: inside the folder, present, and no other shard beside them), or every
+    ``*.safetensors`` file when there is no index."""
+    import json
+
+    found = sorted(folder.glob("*.safetensors"))
+    index_file = folder / INDEX
+    if not index_file.exists():
+        if not found:
+            raise InputError(f"model {folder}: no .safetensors file in the folder")
+        return found, None
+    try:
+        weight_map = json.loads(index_file.read_bytes()[:64 << 20])["weight_map"]
+        if not isinstance(weight_map, dict) or not weight_map or \
+                not all(isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
+            raise TypeError
+    except (OSError, ValueError, TypeError, KeyError, RecursionError):
+        raise InputError(f"model {index_file}: not a shard index (expected JSON with a 'weight_map' of tensor "
+                         f"names to shard file names)") from None
+    shards = sorted({folder / name for name in weight_map.values()})
+    for shard in shards:
+        if shard.parent != folder or not shard.name.endswith(".safetensors"):
+            raise InputError(f"model {index_file}: names a shard outside the folder or not a .safetensors file; "
+                             f"shards must be file names beside the index")
+        if not shard.is_file():
+            raise InputError(f"model {index_file}: names a shard that is not in the folder")
+    extra = sorted(set(found) - set(shards))
+    if extra:
+        raise InputError(f"model {folder}: holds {extra[0].name[:80]}, which its {INDEX} does not name")
+    return shards, weight_map
+
+
+def _check_index(index_file: Path, weight_map: dict[str, str], shards: dict[Path, tuple[dict, dict | None]]) -> None:
+    """Every tensor the index names is in the shard it names, and every tensor of the shards is indexed."""
+    held = {name: file.name for file, (tensors, _) in shards.items() for name in tensors}
+    misplaced = sum(held.get(name) != shard for name, shard in weight_map.items())
+    if misplaced:
+        raise InputError(f"model {index_file}: lists {misplaced} tensor(s) in shards that do not hold them")
+    unindexed = sorted({held[name] for name in set(held) - set(weight_map)})
+    if unindexed:
+        raise InputError(f"model {index_file}: does not list every tensor of {unindexed[0]}")
 
 
 @dataclass
@@ -52,16 +103,19 @@ def load_checkpoint(path: Path) -> Checkpoint:
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
-    files = [path] if path.is_file() else sorted(path.glob("*.safetensors"))
-    if not files:
-        raise InputError(f"model {path}: no .safetensors file")
+    if not path.exists():
+        raise InputError(f"model {path}: no such file")
+    files, weight_map = shard_files(path) if path.is_dir() else ([path], None)
     shards = {}
     for file in files:
         try:
             with safe_open(str(file), framework="pt") as handle:
                 shards[file] = ({name: handle.get_tensor(name) for name in handle.keys()}, handle.metadata())
-        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-            raise InputError(f"model {file}: not a readable safetensors file ({reason(exc)})") from None
+        except (SafetensorError, OSError, ValueError, RuntimeError):
+            raise InputError(f"model {file}: {SAFETENSORS_ERROR}") from None
+        io.check_finite_tensors(shards[file][0], f"model {file}")
+    if weight_map is not None:
+        _check_index(path / INDEX, weight_map, shards)
     companions = [p for p in sorted(path.iterdir()) if p.is_file() and p.suffix != ".safetensors"] \
         if path.is_dir() else []
     return Checkpoint(shards, companions)

@@ -9,7 +9,8 @@
 * ``files``: a folder of ``A_<t>.mtx`` or ``A_<t>.npz`` (``scipy.sparse.save_npz``) and ``b_<t>.npy`` (optional
   ``context.npy``), or one ``.npz`` holding ``b_<t>``, optional ``context``, and each ``A_<t>`` either dense or as
   a CSR stack: ``A_<t>.data``, ``A_<t>.indices``, ``A_<t>.indptr``, ``A_<t>.shape`` (a 400-system 15 x 15
-  sequence is 162 MB dense, 2 MB sparse).
+  sequence is 162 MB dense, 2 MB sparse). The systems run in the order of t, which must count up without gaps
+  from any start (a gap is a missing file, so it is refused).
 """
 
 from __future__ import annotations
@@ -104,13 +105,12 @@ def _csr_from(arrays: dict[str, np.ndarray], key: str, path: Path) -> scipy.spar
     try:
         data, indices, indptr, shape = (arrays[f"{key}.{part}"] for part in ("data", "indices", "indptr", "shape"))
         rows, cols = (int(v) for v in shape)
-        if indptr.shape != (rows + 1,) or indptr[0] != 0 or indptr[-1] != len(data) or len(indices) != len(data) or \
-                np.any(np.diff(indptr) < 0) or (len(indices) and (indices.min() < 0 or indices.max() >= cols)):
-            raise ValueError
-        return scipy.sparse.csr_array((data, indices, indptr), shape=(rows, cols))
+        matrix = scipy.sparse.csr_array((data, indices, indptr), shape=(rows, cols))
     except (KeyError, ValueError, TypeError):
         raise InputError(f"sequence {path}: {key} needs consistent arrays {key}.data, .indices, .indptr and .shape "
                          f"(CSR)") from None
+    io.check_sparse_structure(matrix, f"sequence {path}: {key}")
+    return matrix
 
 
 def from_files(path: Path) -> list[Instance]:
@@ -139,7 +139,15 @@ def from_files(path: Path) -> list[Instance]:
     if missing:
         raise InputError(f"sequence {path}: t = {missing[0]} has a matrix or a right-hand side but not both")
     order = sorted(matrices)
+    if order[-1] - order[0] + 1 != len(order):
+        missing = next(t for t in range(order[0], order[-1]) if t not in matrices)
+        raise InputError(f"sequence {path}: no system t = {missing}; the systems must be numbered without gaps "
+                         f"(A_{order[0]}, A_{order[0] + 1}, ...)")
     if context is not None and len(context) != len(order):
         raise InputError(f"sequence {path}: context has {len(context)} values for {len(order)} systems")
-    return [Instance(matrices[t], np.asarray(rhs[t], np.float64).ravel(),
-                     float(context[i]) if context is not None else 0.0) for i, t in enumerate(order)]
+    for t in order:
+        if np.shape(rhs[t]) != (matrices[t].shape[0],):
+            raise InputError(f"sequence {path}: b_{t} has shape {np.shape(rhs[t])}, expected a vector of "
+                             f"{matrices[t].shape[0]} entries (A_{t} has {matrices[t].shape[0]} rows)")
+    return [Instance(matrices[t], np.asarray(rhs[t], np.float64), float(context[i]) if context is not None else 0.0)
+            for i, t in enumerate(order)]
