@@ -50,7 +50,7 @@ def test_encode_then_decode_restores_the_npy_file_byte_for_byte(trained):
     (lambda d: np.save(d / "big.npy", np.full((2, 3, 4), 9, np.int16)), ["encode", "big.npy"],
      "values must lie in [0, 4]"),
     (lambda d: np.save(d / "long.npy", np.zeros((2, 13), np.int16)), ["encode", "long.npy"], "the model expects 12"),
-    (lambda d: np.save(d / "empty.npy", np.zeros((0, 12), np.int16)), ["encode", "empty.npy"], "holds no items"),
+    (lambda d: np.save(d / "empty.npy", np.zeros((0, 12), np.int16)), ["encode", "empty.npy"], "holds no values"),
     (lambda d: (d / "junk.nmpc").write_bytes(b"hello world"), ["decode", "junk.nmpc"], "bad magic"),
     (lambda d: None, ["decode", "missing.nmpc"], "cannot be read"),
     (lambda d: None, ["encode", "data.npy", "--model", "nowhere.npz"], "no such file"),

@@ -2,6 +2,8 @@
 answer reported as ok, an internal error, or a message that named the wrong thing) and holds now."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -282,3 +284,178 @@ def test_sparse_structure_check_accepts_what_scipy_writes(tmp_path):
         np.savez(tmp_path / "bad.npz", row=coo.row, col=coo.col + 10, data=coo.data, shape=np.array([6, 6]),
                  format=np.array("coo"))
         io.read_sparse_npz(tmp_path / "bad.npz")
+
+
+# 6, 10, 14, 15, 19. robust-opt reference CSVs -----------------------------------------------------------------
+
+
+@pytest.fixture
+def knapsack(tmp_path):
+    path = tmp_path / "kp.txt"
+    path.write_text("2 10 1\n5 1 1 3 1\n4 1 1 3 1\n")
+    return path
+
+
+def _solve_against(knapsack, text: str, encoding: str = "utf-8"):
+    reference = knapsack.parent / "ref.csv"
+    reference.write_text(text, encoding=encoding)
+    return invoke("robust-opt", "solve", knapsack, "--reference", reference, "-q", "--json")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("instance,best_known_profit\nkp,5\nkp,6\n", "lines 2 and 3 give different values for one instance"),
+    ("instance,best_known_profit,best_known_profit\nkp,5,6\n", "column 'best_known_profit' appears more than once"),
+    ("instance,best_known_profit\nkp,0\n", "line 2: best_known_profit must be a profit in (0, 1e+15]"),
+    ("instance,best_known_profit\nkp,-3\n", "must be a profit"),
+    ("instance,best_known_profit\nkp,1e308\n", "must be a profit"),
+    ("instance,best_known_profit\nkp,5,7\n", "line 2 has 3 fields, the header 2"),
+    ("instance,best_known_profit\nkp,1_000\n", "line 2: best_known_profit is not a number"),
+    ("instance,best_known_profit\nkp,inf\n", "is not a number"),
+])
+def test_conflicting_or_impossible_references_are_refused(knapsack, text, message):
+    refused(_solve_against(knapsack, text), "ref.csv", message)
+
+
+def test_references_read_as_excel_writes_them(knapsack):
+    """A byte-order mark, a repeated identical row, and an unusable gap column are fine."""
+    result = _solve_against(knapsack, "instance,best_known_profit,x_gap_percent\nkp,5,n/a\nkp,5,n/a\n",
+                            encoding="utf-8-sig")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    row = record["result"]["instances"][0]
+    assert row["reference"] == 5 and row["gap_percent"] == pytest.approx(100 * (5 - row["profit"]) / 5)
+    assert record["status"] == "ok"
+
+
+def test_a_large_reference_keeps_only_the_instances_solved(tmp_path):
+    import tracemalloc
+
+    from nmkit.core.robust.batch import read_reference
+
+    rows = "".join(f"inst{i},{1 + i % 997},{i % 7}\n" for i in range(200_000))
+    (tmp_path / "big.csv").write_text("instance,best_known_profit,neur2ro_gap_percent\n" + rows)
+    tracemalloc.start()
+    found = read_reference(tmp_path / "big.csv", "best_known_profit", {"inst5", "inst199999", "absent"})
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert found == {"inst5": {"best_known_profit": 6.0, "neur2ro_gap_percent": 5.0},
+                     "inst199999": {"best_known_profit": 1 + 199999 % 997, "neur2ro_gap_percent": 199999 % 7}}
+    assert peak < 20 << 20  # the 6 MB file is streamed, not held as 200,000 dicts
+
+
+def test_every_null_is_named_in_status():
+    from nmkit.cli.common import Outcome, _status
+    from nmkit.core.report import non_finite_paths
+
+    summary = {"rows": [{"gap": float("nan")} for _ in range(15)]}
+    status = _status(Outcome(summary=summary), non_finite_paths(summary, "result"))
+    assert all(f"result.rows[{i}].gap" in status for i in range(15))
+
+
+# 7, 13. Instance files: magnitudes and declared counts --------------------------------------------------------
+
+
+def test_a_profit_beyond_the_solver_range_is_refused(tmp_path):
+    (tmp_path / "kp.txt").write_text("2 10 1\n1e300 1 1 3 1\n4 1 1 3 1\n")
+    refused(invoke("robust-opt", "solve", tmp_path / "kp.txt", "-q"), "kp.txt", "line 2",
+            "beyond 1e+12 in magnitude")
+
+
+def test_a_capital_budget_declaring_1e8_projects_is_refused_at_once(tmp_path):
+    import resource
+    import time
+
+    (tmp_path / "cb.txt").write_text("1 100000000 4 10 0\n1 2\n3 4\n")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    refused(invoke("robust-opt", "solve", tmp_path / "cb.txt", "--problem", "capital_budgeting", "-q"), "cb.txt",
+            "expected 100000000 costs")
+    assert time.perf_counter() - start < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: not a list of 2e8 sizes
+
+
+# 7, 8, 9, 12, 17. compress-pc's images, arrays and outputs ---------------------------------------------------
+
+
+ONE_EPOCH = ("--set", "minibatch_epochs=1", "--set", "full_batch_epochs=1")
+
+
+def _png_header_only(path, width: int, height: int) -> None:
+    """A PNG that declares width x height grey pixels (its data is a few bytes: a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(bytes(1000))) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize(("side", "limit", "message"), [
+    (50_000, [], "decompression-bomb limit"),
+    (6_000, ["--max-memory", "100M"], "declares 6000x6000 pixels"),
+])
+def test_image_bombs_are_refused_before_decoding(tmp_path, side, limit, message):
+    (tmp_path / "images").mkdir()
+    _png_header_only(tmp_path / "images" / "a.png", side, side)
+    refused(invoke("compress-pc", "train", "--data", tmp_path / "images", *limit, "-q"), "a.png", message)
+
+
+def test_a_pgm_comment_after_maxval_is_not_read_as_pixels(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.pgm").write_bytes(b"P5\n2 2\n255\n# note\n" + bytes([1, 2, 3, 4]))
+    refused(invoke("compress-pc", "train", "--data", tmp_path / "images", "-q"), "a.pgm",
+            "a comment after maxval")
+
+
+def test_an_array_with_no_values_is_refused(tmp_path):
+    np.save(tmp_path / "empty.npy", np.zeros((50, 0), np.uint8))
+    refused(invoke("compress-pc", "train", "--data", tmp_path / "empty.npy", "-q"), "empty.npy",
+            "holds no values")
+
+
+def test_writing_into_a_missing_folder_names_it(tmp_path):
+    model = tmp_path / "model"
+    assert invoke("compress-pc", "train", "--out", model, *ONE_EPOCH, "-q").exit_code == 0
+    assert invoke("compress-pc", "encode", "digits", "--model", model, "-o", tmp_path / "d.nmpc", "-q").exit_code == 0
+    refused(invoke("compress-pc", "decode", tmp_path / "d.nmpc", "--model", model, "-o",
+                   tmp_path / "missing" / "x.npy", "-q"), "does not exist")
+    assert not (tmp_path / "missing").exists()
+
+
+def _tiff_that_warns(path) -> None:
+    """A small TIFF damaged (seeded) until Pillow warns while reading it."""
+    import io
+    import random
+    import warnings
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(buffer, format="TIFF", description="x" * 33)
+    rng = random.Random(0)
+    for _ in range(2000):
+        damaged = bytearray(buffer.getvalue())
+        for _ in range(2):
+            damaged[rng.randrange(8, len(damaged))] = rng.randrange(256)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                np.asarray(Image.open(io.BytesIO(bytes(damaged))))
+            except Exception:  # noqa: BLE001, S110 - looking for a file that warns, whatever else it does
+                pass
+        if caught:
+            path.write_bytes(bytes(damaged))
+            return
+    raise AssertionError("no damaged TIFF made Pillow warn")
+
+
+def test_a_damaged_tiff_gives_one_line_without_pillow_warnings(tmp_path):
+    (tmp_path / "images").mkdir()
+    _tiff_that_warns(tmp_path / "images" / "a.tif")
+    # a real process: pytest would catch the warnings that reach a user's terminal
+    result = subprocess.run([sys.executable, "-m", "nmkit", "compress-pc", "train", "--data", tmp_path / "images",
+                             *ONE_EPOCH, "-q"], capture_output=True, text=True, timeout=120)
+    assert "Warning" not in result.stderr and "site-packages" not in result.stderr, result.stderr
+    assert result.returncode in (0, 2) and len(result.stderr.strip().splitlines()) <= 1, result.stderr

@@ -310,13 +310,13 @@ def _run_and_report(command: Command, config, options: RunOptions, ctx: RunConte
 
 
 def _status(outcome: Outcome, non_finite: list[str]) -> str:
-    """``ok``, ``failed: why`` (exit 1), ``interrupted: why`` (exit 130), or where non-finite numbers were turned
-    into null."""
+    """``ok``, ``failed: why`` (exit 1), ``interrupted: why`` (exit 130), or every place where a non-finite number
+    was turned into null."""
     if outcome.failure:
         return f"failed: {outcome.failure}"
     if outcome.interrupted:
         return f"interrupted: {outcome.interrupted}"
-    return "non-finite values (null): " + ", ".join(non_finite[:10]) if non_finite else "ok"
+    return "non-finite values (null): " + ", ".join(non_finite) if non_finite else "ok"
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ size and channels, so the stack is exactly what was on disk, pixel for pixel.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -51,17 +52,34 @@ def read_image(path: Path) -> np.ndarray:
         raise InputError(f"data {path}: reading {path.suffix} images needs Pillow (pip install pillow); "
                          "PGM/PPM and .npy need nothing more") from None
     try:
-        with Image.open(path) as image:
-            if image.mode == "P":
-                image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-            if image.mode not in MODES:
-                raise InputError(f"data {path}: image mode {image.mode} is not supported "
-                                 f"(grey, grey+alpha, RGB or RGBA, 8 or 16 bit)")
-            image = image.convert(MODES[image.mode]) if image.mode == "1" else image
-            array = np.asarray(image)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about damaged TIFF tags and large images on stderr
+            array = _decode(Image.open(path), path)
+    except Image.DecompressionBombError:
+        raise InputError(f"data {path}: declares more than {2 * Image.MAX_IMAGE_PIXELS} pixels (Pillow's "
+                         f"decompression-bomb limit); compress-pc codes small images") from None
     except (OSError, UnidentifiedImageError, ValueError):
         raise InputError(f"data {path}: cannot be read as an image") from None
     return array.astype(np.uint16) if array.dtype.kind == "i" else array
+
+
+def _decode(opened, path: Path) -> np.ndarray:
+    """The pixels of an image Pillow has opened (header read only), once its declared size fits in memory."""
+    with opened as image:
+        _check_declared_size(image, path)
+        if image.mode == "P":
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        if image.mode not in MODES:
+            raise InputError(f"data {path}: image mode {image.mode} is not supported "
+                             f"(grey, grey+alpha, RGB or RGBA, 8 or 16 bit)")
+        image = image.convert(MODES[image.mode]) if image.mode == "1" else image
+        return np.asarray(image)
+
+
+def _check_declared_size(image, path: Path) -> None:
+    """The pixels a header declares, checked against free memory (or --max-memory) before anything is decoded."""
+    width, height = image.size
+    memory.require(width * height * 4 * 2, f"data {path} (declares {width}x{height} pixels)")
 
 
 def read_netpbm(path: Path) -> np.ndarray:
@@ -82,9 +100,10 @@ def read_netpbm(path: Path) -> np.ndarray:
     dtype = np.dtype(np.uint8 if maxval < 256 else np.uint16)
     if magic in (b"P5", b"P6"):
         body = data[position + 1:]
-        if len(body) < count * dtype.itemsize:
-            raise InputError(f"data {path}: truncated ({len(body)} bytes of pixels, {count * dtype.itemsize} "
-                             "declared)")
+        if len(body) != count * dtype.itemsize:
+            raise InputError(f"data {path}: {len(body)} bytes of pixels where the header declares "
+                             f"{count * dtype.itemsize} (truncated, or a comment after maxval: one image per file, "
+                             f"comments only before maxval)")
         pixels = np.frombuffer(body, dtype.newbyteorder(">"), count).astype(dtype)
     else:
         try:

@@ -23,7 +23,12 @@ from nmkit.core.errors import InputError, reason
 
 def _temp_beside(path: Path) -> tuple[int, str]:
     """A temp file next to ``path`` with the permissions a plain ``open()`` would give (umask)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if not path.parent.is_dir():
+        raise InputError(f"output {path}: the folder {path.parent} does not exist (create it first)")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except PermissionError:
+        raise InputError(f"output {path}: the folder {path.parent} is not writable") from None
     umask = os.umask(0)
     os.umask(umask)
     os.fchmod(fd, 0o666 & ~umask)
@@ -178,9 +183,9 @@ def read_sparse_npz(path: Path, what: str = "matrix"):
     return matrix
 
 
-def read_number_lines(path: Path, name: str, expected: str) -> list[list[float]]:
+def read_number_lines(path: Path, name: str, expected: str, *, limit: float = math.inf) -> list[list[float]]:
     """The whitespace-separated numbers on each non-empty line of a text file. Errors give the line number and
-    ``expected``, never the line's text; NaN and infinities are refused."""
+    ``expected``, never the line's text; NaN, infinities and magnitudes beyond ``limit`` are refused."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{name}: no such file")
@@ -201,6 +206,8 @@ def read_number_lines(path: Path, name: str, expected: str) -> list[list[float]]
             raise InputError(f"{name}: line {number} is not all numbers; expected {expected}") from None
         if not all(math.isfinite(v) for v in row):
             raise InputError(f"{name}: line {number} holds NaN or an infinite value")
+        if any(abs(v) > limit for v in row):
+            raise InputError(f"{name}: line {number} holds a number beyond {limit:g} in magnitude")
         rows.append(row)
     if not rows:
         raise InputError(f"{name}: empty; expected {expected}")

@@ -106,7 +106,7 @@ def test_reference_files_keep_dotted_names_and_rows_carry_gaps(tmp_path):
     with pytest.raises(InputError, match="no column 'profit'"):
         batch.read_reference(tmp_path / "ref.csv", "profit")
     (tmp_path / "nan.csv").write_text("instance,best_known_profit\na,nan\n")
-    with pytest.raises(InputError, match="line 2: best_known_profit is NaN"):
+    with pytest.raises(InputError, match="line 2: best_known_profit is not a number"):
         batch.read_reference(tmp_path / "nan.csv", "best_known_profit")
 
 

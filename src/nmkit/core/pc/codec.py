@@ -71,8 +71,9 @@ def load_array(source, split: str) -> np.ndarray:
         kind = "floats" if array.dtype.kind == "f" else str(array.dtype)
         raise InputError(f"{source}: expected an integer array [N, ...] (pixel values), found {array.ndim}-D "
                          f"{kind}")
-    if len(array) == 0:
-        raise InputError(f"{source}: the array holds no items")
+    if array.size == 0:
+        raise InputError(f"{source}: the array of shape {array.shape} holds no values (expected [N, ...] items "
+                         f"of at least one value)")
     return array
 
 

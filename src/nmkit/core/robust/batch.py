@@ -9,7 +9,6 @@ carries (e.g. Neur2RO's published gaps) are averaged beside ours in the summary.
 from __future__ import annotations
 
 import csv
-import math
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -46,38 +45,78 @@ class Row:
     x: list[int]
 
 
-def read_reference(path: Path, column: str) -> dict[str, dict[str, float]]:
-    """instance name (extension dropped) -> {column: value, and every *_gap_percent column}."""
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+"""A number as CSV files write them (no Python literal forms such as 1_000, inf or nan)."""
+MAX_PROFIT = 1e15
+
+
+def read_reference(path: Path, column: str, instances: set[str] | None = None) -> dict[str, dict[str, float]]:
+    """instance name (extension dropped) -> {column: value, and every *_gap_percent column it has a number in},
+    for the ``instances`` named (every row when None; other rows are only scanned, so a large file costs its
+    reading time, not memory). A UTF-8 byte-order mark is skipped; a repeated column, a row with a field count
+    other than the header's, a profit that is not a number in (0, 1e15], and one instance listed twice with
+    different values are refused, naming the line."""
     path = Path(path)
+    name = f"reference {path}"
     if not path.is_file():
-        raise InputError(f"reference {path}: no such file")
+        raise InputError(f"{name}: no such file")
     if path.stat().st_size > MAX_REFERENCE_BYTES:
-        raise InputError(f"reference {path}: larger than {MAX_REFERENCE_BYTES >> 20} MiB")
+        raise InputError(f"{name}: larger than {MAX_REFERENCE_BYTES >> 20} MiB")
+    found: dict[str, dict[str, float]] = {}
+    first_line: dict[str, int] = {}
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            table = list(csv.DictReader(handle))
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            columns = _reference_columns(header, column, name)
+            key = header.index("instance")
+            for record in reader:
+                if not record:
+                    continue
+                number = reader.line_num
+                if len(record) != len(header):
+                    raise InputError(f"{name}: line {number} has {len(record)} fields, the header {len(header)}")
+                instance = instance_name(record[key].strip())
+                if instances is not None and instance not in instances:
+                    continue
+                values = _reference_values(record, columns, column, f"{name}: line {number}")
+                if instance in found and found[instance] != values:
+                    raise InputError(f"{name}: lines {first_line[instance]} and {number} give different values for "
+                                     f"one instance")
+                found[instance], first_line[instance] = values, first_line.get(instance, number)
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"reference {path}: not a CSV file ({exc.__class__.__name__})") from None
-    header = set(table[0]) if table else set()
+        raise InputError(f"{name}: not a CSV file ({exc.__class__.__name__})") from None
+    return found
+
+
+def _reference_columns(header: list[str], column: str, name: str) -> dict[str, int]:
+    """The profit column and every *_gap_percent column, by position; each column name must be unique."""
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise InputError(f"{name}: column {repeated[0][:60]!r} appears more than once in the header")
     for needed in ("instance", column):
         if needed not in header:
-            raise InputError(f"reference {path}: no column {needed!r} (found: {', '.join(sorted(header)) or 'none'})")
-    wanted = [column] + sorted(c for c in header if c.endswith("_gap_percent"))
-    found = {}
-    for number, record in enumerate(table, 2):
-        values = {}
-        for name in wanted:
-            try:
-                value = float(record[name])
-            except (TypeError, ValueError):
-                if name == column:
-                    raise InputError(f"reference {path}: line {number}: {column} is not a number") from None
-                continue
-            if not math.isfinite(value):
-                raise InputError(f"reference {path}: line {number}: {name} is NaN or infinite")
-            values[name] = value
-        found[instance_name(record["instance"])] = values
-    return found
+            raise InputError(f"{name}: no column {needed!r} (expected a header line with 'instance' and {column!r})")
+    wanted = [column] + sorted(c for c in header if c.endswith("_gap_percent") and c != column)
+    return {c: header.index(c) for c in wanted}
+
+
+def _reference_values(record: list[str], columns: dict[str, int], column: str, where: str) -> dict[str, float]:
+    """The row's profit (required, in (0, 1e15]) and the gap columns that hold a number (finite, |g| <= 1e15)."""
+    values = {}
+    for name, position in columns.items():
+        text = record[position].strip()
+        if not NUMBER.fullmatch(text):
+            if name == column:
+                raise InputError(f"{where}: {column} is not a number (expected digits, a point, an exponent)")
+            continue  # a gap column may be empty or say 'n/a'
+        value = float(text)
+        if name == column and not 0 < value <= MAX_PROFIT:
+            raise InputError(f"{where}: {column} must be a profit in (0, {MAX_PROFIT:g}], the gap divides by it")
+        if abs(value) > MAX_PROFIT:
+            raise InputError(f"{where}: {name} is beyond {MAX_PROFIT:g}")
+        values[name] = value
+    return values
 
 
 def instance_files(folder: Path) -> list[Path]:

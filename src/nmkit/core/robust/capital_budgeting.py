@@ -27,6 +27,7 @@ from scipy.optimize import Bounds, LinearConstraint
 from nmkit.core import io
 from nmkit.core.errors import InputError, RunError
 from nmkit.core.robust.embedding import MILP, pairs, row
+from nmkit.core.robust.instances import MAX_MAGNITUDE
 from nmkit.core.robust.problem import RobustProblem, ScoringTimeout, UncertaintySet, WorstCase, check_deadline
 from nmkit.core.robust.solvers import dual_bound, solve_milp
 
@@ -78,7 +79,7 @@ def read_capital_budget(path: Path) -> CapitalBudget:
     an integer)."""
     width = 2 + 2 * FACTORS
     expected = "'n B k' then n lines 'cbar rbar Phi(4) Psi(4)', or Neur2RO's 'seed n 4 B max_loan' layout"
-    rows = io.read_number_lines(path, f"instance {path}", expected)
+    rows = io.read_number_lines(path, f"instance {path}", expected, limit=MAX_MAGNITUDE)
     if len(rows[0]) == 5:
         return _read_neur2ro_layout(path, rows)
     if len(rows[0]) != 3 or rows[0][0] != int(rows[0][0]) or rows[0][0] < 1:
@@ -108,8 +109,7 @@ def _read_neur2ro_layout(path: Path, rows: list[list[float]]) -> CapitalBudget:
         raise InputError(f"instance {path}: the first line 'seed n xi_dim B max_loan' needs a whole n >= 1 and "
                          f"xi_dim {FACTORS}")
     n = int(n)
-    shape = [n, n] + [FACTORS] * (2 * n)
-    if [len(row) for row in rows[1:]] != shape:
+    if len(rows) != 3 + 2 * n or [len(row) for row in rows[1:]] != [n, n] + [FACTORS] * (2 * n):
         raise InputError(f"instance {path}: expected {n} costs, {n} revenues, then {2 * n} lines of {FACTORS} "
                          f"loadings after the first line")
     cbar, rbar = np.array(rows[1]), np.array(rows[2])

@@ -65,11 +65,16 @@ def write_knapsack(instance: Knapsack) -> str:
     return "\n".join(lines) + "\n"
 
 
+MAX_MAGNITUDE = 1e12
+"""The largest number an instance file may hold: MILP solvers work to absolute tolerances (HiGHS: 1e-6 feasibility,
+1e20 is infinity), so data far beyond the benchmarks' ranges (profits ~1e4) would be solved to noise."""
+
+
 def read_knapsack(path: Path) -> Knapsack:
     """An instance file; a leading index token on item lines (Neur2RO's copies) is accepted. Repair weights
     and profits may be negative: the generator's WC and ASC ranges reach below zero for light items."""
     expected = "'n C Gamma' then n lines 'pbar phat t c f'"
-    rows = io.read_number_lines(path, f"instance {path}", expected)
+    rows = io.read_number_lines(path, f"instance {path}", expected, limit=MAX_MAGNITUDE)
     if len(rows[0]) != 3 or rows[0][0] != int(rows[0][0]) or rows[0][0] < 1:
         raise InputError(f"instance {path}: the first line must be 'n C Gamma' with a whole n >= 1")
     if any(len(row) not in (5, 6) for row in rows[1:]):

@@ -120,12 +120,12 @@ def solve(config: RobustConfig, advance: Callable[[int], None] | None = None) ->
     solvers.use(config.solver)
     problem = PROBLEMS[config.problem]
     model = load_model(config.model, config.problem) if config.model is not None else shipped_model(config.problem)
-    references = None if config.reference is None else batch.read_reference(config.reference,
-                                                                            config.reference_column)
     path = Path(config.instance)
     if not path.exists():
         raise InputError(f"instance {path}: no such file or folder")
     files = batch.instance_files(path) if path.is_dir() else [path]
+    references = None if config.reference is None else batch.read_reference(
+        config.reference, config.reference_column, {batch.instance_name(f) for f in files})
     settings = {"time_limit": config.seconds(), "main_gap": config.main_gap, "adversary": config.adversary,
                 "tol": config.tol, "seed": config.seed}
     rows = batch.solve_files(problem, files, model, references, config.reference_column, settings,
