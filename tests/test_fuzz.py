@@ -179,3 +179,126 @@ def test_hostile_files_fail_cleanly(tmp_path):
     cases = [(f"{' '.join(t[:2])} <- {f.name}", [a.format(f=f) for a in t], tmp_path / f"case{i}")
              for i, (t, f) in enumerate(combos)]
     assert_clean(tmp_path, before, run_all(cases))
+
+
+# Last round's input surfaces (issue 34): robust-opt references and capital budgets, image folders, safetensors and
+# Hugging Face folders, TorchScript for attack and prune, Matrix Market and scipy .npz, relax-sor folder sequences.
+
+
+def _seed_files(folder: Path) -> dict[str, Path]:
+    """One valid file per surface: the starting points of the byte mutants below."""
+    import scipy.sparse
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir()
+    n = 6
+    matrix = scipy.sparse.csr_matrix(scipy.sparse.diags([[-1.0] * (n - 1), [2.5] * n, [-1.0] * (n - 1)], [-1, 0, 1]))
+    scipy.sparse.save_npz(folder / "A.npz", matrix, compressed=False)
+    (folder / "A.mtx").write_text("%%MatrixMarket matrix coordinate real symmetric\n3 3 5\n1 1 4\n2 2 4\n3 3 4\n"
+                                  "2 1 -1\n3 2 -1\n")
+    save_file({"layer.weight": torch.ones(4, 4), "layer.bias": torch.zeros(4)}, folder / "m.safetensors")
+    (folder / "kp.txt").write_text("2 10 1\n5 1 1 3 1\n4 1 1 3 1\n")
+    (folder / "ref.csv").write_text("instance,best_known_profit,neur2ro_gap_percent\nkp,5,1.5\n")
+    (folder / "cb.txt").write_text("1 2 4 10 0\n1 2\n3 4\n" + "0.25 0.25 0.25 0.25\n" * 4)
+    (folder / "images").mkdir()
+    (folder / "images" / "a.pgm").write_bytes(b"P5\n4 2\n255\n" + bytes(range(8)))
+    return {path.name: path for path in folder.iterdir()}
+
+
+def _mutant(source: Path, target: Path, rng: random.Random) -> Path:
+    data = bytearray(source.read_bytes())
+    for _ in range(rng.randint(1, 4)):
+        position = rng.randrange(len(data))
+        data[position] = rng.choice([0, 0xFF, ord("9"), ord("-"), ord("#"), ord(","), rng.randrange(256)])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(bytes(data))
+    return target
+
+
+SURFACE_COMMANDS = {
+    "A.npz": ["solve-linear", "solve", "--method", "cg", "--matrix", "{f}"],
+    "A.mtx": ["solve-linear", "solve", "--method", "cg", "--matrix", "{f}"],
+    "m.safetensors": ["prune", "{f}", "--sparsity", "0.5"],
+    "kp.txt": ["robust-opt", "solve", "{f}", "--time-limit", "2"],
+    "ref.csv": ["robust-opt", "solve", "{kp}", "--reference", "{f}", "--time-limit", "2"],
+    "cb.txt": ["robust-opt", "exact", "{f}", "--problem", "capital_budgeting"],
+    "images": ["compress-pc", "train", "--data", "{f}", "--set", "minibatch_epochs=1", "--set", "full_batch_epochs=1"],
+}
+SURFACE_MUTANTS = 14
+
+
+def _known_hostile_cases(folder: Path, seeds: dict[str, Path]) -> list[tuple[str, list[str]]]:
+    """The issue's findings, each as a file and the command that met it: all must now exit 2."""
+    import scipy.sparse
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir()
+    broken = scipy.sparse.load_npz(seeds["A.npz"])
+    broken.indices[3] = 1000
+    scipy.sparse.save_npz(folder / "indices.npz", broken, compressed=False)
+    (folder / "pattern.mtx").write_text("%%MatrixMarket matrix coordinate pattern symmetric\n3 3 5\n1 1\n2 2\n3 3\n"
+                                        "2 1\n3 2\n")
+    (folder / "both.mtx").write_text("%%MatrixMarket matrix coordinate real symmetric\n2 2 4\n1 1 4\n2 2 4\n2 1 1\n"
+                                     "1 2 1\n")
+    save_file({"layer.weight": torch.full((2, 2), float("nan"))}, folder / "nan.safetensors")
+    (folder / "hf").mkdir()
+    save_file({"a.weight": torch.ones(4, 4)}, folder / "hf" / "model-00001.safetensors")
+    (folder / "hf" / "model.safetensors.index.json").write_text('{"weight_map": {"ghost": "model-00001.safetensors"}}')
+    torch.jit.script(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))).save(str(folder / "three.ts"))
+    (folder / "dup.csv").write_text("instance,best_known_profit\nkp,5\nkp,6\n")
+    (folder / "bom.csv").write_bytes(b"\xef\xbb\xbfinstance,best_known_profit\nkp,0\n")
+    (folder / "cb-huge.txt").write_text("1 100000000 4 10 0\n1 2\n3 4\n")
+    (folder / "bomb").mkdir()
+    np.save(folder / "hollow.npy", np.zeros((50, 0), np.uint8))
+    (folder / "gap").mkdir()
+    for t in (0, 5):
+        scipy.sparse.save_npz(folder / "gap" / f"A_{t}.npz", 2 * scipy.sparse.eye(6, format="csr"))
+        np.save(folder / "gap" / f"b_{t}.npy", np.ones(6))
+    import struct
+    import zlib
+
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))  # noqa: E731
+    (folder / "bomb" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 50000, 50000,
+                                                                                              8, 0, 0, 0, 0))
+                                            + chunk(b"IDAT", zlib.compress(bytes(100))) + chunk(b"IEND", b""))
+    f = {p.name: str(p) for p in folder.iterdir()}
+    kp = str(seeds["kp.txt"])
+    return [
+        ("csr indices", ["solve-linear", "solve", "--method", "cg", "--matrix", f["indices.npz"]]),
+        ("pattern mtx", ["solve-linear", "solve", "--method", "cg", "--matrix", f["pattern.mtx"]]),
+        ("both triangles", ["solve-linear", "solve", "--method", "cg", "--matrix", f["both.mtx"]]),
+        ("nan safetensors", ["prune", f["nan.safetensors"]]),
+        ("hf index", ["prune", f["hf"]]),
+        ("3-class model", ["attack", f["three.ts"]]),
+        ("duplicate reference", ["robust-opt", "solve", kp, "--reference", f["dup.csv"]]),
+        ("zero reference with BOM", ["robust-opt", "solve", kp, "--reference", f["bom.csv"]]),
+        ("capital budget n=1e8", ["robust-opt", "exact", f["cb-huge.txt"], "--problem", "capital_budgeting"]),
+        ("image bomb", ["compress-pc", "train", "--data", f["bomb"]]),
+        ("(50, 0) array", ["compress-pc", "train", "--data", f["hollow.npy"]]),
+        ("sequence gap", ["relax-sor", "--sequence", "files", "--path", f["gap"]]),
+    ]
+
+
+def test_last_rounds_surfaces_fail_cleanly(tmp_path):
+    """The issue-34 findings exit 2 as real processes under the limits, and seeded byte mutants of a valid file
+    of every surface exit 0 or 2 with one line (no segfault, no traceback, no internal error)."""
+    rng = random.Random(SEED + 34)
+    seeds = _seed_files(tmp_path / "seeds")
+    known = _known_hostile_cases(tmp_path / "known", seeds)
+    before = {p for p in tmp_path.rglob("*")}
+    cases = [(f"known: {name}", args, tmp_path / f"known{i}") for i, (name, args) in enumerate(known)]
+    for index in range(SURFACE_MUTANTS):
+        name = sorted(SURFACE_COMMANDS)[index % len(SURFACE_COMMANDS)]
+        folder = tmp_path / f"mutant{index}"
+        if name == "images":
+            target = _mutant(seeds["images"] / "a.pgm", folder / "in" / "images" / "a.pgm", rng).parent
+        else:
+            target = _mutant(seeds[name], folder / "in" / name, rng)
+        args = [a.format(f=target, kp=seeds["kp.txt"]) for a in SURFACE_COMMANDS[name]]
+        cases.append((f"mutant of {name}", args, folder))
+    results = run_all(cases)
+    assert_clean(tmp_path, before, results)
+    not_refused = [f"{name}: exit {code}" for name, code, _, _ in results if name.startswith("known") and code != 2]
+    assert not not_refused, not_refused
