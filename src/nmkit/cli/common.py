@@ -60,6 +60,12 @@ ThreadsOpt = Annotated[
                              "OMP_NUM_THREADS if set, else NMKIT_THREADS, else the CPUs other jobs leave free.",
                              rich_help_panel=RUN_PANEL)
 ]
+ExecutorOption = Annotated[
+    str | None, typer.Option("--executor", metavar="local[:N]|dask://HOST:PORT|dask-scheduler-file:PATH",
+                             help="Where batch tasks run: local worker processes (default: one per thread of the "
+                             "budget; NMKIT_EXECUTOR), or an existing Dask distributed cluster (nmkit[dask]).",
+                             rich_help_panel=RUN_PANEL)
+]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Reuse a non-empty --out folder: nmkit's earlier files there are deleted "
                        "first (an earlier run of the same command is replaced even without it); replace output "

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nmkit.cli.common import Command, Outcome, RunContext, capability, register
+from nmkit.cli.common import Command, ExecutorOption, Outcome, RunContext, capability, register
 from nmkit.core.errors import InputError
 from nmkit.core.robust.config import ACTION_HELP, RobustConfig
 
@@ -31,11 +31,11 @@ def run_command(config: RobustConfig, ctx: RunContext) -> Outcome:
     if config.action == "train":
         count = len(list(Path(config.instances).glob("*.txt"))) if config.instances else config.sample
         with ctx.progress("instances solved for data", count) as advance:
-            summary, model = learned.train(config, advance)
+            summary, model = learned.train(config, advance, ctx.out_dir)
         artifacts = []
         if ctx.out_dir is not None:
             io.atomic_write(ctx.out_dir / "model.pt", lambda fh: torch.save(model.to_file(), fh))
-            artifacts.append("model.pt")
+            artifacts += ["model.pt", learned.TASK_LOG]
         return Outcome(summary=jsonable(summary), tables=[_training_table(summary)], artifacts=artifacts)
     if config.action == "solve":
         from nmkit.core.robust import batch
@@ -43,11 +43,11 @@ def run_command(config: RobustConfig, ctx: RunContext) -> Outcome:
         folder = Path(config.instance).is_dir()
         count = len(batch.instance_files(config.instance)) if folder else 1
         with ctx.progress("instances solved", count) as advance:
-            summary, rows = learned.solve(config, advance)
+            summary, rows = learned.solve(config, advance, ctx.out_dir)
         artifacts = []
         if ctx.out_dir is not None:
             io.write_text(ctx.out_dir / "results.csv", batch.results_csv(rows))
-            artifacts.append("results.csv")
+            artifacts += ["results.csv", learned.TASK_LOG]
         tables = [_summary_table(summary)] if folder else [_solve_table(summary)]
         return Outcome(summary=jsonable(summary), tables=tables, artifacts=artifacts)
     result = learned.exact(config)
@@ -181,8 +181,11 @@ def robust_opt(
                                                    "'instance' and --reference-column) for gaps.")] = None,
     reference_column: Annotated[str | None, typer.Option(help="solve: the reference's profit column (default "
                                                          "best_known_profit).")] = None,
-    workers: Annotated[int | None, typer.Option(help="solve: instances solved in parallel; train: processes "
-                                                "solving second stages (default 1).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes (short for --executor local:N).")]
+    = None,
+    executor: ExecutorOption = None,
+    resume: Annotated[bool | None, typer.Option("--resume", help="train, solve: keep the tasks a stopped run in "
+                                                "--out finished; run the rest.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="generate: file (or folder with --count).")]
     = None,
     n: Annotated[int | None, typer.Option("--n", help="Items (default 20).", rich_help_panel=GENERATOR)] = None,
@@ -207,11 +210,12 @@ def robust_opt(
     Examples: `nmkit robust-opt generate --n 10 --correlation WC -o inst.txt`,
     `nmkit robust-opt exact inst.txt --time-limit 60 --json`, `nmkit robust-opt train --sample 30 --out runs/m`,
     `nmkit robust-opt solve inst.txt` (the shipped value network), `nmkit robust-opt solve instances/ --reference
-    reference.csv --workers 2 --out runs/x` (results.csv and a gap table by n and class). Every answer is scored
+    reference.csv --out runs/x` (results.csv and a gap table by n and class; instances run as tasks on
+    --executor: local worker processes by default, or a Dask cluster). Every answer is scored
     by the exact worst case, so its reported profit is true, not predicted.
     """
     return dict(action=action, instance=instance, problem=problem, solver=solver, adversary=adversary, model=model,
                 instances=instances_dir, sample=sample,
                 compare_exact=compare_exact, reference=reference, reference_column=reference_column,
-                workers=workers, output=output, n=n, correlation=correlation, h=h, delta=delta,
-                budget_factor=budget_factor, count=count, time_limit=time_limit)
+                workers=workers, executor=executor, resume=resume, output=output, n=n, correlation=correlation, h=h,
+                delta=delta, budget_factor=budget_factor, count=count, time_limit=time_limit)

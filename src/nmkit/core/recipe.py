@@ -461,3 +461,18 @@ class CommonConfig:
 
     seed: int = option(0, "random seed: every random choice of the run derives from it", ge=0, le=2**32 - 1)
     device: Literal["auto", "cpu", "cuda"] = option("auto", "where to compute: auto picks cuda when present")
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchConfig(CommonConfig):
+    """The common fields plus where a command's batch of independent tasks runs (:mod:`nmkit.core.executor`)."""
+
+    executor: str | None = option(None, "where batch tasks run: local, local:N, dask://HOST:PORT or "
+                                        "dask-scheduler-file:PATH (default: NMKIT_EXECUTOR, else local with one "
+                                        "worker process per thread of the budget)")
+
+    def executor_spec(self, workers: int | None = None):
+        """The :class:`~nmkit.core.executor.ExecutorSpec` of ``executor``, or ``local:workers`` when given."""
+        from nmkit.core import executor
+
+        return executor.ExecutorSpec("local", workers=workers) if workers else executor.parse(self.executor)

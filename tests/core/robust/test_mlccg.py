@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from nmkit.core.executor import ExecutorSpec
 from nmkit.core.robust import embedding as em
 from nmkit.core.robust import instances, solvers
 from nmkit.core.robust.capital_budgeting import generate_capital_budget
@@ -135,7 +136,7 @@ def test_data_collection_is_the_same_in_worker_processes():
     problem = PROBLEMS["knapsack"]
     family = [instances.generate_knapsack(5, "UN", 40.0, 0.5, 0.2, rng) for _ in range(2)]
     serial = collect(problem, family, 2, 3, np.random.default_rng(9))
-    parallel = collect(problem, family, 2, 3, np.random.default_rng(9), workers=2)
+    parallel = collect(problem, family, 2, 3, np.random.default_rng(9), executor=ExecutorSpec("local", workers=2))
     for a, b in zip(serial, parallel, strict=True):
         np.testing.assert_array_equal(a.labels, b.labels)
         np.testing.assert_array_equal(a.xi_raw, b.xi_raw)

@@ -1,5 +1,5 @@
-"""``robust-opt solve FOLDER``: every instance of a folder through the portfolio solver (worker processes, each
-instance with its own time limit), one results row each, and the gap to a reference file's column.
+"""``robust-opt solve FOLDER``: every instance of a folder through the portfolio solver (one task per instance on
+the run's executor, each with its own time limit), one results row each, and the gap to a reference file's column.
 
 Reference files are CSV with an ``instance`` column (file names, with or without .txt/.dat) and a profit column
 (``best_known_profit`` by default, as in Arslan and Detienne's benchmark); other ``*_gap_percent`` columns it
@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from nmkit.core.errors import InputError
-from nmkit.core.robust import portfolio
+from nmkit.core.executor import ExecutorSpec, TaskLog, run_tasks
+from nmkit.core.robust import portfolio, solvers
 from nmkit.core.robust.network import ValueModel
-from nmkit.core.robust.pool import run_jobs
 from nmkit.core.robust.problem import RobustProblem
 
 MAX_REFERENCE_BYTES = 64 << 20
@@ -160,12 +160,22 @@ def solve_file(problem: RobustProblem, path: Path, model: ValueModel | None, ref
 
 def solve_files(problem: RobustProblem, files: list[Path], model: ValueModel | None,
                 references: dict[str, dict[str, float]] | None, column: str, settings: dict[str, Any],
-                workers: int = 1, advance: Callable[[int], None] | None = None) -> list[Row]:
-    """Every file, ``workers`` at a time in spawned processes (each with its share of the thread budget)."""
-    jobs = [(problem, path, model, None if references is None else references.get(instance_name(path)), column,
-             settings)
-            for path in files]
-    return run_jobs(solve_file, jobs, workers, advance)
+                executor: ExecutorSpec | None = None, advance: Callable[[int], None] | None = None,
+                log: TaskLog | None = None, resume: bool = False) -> list[Row]:
+    """Every file, one task each on ``executor`` (default: here, one at a time), rows in file order."""
+    tasks = [(solvers.backend(), problem, path, model, None if references is None else
+              references.get(instance_name(path)), column, settings) for path in files]
+    return run_tasks(_solve_task, tasks, executor=executor or ExecutorSpec("local", workers=1),
+                     names=[f"instance {path.name}" for path in files], advance=advance, log=log, resume=resume)
+
+
+def _solve_task(backend: str, *arguments) -> Row:
+    solvers.use(backend)
+    return solve_file(*arguments)
+
+
+def row_from_json(data: dict) -> Row:
+    return Row(**data)
 
 
 CSV_COLUMNS = ("instance", "n", "group", "profit", "seconds", "reference", "gap_percent", "nominal_profit",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from nmkit.core.errors import ConfigError
-from nmkit.core.recipe import CommonConfig, option
+from nmkit.core.recipe import BatchConfig, option
 
 ACTION_HELP = {
     "generate": "write instances (knapsack: Arslan and Detienne's generator and format; capital budgeting: "
@@ -21,7 +21,7 @@ ACTION_HELP = {
 
 
 @dataclass(frozen=True)
-class RobustConfig(CommonConfig):
+class RobustConfig(BatchConfig):
     """Two-stage robust optimisation: instances, the exact CCG baseline and Neur2RO's learned ML-CCG."""
 
     action: Literal["generate", "exact", "train", "solve"] = option(
@@ -46,8 +46,10 @@ class RobustConfig(CommonConfig):
     scenarios: int = option(20, "train: scenarios per decision (each one second-stage MILP)", ge=1, le=100_000)
     worst_cases: bool = option(False, "train: also learn from the scenarios each sampled decision's exact "
                                       "worst-case search visits (off: Neur2RO's sampling only)")
-    workers: int = option(1, "train: processes solving second stages in parallel; solve: instances solved in "
-                             "parallel", ge=1, le=1024)
+    workers: int | None = option(None, "local worker processes, short for executor local:N (train: second-stage "
+                                       "data per instance; solve: instances)", ge=1, le=1024)
+    resume: bool = option(False, "train, solve: keep the tasks a stopped run in --out finished (logged in its "
+                                 "tasks.jsonl) and run only the rest")
     encoder: Literal["auto", "separate", "joint"] = option(
         "auto", "train: auto: separate for the knapsack, joint for capital budgeting (what measured best); "
                 "separate: Neur2RO's two set encoders (x and xi summed apart); joint: one per-item encoder "
@@ -86,6 +88,9 @@ class RobustConfig(CommonConfig):
             raise ConfigError("action generate needs output (-o FILE, or a folder with --count)")
         if self.action in ("exact", "solve") and self.instance is None:
             raise ConfigError(f"action {self.action} needs an instance file")
+        if self.workers is not None and self.executor is not None:
+            raise ConfigError("fields 'workers' and 'executor' both say where tasks run: give one (workers N is "
+                              "executor local:N)")
         if self.reference is not None and self.action != "solve":
             raise ConfigError("field 'reference' belongs to action solve")
         for name in ("embed", "post"):

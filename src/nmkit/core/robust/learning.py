@@ -6,13 +6,15 @@ search of a sampled decision visits (its row generation solves the second stage 
 sample too, since sampled scenarios rarely look like the adversary's worst cases. Labels are the second-stage cost
 over the problem's per-instance scale; the network is trained on them standardised (mean 0, std 1 on the training
 split) and the standardisation is then folded into its last layer. Features are min-max scaled on the training split.
-Training: MSE, Adam, mini-batches; the epoch with the best validation MAE is kept. Collection runs in worker
-processes when asked (the solves are independent).
+Training: MSE, Adam, mini-batches; the epoch with the best validation MAE is kept. Collection runs one task per
+instance on the run's executor (the solves are independent).
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from nmkit.core.executor import ExecutorSpec, TaskLog, run_tasks
+from nmkit.core.robust import solvers
 from nmkit.core.robust.network import Dimensions, FeatureScaler, ValueModel, build_network
-from nmkit.core.robust.pool import run_jobs
 from nmkit.core.robust.problem import RobustProblem
 
 
@@ -33,17 +36,41 @@ class Samples:
     xi_raw: np.ndarray  # [S, items, xi_features]
     labels: np.ndarray  # [S]
 
+    def to_json(self) -> dict:
+        """Exact and compact: each array as base64 of its .npy bytes (the task log of a resumable run)."""
+        return {name: _array_text(getattr(self, name)) for name in ("x_raw", "xi_raw", "labels")}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Samples:
+        return cls(*(_text_array(data[name]) for name in ("x_raw", "xi_raw", "labels")))
+
+
+def _array_text(array: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _text_array(text: str) -> np.ndarray:
+    return np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False)
+
 
 def collect(problem: RobustProblem, family: list[Any], decisions: int, scenarios: int, rng: np.random.Generator,
-            advance: Callable[[int], None] | None = None, workers: int = 1,
-            worst_cases: bool = False) -> list[Samples]:
+            advance: Callable[[int], None] | None = None, executor: ExecutorSpec | None = None,
+            worst_cases: bool = False, log: TaskLog | None = None, resume: bool = False) -> list[Samples]:
     """``decisions`` x ``scenarios`` second-stage solves per instance, plus (``worst_cases``) every scenario the
-    exact worst-case search visits for each sampled decision. Each instance draws from its own seed, so the data is
-    the same for any number of worker processes."""
+    exact worst-case search visits for each sampled decision: one task per instance on ``executor`` (default: here,
+    one at a time). Each instance draws from its own seed, so the data is the same wherever the tasks run."""
     seeds = rng.integers(0, 2**63 - 1, len(family))
-    jobs = [(problem, instance, decisions, scenarios, int(seed), worst_cases)
-            for instance, seed in zip(family, seeds, strict=True)]
-    return run_jobs(_collect_one, jobs, workers, advance)
+    tasks = [(solvers.backend(), problem, instance, decisions, scenarios, int(seed), worst_cases)
+             for instance, seed in zip(family, seeds, strict=True)]
+    return run_tasks(_collect_task, tasks, executor=executor or ExecutorSpec("local", workers=1),
+                     names=[f"instance {i}" for i in range(len(family))], advance=advance, log=log, resume=resume)
+
+
+def _collect_task(backend: str, *arguments) -> Samples:
+    solvers.use(backend)
+    return _collect_one(*arguments)
 
 
 def _collect_one(problem: RobustProblem, instance: Any, decisions: int, scenarios: int, seed: int,

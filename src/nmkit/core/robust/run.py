@@ -13,11 +13,12 @@ import numpy as np
 
 from nmkit.core import io
 from nmkit.core.errors import InputError, reason
+from nmkit.core.executor import TaskLog
 from nmkit.core.robust import batch, instances, solvers
 from nmkit.core.robust.capital_budgeting import generate_capital_budget
 from nmkit.core.robust.ccg import CCGResult, exact_ccg
 from nmkit.core.robust.config import RobustConfig
-from nmkit.core.robust.learning import collect, fit
+from nmkit.core.robust.learning import Samples, collect, fit
 from nmkit.core.robust.mlccg import ml_ccg
 from nmkit.core.robust.network import ValueModel
 from nmkit.core.robust.problems import PROBLEMS
@@ -54,7 +55,10 @@ def exact(config: RobustConfig) -> CCGResult:
     return exact_ccg(problem, problem.read(config.instance), tol=config.tol, time_limit=config.seconds())
 
 
-def train(config: RobustConfig, advance: Callable[[int], None] | None = None) -> tuple[dict, ValueModel]:
+def train(config: RobustConfig, advance: Callable[[int], None] | None = None,
+          log_dir: Path | None = None) -> tuple[dict, ValueModel]:
+    """Collect second-stage data (one task per instance; with ``log_dir``, logged there as tasks finish, so
+    ``resume`` skips them), fit the value network, compare it with exact CCG on fresh instances."""
     solvers.use(config.solver)
     problem = PROBLEMS[config.problem]
     rng = np.random.default_rng(config.seed)
@@ -66,8 +70,10 @@ def train(config: RobustConfig, advance: Callable[[int], None] | None = None) ->
     else:
         family = sample_family(config, config.sample, rng)
     start = time.perf_counter()
-    samples = collect(problem, family, config.decisions, config.scenarios, rng, advance, config.workers,
-                      config.worst_cases)
+    log = None if log_dir is None else TaskLog(log_dir / TASK_LOG, _batch_key(config, "train"),
+                                               Samples.to_json, Samples.from_json)
+    samples = collect(problem, family, config.decisions, config.scenarios, rng, advance,
+                      config.executor_spec(config.workers), config.worst_cases, log, config.resume)
     data_seconds = time.perf_counter() - start
     start = time.perf_counter()
     model, info = fit(problem, samples, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
@@ -107,6 +113,17 @@ def load_model(path: Path, problem: str) -> ValueModel:
 
 
 SHIPPED = Path(__file__).resolve().parents[1] / "data"
+TASK_LOG = "tasks.jsonl"
+WHERE_TASKS_RUN = ("executor", "workers", "resume")
+"""Fields that decide where and whether tasks run, not what they compute: a resumed run may change them."""
+
+
+def _batch_key(config: RobustConfig, action: str, files: list[Path] = ()) -> dict:
+    """What a task log is valid for: every field that shapes the tasks' results, and the instance files."""
+    from nmkit.core.recipe import to_plain
+
+    fields = {k: v for k, v in to_plain(config).items() if k not in WHERE_TASKS_RUN}
+    return {"action": action, "fields": fields, "files": [f.name for f in files]}
 
 
 def shipped_model(problem: str) -> ValueModel | None:
@@ -115,8 +132,10 @@ def shipped_model(problem: str) -> ValueModel | None:
     return load_model(path, problem) if path.is_file() else None
 
 
-def solve(config: RobustConfig, advance: Callable[[int], None] | None = None) -> tuple[dict, list[batch.Row]]:
-    """The portfolio solver on one instance file or every file of a folder: (summary, one row per instance)."""
+def solve(config: RobustConfig, advance: Callable[[int], None] | None = None,
+          log_dir: Path | None = None) -> tuple[dict, list[batch.Row]]:
+    """The portfolio solver on one instance file or every file of a folder: (summary, one row per instance). With
+    ``log_dir`` each finished instance is logged there, so ``resume`` solves only the rest."""
     solvers.use(config.solver)
     problem = PROBLEMS[config.problem]
     model = load_model(config.model, config.problem) if config.model is not None else shipped_model(config.problem)
@@ -128,8 +147,10 @@ def solve(config: RobustConfig, advance: Callable[[int], None] | None = None) ->
         config.reference, config.reference_column, {batch.instance_name(f) for f in files})
     settings = {"time_limit": config.seconds(), "main_gap": config.main_gap, "adversary": config.adversary,
                 "tol": config.tol, "seed": config.seed}
+    log = None if log_dir is None else TaskLog(log_dir / TASK_LOG, _batch_key(config, "solve", files),
+                                               dataclasses.asdict, batch.row_from_json)
     rows = batch.solve_files(problem, files, model, references, config.reference_column, settings,
-                             config.workers, advance)
+                             config.executor_spec(config.workers), advance, log, config.resume)
     summary = {"problem": config.problem, "model": "shipped" if config.model is None and model is not None else
                None if model is None else str(config.model), "time_limit": config.seconds(),
                "instances": [dataclasses.asdict(row) for row in rows], "summary": batch.summary(rows)}
