@@ -132,3 +132,21 @@ def test_a_killed_driver_resumes_where_it_stopped(tmp_path):
         assert rows[task] == row  # taken from the log, not solved again (same seconds to the last digit)
     fresh = nmkit("robust-opt", "solve", tmp_path / "inst", "--executor", "local:2", "--time-limit", "60", "--json")
     assert [r["profit"] for r in json.loads(fresh.stdout)["result"]["instances"]] == [r["profit"] for r in rows]
+
+
+def test_many_patterns_give_the_same_files_on_dask_and_local_workers(cluster, tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(30)
+    genome = rng.choice(np.frombuffer(b"ACGT", np.uint8), 50_000)
+    (tmp_path / "genome.txt").write_bytes(genome.tobytes())
+    starts = rng.integers(0, len(genome) - 60, 40)
+    (tmp_path / "reads.fa").write_bytes(b"".join(b">r%d\n" % i + genome[s:s + 40 + i % 3 * 10].tobytes() + b"\n"
+                                                 for i, s in enumerate(starts)))
+    for name, executor in (("dask", _dask(cluster)), ("local", "local:1")):
+        done = nmkit("hamming", "--text-file", tmp_path / "genome.txt", "--patterns-file", tmp_path / "reads.fa",
+                     "-k", "4", "--executor", executor, "--out", tmp_path / name)
+        assert done.returncode == 0, done.stderr
+    _same_files(tmp_path / "dask", tmp_path / "local", names=("matches.csv", "hits.csv"))
+    rows = (tmp_path / "local" / "matches.csv").read_text().splitlines()[1:]
+    assert len(rows) == 40 and all(row.split(",")[4] == "0" for row in rows)  # every read found exactly

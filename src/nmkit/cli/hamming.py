@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nmkit.cli.common import Command, Outcome, RunContext, capability, register
+from nmkit.cli.common import Command, ExecutorOption, Outcome, RunContext, capability, register
 from nmkit.core.hamming.config import ALGORITHM_HELP, HammingConfig
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ def run(config: HammingConfig, ctx: RunContext) -> Outcome:
     from nmkit.core.hamming.scan import scan
     from nmkit.core.report import jsonable
 
+    if config.patterns_file is not None:
+        return _run_batch(config, ctx)
     artifacts = []
     with contextlib.ExitStack() as stack:
         sink = None
@@ -40,6 +42,51 @@ def run(config: HammingConfig, ctx: RunContext) -> Outcome:
         io.write_text(ctx.out_dir / "hits.csv", "position,distance\n" + rows)
         artifacts.append("hits.csv")
     return Outcome(summary=jsonable(result), tables=[_summary_table(result), _best_table(result)], artifacts=artifacts)
+
+
+def _run_batch(config: HammingConfig, ctx: RunContext) -> Outcome:
+    from rich.table import Table
+
+    from nmkit.core import io
+    from nmkit.core.hamming.batch import scan_batch
+    from nmkit.core.report import jsonable
+
+    with ctx.progress("hamming tasks", None) as advance:
+        result = scan_batch(config, advance)
+    artifacts = []
+    if ctx.out_dir is not None:
+        io.write_text(ctx.out_dir / "matches.csv", _matches_csv(result.matches))
+        artifacts.append("matches.csv")
+        if config.mode == "k-mismatch":
+            rows = "".join(f"{_csv(m.pattern)},{_csv(m.text)},{a.position},{a.distance}\n"
+                           for m in result.matches for a in m.hits)
+            io.write_text(ctx.out_dir / "hits.csv", "pattern,text,position,distance\n" + rows)
+            artifacts.append("hits.csv")
+    summary = Table("", "", title="hamming: many patterns", show_header=False)
+    for key, value in (("mode", result.mode), ("patterns x texts", f"{result.patterns:,} x {result.texts:,}"),
+                       ("tasks (executor)", f"{result.tasks:,} ({result.executor})"),
+                       ("text symbols", f"{result.text_symbols:,}"), ("seconds", f"{result.seconds:.3f}"),
+                       ("pattern-text symbol pairs / s",
+                        f"{result.patterns * result.text_symbols / max(result.seconds, 1e-9):.3g}")):
+        summary.add_row(key, value)
+    shown = Table("pattern", "text", "best distance", "best positions", title="best alignments (first 20 pairs)")
+    for match in result.matches[:20]:
+        shown.add_row(match.pattern, match.text, str(match.best[0].distance) if match.best else "-",
+                      " ".join(str(a.position) for a in match.best[:5]))
+    return Outcome(summary=jsonable(result.summary()), tables=[summary, shown], artifacts=artifacts)
+
+
+def _matches_csv(matches) -> str:
+    """One row per (pattern, text): lengths, the best distance and the best alignments as position:distance."""
+    rows = [f"{_csv(m.pattern)},{_csv(m.text)},{m.pattern_length},{m.text_length},"
+            f"{m.best[0].distance if m.best else ''},{' '.join(f'{a.position}:{a.distance}' for a in m.best)}"
+            + (f",{len(m.hits)}" if m.hits is not None else "") for m in matches]
+    hits = ",hits" if matches and matches[0].hits is not None else ""
+    return f"pattern,text,pattern_length,text_length,best_distance,best{hits}\n" + "\n".join(rows) + "\n"
+
+
+def _csv(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
 
 
 def _total(config: HammingConfig) -> int | None:
@@ -106,6 +153,11 @@ def hamming(
     pattern_file: Annotated[Path | None, typer.Option(help="Pattern file, same formats as the text; its final "
                                                       "line ending is dropped (see --keep-newline).",
                                                       rich_help_panel=INPUT)] = None,
+    patterns_file: Annotated[Path | None, typer.Option(help="Many patterns: one per line, FASTA or FASTQ (names "
+                                                       "kept), or a 2-D .npy; against --text-file (a file or a "
+                                                       "folder of texts), as tasks on --executor.",
+                                                       rich_help_panel=INPUT)] = None,
+    executor: ExecutorOption = None,
     keep_newline: Annotated[bool | None, typer.Option("--keep-newline", help="Keep a pattern file's final line "
                                                       "ending as symbols of the pattern.", rich_help_panel=INPUT)]
     = None,
@@ -131,10 +183,11 @@ def hamming(
     """Hamming distance of the pattern at every alignment of the text; lists the best alignments.
 
     With --out DIR: distances.npy (all n-m+1 values; k-mismatch stores k+1 for "more than k"), hits.csv
-    (k-mismatch), result.json and recipe.yaml.
+    (k-mismatch), result.json and recipe.yaml. With --patterns-file: matches.csv (one row per pattern and text:
+    its best alignments) and, for k-mismatch, hits.csv (every hit of every pair).
     """  # the algorithm list is appended below, from ALGORITHM_HELP
     flags = dict(text=text, text_file=text_file, pattern=pattern, pattern_file=pattern_file, keep_newline=keep_newline,
-                 tokens=tokens,
+                 tokens=tokens, patterns_file=patterns_file, executor=executor,
                  max_mismatches=max_mismatches, approx=approx, failure_probability=failure_probability,
                  wildcard=wildcard, algorithm=algorithm, top=top, chunk_size=chunk_size)
     return flags

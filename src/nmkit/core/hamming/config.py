@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from nmkit.core.errors import ConfigError
-from nmkit.core.recipe import CommonConfig, option
+from nmkit.core.recipe import BatchConfig, option
 
 Algorithm = Literal["auto", "direct", "simd", "fft", "abrahamson", "bitpacked", "kangaroo"]
 
@@ -41,14 +41,17 @@ class Synthetic:
 
 
 @dataclass(frozen=True)
-class HammingConfig(CommonConfig):
+class HammingConfig(BatchConfig):
     """Text-to-pattern Hamming distances: HD[i] = #{j : T[i+j] != P[j]}, i = 0..n-m."""
 
     text: str | None = option(None, "the text, given inline")
-    text_file: Path | None = option(None, "file holding the text (bytes, tokens, or .npy integers); - for stdin")
+    text_file: Path | None = option(None, "file holding the text (bytes, tokens, or .npy integers); - for stdin; "
+                                          "with patterns_file also a folder of texts")
     pattern: str | None = option(None, "the pattern, given inline")
     pattern_file: Path | None = option(None, "file holding the pattern (same formats as the text); one final line "
                                              "ending is dropped (editors add it) unless keep_newline")
+    patterns_file: Path | None = option(None, "many patterns: one per line, FASTA or FASTQ records (names kept), "
+                                              "or a 2-D .npy of integer rows; each against every text")
     keep_newline: bool = option(False, "bytes mode: keep a pattern file's final line ending as pattern symbols")
     synthetic: Synthetic | None = option(None, "generate a seeded text with planted pattern copies")
     tokens: bool = option(False, "read files and inline strings as whitespace-separated tokens, not bytes")
@@ -63,15 +66,21 @@ class HammingConfig(CommonConfig):
 
     def __post_init__(self) -> None:
         inputs = [self.text is not None, self.text_file is not None]
-        patterns = [self.pattern is not None, self.pattern_file is not None]
+        patterns = [self.pattern is not None, self.pattern_file is not None, self.patterns_file is not None]
         if self.synthetic is not None:
             if any(inputs) or any(patterns):
-                raise ConfigError("synthetic cannot be combined with text/text_file/pattern/pattern_file")
+                raise ConfigError("synthetic cannot be combined with text/text_file/pattern/pattern_file/"
+                                  "patterns_file")
         else:
             if sum(inputs) != 1:
                 raise ConfigError("give exactly one of text, text_file (or synthetic)")
             if sum(patterns) != 1:
-                raise ConfigError("give exactly one of pattern, pattern_file (or synthetic)")
+                raise ConfigError("give exactly one of pattern, pattern_file, patterns_file (or synthetic)")
+        if self.patterns_file is not None and self.approx is not None:
+            raise ConfigError("approx estimates one pattern's distances; with patterns_file use the exact or the "
+                              "k-mismatch mode")
+        if self.patterns_file is not None and self.text is not None:
+            raise ConfigError("patterns_file runs against text_file (a file or a folder of texts), not inline text")
         if self.max_mismatches is not None and self.approx is not None:
             raise ConfigError("max_mismatches and approx are separate modes; give one of them")
         if self.wildcard is not None and (self.max_mismatches is not None or self.approx is not None):

@@ -16,6 +16,8 @@ only skip a mismatch, with probability about (k+1) n log2(m) / 2**61 for a whole
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numba as nb
 import numpy as np
 
@@ -80,8 +82,10 @@ def _lce(text, pattern, ht, hp, pw, prime, x, y, limit):
 
 
 @njit(parallel=True)
-def _verify(text, pattern, ht, hp, pw, prime, candidates, k, out):
+def _verify(text, pattern, ht, hp, pw, prime, candidates, k):
+    """Mismatches (k + 1 meaning "more than k") of the alignment at each candidate position."""
     m = pattern.shape[0]
+    out = np.empty(candidates.shape[0], np.int32)
     for c in nb.prange(candidates.shape[0]):
         i = candidates[c]
         pos = 0
@@ -94,7 +98,7 @@ def _verify(text, pattern, ht, hp, pw, prime, candidates, k, out):
             if mismatches > k:
                 break
             pos += 1
-        out[i] = mismatches
+        out[c] = mismatches
     return out
 
 
@@ -114,27 +118,108 @@ def _mark_candidates(ht, pw, prime, piece_keys, piece_offsets, piece_len, count,
     return marks
 
 
+@njit
+def _mark_many(ht, pw, prime, piece_keys, piece_offsets, piece_owners, piece_len, count):
+    """Every (pattern, alignment) that some piece of that pattern places exactly: pattern ids and positions, in
+    text order (a pair may repeat when several of its pieces match)."""
+    windows = ht[0].shape[0] - piece_len
+    owners = np.empty(1024, np.int64)
+    positions = np.empty(1024, np.int64)
+    found = 0
+    for i in range(windows):
+        key = _window(ht[0], pw[0], prime[0], i, piece_len) * PRIMES[1] + \
+            _window(ht[1], pw[1], prime[1], i, piece_len)
+        at = np.searchsorted(piece_keys, key)
+        while at < piece_keys.shape[0] and piece_keys[at] == key:
+            a = i - piece_offsets[at]
+            if 0 <= a < count:
+                if found == owners.shape[0]:
+                    owners = np.concatenate((owners, np.empty(found, np.int64)))
+                    positions = np.concatenate((positions, np.empty(found, np.int64)))
+                owners[found] = piece_owners[at]
+                positions[found] = a
+                found += 1
+            at += 1
+    return owners[:found], positions[:found]
+
+
+@dataclass
+class TextHashes:
+    """A text's precomputed form for k-mismatch search: Karp-Rabin prefix hashes under two primes with seeded
+    bases, and the bases' powers up to the pattern length; shared by every pattern of that length."""
+
+    text: np.ndarray
+    bases: list[int]
+    prefix: np.ndarray  # [2, n + 1]
+    powers: np.ndarray  # [2, m + 1]
+
+    @classmethod
+    def of(cls, text: np.ndarray, m: int, seed: int) -> TextHashes:
+        rng = np.random.default_rng(seed)
+        bases = [int(rng.integers(1 << 16, p - 1)) for p in PRIMES]
+        prefix = np.stack([_prefix_hashes(text, b, p) for b, p in zip(bases, PRIMES, strict=True)])
+        powers = np.stack([_powers(m, b, p) for b, p in zip(bases, PRIMES, strict=True)])
+        return cls(text, bases, prefix, powers)
+
+    def of_pattern(self, pattern: np.ndarray) -> np.ndarray:
+        return np.stack([_prefix_hashes(pattern, b, p) for b, p in zip(self.bases, PRIMES, strict=True)])
+
+    def piece_keys(self, pattern_hashes: np.ndarray, offsets: np.ndarray, length: int) -> np.ndarray:
+        return np.array([_window(pattern_hashes[0], self.powers[0], PRIMES[0], o, length) * PRIMES[1]
+                         + _window(pattern_hashes[1], self.powers[1], PRIMES[1], o, length) for o in offsets],
+                        np.int64)
+
+    def verify(self, pattern: np.ndarray, pattern_hashes: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
+        return _verify(self.text, pattern, self.prefix, pattern_hashes, self.powers, np.array(PRIMES, np.int64),
+                       candidates.astype(np.int64), k)
+
+
 def bounded_distances(text: np.ndarray, pattern: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     """HD[i] where HD[i] <= k, and k + 1 (meaning "more than k") elsewhere."""
     m = len(pattern)
     count = len(text) - m + 1
-    rng = np.random.default_rng(seed)
-    prime = np.array(PRIMES, np.int64)
-    bases = [int(rng.integers(1 << 16, p - 1)) for p in PRIMES]
-    ht = [_prefix_hashes(text, b, p) for b, p in zip(bases, PRIMES, strict=True)]
-    hp = [_prefix_hashes(pattern, b, p) for b, p in zip(bases, PRIMES, strict=True)]
-    pw = [_powers(m, b, p) for b, p in zip(bases, PRIMES, strict=True)]
-    ht_, hp_, pw_ = np.stack(ht), np.stack(hp), np.stack(pw)
+    hashes = TextHashes.of(text, m, seed)
+    own = hashes.of_pattern(pattern)
     piece_len = m // (k + 1)
     if piece_len >= 1:
         offsets = np.arange(k + 1, dtype=np.int64) * piece_len
-        keys = np.array([_window(hp_[0], pw_[0], PRIMES[0], o, piece_len) * PRIMES[1]
-                         + _window(hp_[1], pw_[1], PRIMES[1], o, piece_len) for o in offsets], np.int64)
+        keys = hashes.piece_keys(own, offsets, piece_len)
         order = np.argsort(keys, kind="stable")
-        marks = _mark_candidates(ht_, pw_, prime, keys[order], offsets[order], piece_len, count,
-                                 np.zeros(count, np.bool_))
+        marks = _mark_candidates(hashes.prefix, hashes.powers, np.array(PRIMES, np.int64), keys[order],
+                                 offsets[order], piece_len, count, np.zeros(count, np.bool_))
         candidates = np.flatnonzero(marks)
     else:  # more allowed mismatches than symbols: every alignment qualifies
         candidates = np.arange(count)
     out = np.full(count, k + 1, np.int32)
-    return _verify(text, pattern, ht_, hp_, pw_, prime, candidates.astype(np.int64), k, out)
+    out[candidates] = hashes.verify(pattern, own, candidates, k)
+    return out
+
+
+def bounded_hits(text: np.ndarray, patterns: list[np.ndarray], k: int, seed: int = 0) -> list[tuple[np.ndarray,
+                                                                                                   np.ndarray]]:
+    """For each pattern (all of one length m): the alignments with <= k mismatches and their counts, sorted by
+    position. The text is hashed once and one pass over its windows finds every pattern's pigeonhole candidates
+    (the pieces of all patterns in one sorted table), so many patterns cost one text scan plus their candidates."""
+    m = len(patterns[0])
+    count = len(text) - m + 1
+    hashes = TextHashes.of(text, m, seed)
+    pattern_hashes = [hashes.of_pattern(p) for p in patterns]
+    piece_len = m // (k + 1)
+    if piece_len >= 1:
+        offsets = np.arange(k + 1, dtype=np.int64) * piece_len
+        keys = np.concatenate([hashes.piece_keys(h, offsets, piece_len) for h in pattern_hashes])
+        order = np.argsort(keys, kind="stable")
+        owners, positions = _mark_many(hashes.prefix, hashes.powers, np.array(PRIMES, np.int64), keys[order],
+                                       np.tile(offsets, len(patterns))[order],
+                                       np.repeat(np.arange(len(patterns)), k + 1)[order], piece_len, count)
+        pairs = np.unique(owners * count + positions)
+        owners, positions = np.divmod(pairs, count)
+        bounds = np.searchsorted(owners, np.arange(len(patterns) + 1))
+        candidates = [positions[bounds[p]:bounds[p + 1]] for p in range(len(patterns))]
+    else:  # more allowed mismatches than symbols: every alignment qualifies
+        candidates = [np.arange(count)] * len(patterns)
+    found = []
+    for pattern, own, where in zip(patterns, pattern_hashes, candidates, strict=True):
+        distances = hashes.verify(pattern, own, where, k)
+        found.append((where[distances <= k], distances[distances <= k]))
+    return found

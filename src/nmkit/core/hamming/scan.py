@@ -60,7 +60,7 @@ def scan(config: HammingConfig, *, sink: Sink | None = None, advance: Callable[[
     m = len(pattern)
     device = resolve_device(config.device)
     rng = np.random.default_rng(config.seed)
-    best = _Best(config.top)
+    best = BestAlignments(config.top)
     hits: list[Alignment] | None = [] if config.mode == "k-mismatch" else None
     method: _Method | None = None
     carry, offset, text_length, chunks, compute_seconds = pattern[:0], 0, 0, 0, 0.0
@@ -143,7 +143,7 @@ class _Method:
         return self.compute(window, chunk, rng)
 
 
-def _exact(name: str, pattern: np.ndarray, alphabet: Alphabet, device: str):
+def exact_method(name: str, pattern: np.ndarray, alphabet: Alphabet, device: str):
     wild = alphabet.wild_code  # the compiled methods are imported when chosen: loading them costs ~1 s (choose.py)
     if name == "direct":
         return lambda text: direct.distances(text, pattern, wild)
@@ -182,7 +182,7 @@ def _plan(config: HammingConfig, window: np.ndarray, pattern: np.ndarray, alphab
     exact_name, exact_seconds = choose.choose_exact(shape, window, pattern, alphabet.size)
     if config.algorithm not in ("auto", "kangaroo"):
         exact_name = config.algorithm
-    exact = _exact(exact_name, pattern, alphabet, device)
+    exact = exact_method(exact_name, pattern, alphabet, device)
     if config.mode == "exact":
         return _Method(exact_name, lambda text, chunk, rng: exact(text))
     if config.mode == "k-mismatch":
@@ -220,7 +220,7 @@ def _approximate(config, pattern, exact_name, exact) -> _Method:
     return method
 
 
-class _Best:
+class BestAlignments:
     """The ``top`` smallest distances seen so far (ties broken by position)."""
 
     def __init__(self, top: int) -> None:
@@ -229,14 +229,19 @@ class _Best:
         self.values = np.empty(0, np.float64)
 
     def update(self, distances: np.ndarray, offset: int) -> None:
-        if self.top == 0:
+        """Merge a chunk's distances (alignment ``offset + i`` has ``distances[i]``)."""
+        if self.top == 0 or len(distances) == 0:
             return
         keep = min(self.top, len(distances))
         kth = np.partition(distances, keep - 1)[keep - 1]
         below = np.flatnonzero(distances < kth)
         local = np.concatenate([below, np.flatnonzero(distances == kth)[: keep - len(below)]])
-        positions = np.concatenate([self.positions, local + offset])
-        values = np.concatenate([self.values, distances[local].astype(np.float64)])
+        self.add(local + offset, distances[local])
+
+    def add(self, positions: np.ndarray, values: np.ndarray) -> None:
+        """Merge alignments given by position (k-mismatch hits)."""
+        positions = np.concatenate([self.positions, np.asarray(positions, np.int64)])
+        values = np.concatenate([self.values, np.asarray(values, np.float64)])
         order = np.lexsort((positions, values))[: self.top]
         self.positions, self.values = positions[order], values[order]
 

@@ -88,7 +88,7 @@ def _read_pattern(config: HammingConfig) -> np.ndarray:
         return _parse_inline(config.pattern, config.tokens)
     path = config.pattern_file
     if path.suffix == ".npy":
-        return _integers(io.load_npy(path), path)
+        return integer_array(io.load_npy(path), path)
     if str(path) == "-":
         raise InputError("pattern_file: '-' (stdin) is for the text; give the pattern inline or as a file")
     data = _read_bytes(path)
@@ -114,9 +114,13 @@ def _open_text(config: HammingConfig) -> TextSource:
     if config.text is not None:
         raw = _parse_inline(config.text, config.tokens)
         return TextSource("tokens" if config.tokens else "bytes", slices(raw, size), len(raw), "text")
-    path = config.text_file
+    return open_text_file(config.text_file, config.tokens, size)
+
+
+def open_text_file(path: Path, tokens: bool, size: int) -> TextSource:
+    """A text file (bytes, or tokens with ``tokens``; a ``.npy`` of integers; ``-``: stdin) as chunks of ``size``."""
     if path.suffix == ".npy":
-        array = _integers(io.load_npy(path, mmap=True), path)
+        array = integer_array(io.load_npy(path, mmap=True), path)
         return TextSource("integers", slices(array, size), len(array), str(path))
     if str(path) == "-":
         stream, length, name = sys.stdin.buffer, None, "stdin"
@@ -125,7 +129,7 @@ def _open_text(config: HammingConfig) -> TextSource:
             stream, length, name = open(path, "rb"), path.stat().st_size, str(path)  # noqa: SIM115 (closed by reader)
         except OSError as exc:
             raise InputError(f"text_file {path}: cannot be read ({exc.strerror or exc})") from None
-    if config.tokens:
+    if tokens:
         return TextSource("tokens", _token_chunks(stream, size, name), None, name)
     return TextSource("bytes", _byte_chunks(stream, size, name), length, name)
 
@@ -201,7 +205,7 @@ def _read_bytes(path: Path) -> bytes:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
-def _integers(array: np.ndarray, path: Path) -> np.ndarray:
+def integer_array(array: np.ndarray, path: Path) -> np.ndarray:
     if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
         raise InputError(f"{path}: expected a 1-D integer array, found {array.ndim}-D {array.dtype}")
     return array
