@@ -150,3 +150,11 @@ def test_many_patterns_give_the_same_files_on_dask_and_local_workers(cluster, tm
     _same_files(tmp_path / "dask", tmp_path / "local", names=("matches.csv", "hits.csv"))
     rows = (tmp_path / "local" / "matches.csv").read_text().splitlines()[1:]
     assert len(rows) == 40 and all(row.split(",")[4] == "0" for row in rows)  # every read found exactly
+
+
+def test_attack_shards_give_the_same_adversarials_on_dask_and_local_workers(cluster, tmp_path):
+    for name, executor in (("dask", _dask(cluster)), ("local", "local:1")):
+        done = nmkit("attack", "--count", "24", "--shard", "8", "--budget", "1x20", "--executor", executor, "--out",
+                     tmp_path / name)
+        assert done.returncode == 0, done.stderr
+    _same_files(tmp_path / "dask", tmp_path / "local", names=("adversarial.npy", "original.npy", "examples.csv"))

@@ -10,6 +10,7 @@ from nmkit.cli.common import (
     MODEL,
     Architecture,
     Command,
+    ExecutorOption,
     ModelFile,
     Outcome,
     RunContext,
@@ -36,7 +37,7 @@ def run_command(config: AttackConfig, ctx: RunContext) -> Outcome:
     from nmkit.core.report import jsonable
 
     runs = 3 if config.method == "compare" else 1
-    with ctx.progress("attack iterations", runs * config.steps * config.iterations) as advance:
+    with ctx.progress("attack shards", runs * -(-config.count // config.shard)) as advance:
         result = run(config, advance)
     artifacts = []
     if ctx.out_dir is not None:
@@ -125,6 +126,8 @@ def attack(
                                                rich_help_panel=ATTACK)] = None,
     lr: Annotated[float | None, typer.Option(help="AdamW learning rate (default 0.05).", rich_help_panel=ATTACK)]
     = None,
+    shard: Annotated[int | None, typer.Option(help="Inputs per task on --executor (default 64).")] = None,
+    executor: ExecutorOption = None,
 ):
     """Make a classifier rank K chosen classes first, in order, with the smallest perturbation.
 
@@ -137,4 +140,5 @@ def attack(
     Box and normalisation (low, high, mean, std) are recipe/--set fields.
     """
     return dict(data=data, model=model, architecture=architecture, trust_pickle=trust_pickle,
-                feature_layer=feature_layer, count=count, k=k, targets=targets, method=method, budget=budget, lr=lr)
+                feature_layer=feature_layer, count=count, k=k, targets=targets, method=method, budget=budget, lr=lr,
+                shard=shard, executor=executor)

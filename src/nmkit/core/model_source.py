@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from nmkit.core.recipe import CommonConfig, option
+from nmkit.core.recipe import BatchConfig, option
 
 ARCHITECTURES = ("mlp", "cnn", "resnet", "lenet", "cnn28")  # nmkit.core.models.ZOO builds them
 
 
 @dataclass(frozen=True)
-class ModelSource(CommonConfig):
+class ModelSource(BatchConfig):
     """Config fields of every tool that takes a classifier: the file (or none: train the zoo model), the zoo
     architecture, the pickle opt-in."""
 

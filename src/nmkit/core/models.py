@@ -200,6 +200,30 @@ def load_model_and_format(path: Path, *, architecture: str | None = None,
     raise InputError(f"model {path}: expected a TorchScript archive, a state dict or a module")
 
 
+class Portable:
+    """A loaded model that worker processes can receive: pickled as TorchScript bytes (a scripted model) or as
+    ``torch.save`` bytes of the module (classes by reference, as ``--trust-pickle`` or the zoo gave them). Made in
+    the driver from a model it already loaded, so unpickling it trusts nothing new."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def __getstate__(self) -> dict:
+        import io as bytes_io
+
+        buffer = bytes_io.BytesIO()
+        scripted = isinstance(self.model, torch.jit.ScriptModule)
+        torch.jit.save(self.model, buffer) if scripted else torch.save(self.model, buffer)
+        return {"scripted": scripted, "bytes": buffer.getvalue()}
+
+    def __setstate__(self, state: dict) -> None:
+        import io as bytes_io
+
+        buffer = bytes_io.BytesIO(state["bytes"])
+        self.model = torch.jit.load(buffer, map_location="cpu") if state["scripted"] else \
+            torch.load(buffer, map_location="cpu", weights_only=False)
+
+
 class ForwardFailed(InputError):
     """The model's forward raised on the data's inputs (it takes other inputs, or it is broken)."""
 

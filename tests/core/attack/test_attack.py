@@ -1,5 +1,6 @@
 """QuadAttacK: the QP against an exact reference, the losses, and attacks on a trained digits model."""
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -244,3 +245,11 @@ def test_attacks_transformers_and_npz_data_with_normalisation(tmp_path):
     with torch.no_grad():
         logits = model((adversarial - mean) / std)
     assert ordered_success(logits, torch.from_numpy(result.targets))[torch.from_numpy(result.success)].all()
+
+
+def test_shards_give_the_same_adversarials_in_worker_processes():
+    config = AttackConfig(count=12, shard=5, budget="1x15", executor="local:1")
+    one = run(config)
+    two = run(dataclasses.replace(config, executor="local:2"))
+    np.testing.assert_array_equal(one.adversarial, two.adversarial)
+    np.testing.assert_array_equal(one.success, two.success)

@@ -103,7 +103,13 @@ class SplitModel:
             what = f"no Linear layer named {feature_layer!r}" if feature_layer else "no Linear layer"
             raise InputError(f"model: {what}; QuadAttacK needs a classifier whose last op is a Linear layer")
         self.head_name, self.head = linears[-1]
-        self.head.register_forward_hook(lambda module, inputs, output: setattr(self, "_features", inputs[0]))
+        self._hook = self.head.register_forward_hook(
+            lambda module, inputs, output: setattr(self, "_features", inputs[0]))
+
+    def remove(self) -> None:
+        """Take the forward hook off the model (a model attacked shard by shard gets one split per shard)."""
+        if getattr(self, "_hook", None) is not None:
+            self._hook.remove()
 
     def _split_scripted(self, model, feature_layer: str | None) -> None:
         stages = [stage for child in model.children() for stage in _stages(child)]
@@ -201,9 +207,10 @@ def ad_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def attack(split: SplitModel, x: torch.Tensor, targets: torch.Tensor, config: AttackConfig,
-           advance: Callable[[int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Best (lowest-L2) successful adversarial per example, and the success flags."""
-    generator = torch.Generator().manual_seed(config.seed)
+           seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best (lowest-L2) successful adversarial per example, and the success flags; ``seed`` (default
+    ``config.seed``) draws the initial perturbations."""
+    generator = torch.Generator().manual_seed(config.seed if seed is None else seed)
     batch = len(x)
     best = x.clone()
     best_energy = torch.full((batch,), torch.inf)
@@ -232,8 +239,6 @@ def attack(split: SplitModel, x: torch.Tensor, targets: torch.Tensor, config: At
             with torch.no_grad():
                 delta.copy_(torch.clamp(x + delta, config.low, config.high) - x)
                 c = torch.where(better, 0.75 * c, c)
-            if advance is not None:
-                advance(1)
         high = torch.where(found, torch.minimum(high, c), high)
         low = torch.where(found, low, torch.maximum(low, c))
     return best, torch.isfinite(best_energy)
@@ -269,6 +274,7 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
         raise InputError(f"field 'k' expects a value below the number of classes ({classes}), found {config.k}")
     with torch.no_grad():
         correct = split(x)[1].argmax(1) == labels
+    split.remove()  # each shard makes its own split; the model ships to the workers without this one's hook
     rows = torch.nonzero(correct).view(-1)[: config.count]  # the first correctly classified rows of --data
     targets = _targets(config, labels, classes, rows)
     x, labels = x[rows], labels[rows]
@@ -277,7 +283,7 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
     results = {}
     for method in (("quadattack", "cwk", "ad") if config.method == "compare" else (config.method,)):
         start = time.perf_counter()
-        adversarial, success = attack(split, x, targets, dataclasses.replace(config, method=method), advance)
+        adversarial, success = attack_shards(model, x, targets, dataclasses.replace(config, method=method), advance)
         results[method] = AttackResult(method, config.k, config.budget, len(x), float(success.float().mean()),
                                        energies(adversarial - x, success),
                                        (time.perf_counter() - start) / max(len(x), 1), accuracy, notes,
@@ -290,6 +296,40 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
         result.comparison = {m: {"success_rate": r.success_rate, "energy": r.energy,
                                  "seconds_per_example": r.seconds_per_example} for m, r in results.items()}
     return result
+
+
+def attack_shards(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, config: AttackConfig,
+                  advance: Callable[[int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`attack` on shards of ``config.shard`` inputs as tasks on the run's executor, merged in input order.
+    Shard i draws from the i-th child of the run's seed, and a shard's computation does not depend on the others,
+    so the adversarials are the same wherever the shards run."""
+    from nmkit.core.executor import run_tasks
+    from nmkit.core.models import Portable
+
+    bounds = list(range(0, len(x), config.shard))
+    seeds = np.random.SeedSequence(config.seed).spawn(len(bounds))
+    portable = Portable(model)
+    tasks = [(portable, x[b:b + config.shard], targets[b:b + config.shard], config,
+              int(seeds[i].generate_state(1)[0])) for i, b in enumerate(bounds)]
+    parts = run_tasks(_attack_shard, tasks, executor=config.executor_spec(),
+                      names=[f"shard {i} (inputs {b}..{min(b + config.shard, len(x)) - 1})" for i, b in
+                             enumerate(bounds)], advance=advance)
+    if not parts:
+        return x.clone(), torch.zeros(0, dtype=torch.bool)
+    return torch.cat([a for a, _ in parts]), torch.cat([s for _, s in parts])
+
+
+def _attack_shard(portable, x: torch.Tensor, targets: torch.Tensor, config: AttackConfig,
+                  seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    model = portable.model
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    as_tensor = lambda v: None if v is None else torch.tensor(v, dtype=torch.float32)  # noqa: E731
+    split = SplitModel(model, config.feature_layer, as_tensor(config.mean), as_tensor(config.std))
+    try:
+        return attack(split, x, targets, config, seed)
+    finally:
+        split.remove()
 
 
 def _inputs(config: AttackConfig) -> tuple[torch.Tensor, torch.Tensor]:
