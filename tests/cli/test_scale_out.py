@@ -158,3 +158,11 @@ def test_attack_shards_give_the_same_adversarials_on_dask_and_local_workers(clus
                      tmp_path / name)
         assert done.returncode == 0, done.stderr
     _same_files(tmp_path / "dask", tmp_path / "local", names=("adversarial.npy", "original.npy", "examples.csv"))
+
+
+def test_a_pruning_sweep_gives_the_same_models_on_dask_and_local_workers(cluster, tmp_path):
+    for name, executor in (("dask", _dask(cluster)), ("local", "local:1")):
+        done = nmkit("prune", "--sparsity", "0.5,0.9", "--fine-tune-epochs", "1", "--executor", executor, "--out",
+                     tmp_path / name)
+        assert done.returncode == 0, done.stderr
+    _same_files(tmp_path / "dask", tmp_path / "local", names=("model-s0.50.pt", "model-s0.90.pt", "sweep.csv"))

@@ -133,3 +133,19 @@ def test_workers_with_another_nmkit_are_refused(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", types.SimpleNamespace(Client=Client))
     with pytest.raises(InputError, match=r"worker tcp://10.0.0.5:4000 runs nmkit 0.0.1; every worker needs nmkit"):
         executor.connect(parse("dask://127.0.0.1:1"))
+
+
+def sleepy_pid(seconds: float) -> int:
+    import time
+
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_plain_local_moves_to_workers_only_when_they_pay(monkeypatch):
+    monkeypatch.setattr(executor.threads, "thread_budget", lambda requested=None: 2)
+    quick = run_tasks(pid_and_threads, [(i,) for i in range(7)], executor=ExecutorSpec("local"))
+    assert {pid for pid, _ in quick} == {os.getpid()}  # a worker's start would cost more than the tasks
+    monkeypatch.setattr(executor, "WORKER_START_SECONDS", 0.05)
+    slow = run_tasks(sleepy_pid, [(0.3,)] * 4, executor=ExecutorSpec("local"))
+    assert slow[0] == os.getpid() and os.getpid() not in slow[1:]

@@ -11,6 +11,7 @@ from nmkit.cli.common import (
     MODEL,
     Architecture,
     Command,
+    ExecutorOption,
     ModelFile,
     Outcome,
     RunContext,
@@ -206,6 +207,7 @@ def prune(
                                                     rich_help_panel=SCHEDULE)] = None,
     export_csr: Annotated[bool | None, typer.Option("--export-csr/--no-export-csr",
                                                     help="Also write Linear weights as sparse CSR parts.")] = None,
+    executor: ExecutorOption = None,
 ):
     """Prune a model's Conv/Linear weights and report accuracy, per-layer density, FLOPs left, collapse, PQ Index.
 
@@ -218,7 +220,8 @@ def prune(
     With --out DIR: model.pt (the input's format, masks folded into the weights; a sweep writes model-s0.90.pt
     ... for every sparsity), or the pruned .safetensors with the same keys and dtypes (a sweep: one folder s0.90/
     ... each), layers.csv, and for a sweep sweep.csv and sweep.svg (accuracy vs sparsity); linear_csr.pt with
-    --export-csr. The result lists the pruned parameters and every parameter left out with the reason. Schedule
+    --export-csr. A sweep's levels run as tasks on --executor (each from the dense model). The result lists
+    the pruned parameters and every parameter left out with the reason. Schedule
     keys follow SparseML (init_sparsity, final_sparsity, start_epoch, end_epoch, update_frequency, params,
     global_sparsity);
     method settings live in recipe sections sap, rd, mfac (or --set mfac.grads=128).
@@ -226,4 +229,4 @@ def prune(
     return dict(model=model, architecture=architecture, trust_pickle=trust_pickle, train=train, params=params,
                 include=include, exclude=exclude,
                 data=data, method=method, final_sparsity=_sparsities(sparsity), min_per_layer=min_per_layer,
-                fine_tune_epochs=fine_tune_epochs, end_epoch=end_epoch, export_csr=export_csr)
+                fine_tune_epochs=fine_tune_epochs, end_epoch=end_epoch, export_csr=export_csr, executor=executor)

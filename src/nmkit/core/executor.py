@@ -4,6 +4,8 @@
 
 * ``local``: worker processes on this machine, as many as the thread budget (``local:N``: N of them); the
   processes split the budget (:func:`nmkit.core.threads.worker_environment`); one worker runs tasks in-process.
+  Plain ``local`` starts with the tasks in this process and moves the rest to workers once they would finish
+  sooner there (a worker's start costs seconds), so small batches do not pay for processes.
 * ``dask://HOST:PORT`` or ``dask-scheduler-file:PATH``: an existing Dask distributed cluster, reached through its
   ``concurrent.futures`` interface (``Client(...).get_executor()``); needs the ``nmkit[dask]`` extra here and
   the same nmkit version on every worker (checked before anything is submitted).
@@ -25,6 +27,7 @@ import json
 import multiprocessing
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -38,6 +41,9 @@ DASK_EXTRA = "nmkit[dask]"
 RETRIES = 2
 """Extra attempts a task gets after its worker died (local workers; Dask counts its own, allowed-failures)."""
 USAGE = "expected local, local:N, dask://HOST:PORT or dask-scheduler-file:PATH"
+WORKER_START_SECONDS = 2.5
+"""What a spawned worker costs before its first task (a Python start and nmkit's imports, torch's ~1.5 s
+included), measured on the 2-core development machine; plain ``local`` uses workers only where they repay it."""
 DIES_ONCE = "NMKIT_TEST_WORKER_DIES_ONCE"
 """Fault injection for tests: a file path; the first worker task that finds no file there creates it and ends its
 process at once (as a killed or out-of-memory worker does)."""
@@ -157,7 +163,10 @@ def run_tasks(function: Callable[..., Any], tasks: Sequence[tuple], *, executor:
         for index in pending:
             finished(index, _task(function, tasks[index], names[index]))
     else:
-        _run_local(function, tasks, pending, names, executor.local_workers(), finished)
+        if executor.workers is None:  # plain local: worker processes only where they pay for starting
+            pending = _here_while_cheap(function, tasks, pending, names, executor.local_workers(), finished)
+        if pending:
+            _run_local(function, tasks, pending, names, executor.local_workers(), finished)
     ordered = [results[i] for i in range(len(tasks))]
     if log is not None:
         log.finish(ordered)
@@ -178,6 +187,19 @@ def _task(function: Callable[..., Any], arguments: tuple, name: str, worker: boo
         raise
     except Exception as exc:  # noqa: BLE001 - a bug in a task: exit 1 naming it, not a worker's traceback
         raise RunError(f"{name}: internal error: {type(exc).__name__}: {reason(exc)}") from None
+
+
+def _here_while_cheap(function, tasks, pending, names, workers, finished) -> list[int]:
+    """Run tasks in this process while the rest would finish sooner here than on ``workers`` new processes,
+    each of which first pays :data:`WORKER_START_SECONDS`; the tasks left for the workers."""
+    start = time.perf_counter()
+    for done, index in enumerate(pending, 1):
+        finished(index, _task(function, tasks[index], names[index]))
+        remaining = len(pending) - done
+        rest_here = (time.perf_counter() - start) / done * remaining
+        if rest_here > WORKER_START_SECONDS + rest_here / min(workers, remaining or 1):
+            return pending[done:]
+    return []
 
 
 def _die_once_if_asked() -> None:

@@ -20,6 +20,8 @@ from torch import nn
 from nmkit.core import datasets, models
 from nmkit.core.device import resolve_device
 from nmkit.core.errors import InputError
+from nmkit.core.executor import ExecutorSpec, run_tasks
+from nmkit.core.models import Portable
 from nmkit.core.prune.config import PruneConfig
 from nmkit.core.prune.masks import left_out, prunable_parameters
 from nmkit.core.prune.methods import Pruning, prune_to, sap_step
@@ -112,14 +114,18 @@ def run(config: PruneConfig, advance: Callable[[int], None] | None = None,
                         config.sap.q)
     if config.method == "sap":
         notes.append("SAP continues from the trained weights between steps (no rewind to initialisation)")
+    # each sparsity level restarts from the dense model with the run's seed: a task on the executor (GPU runs stay
+    # in this process), so the sweep is the same wherever its levels run
+    executor = config.executor_spec() if device == "cpu" else ExecutorSpec("local", workers=1)
+    data = (train_x, train_y, test_x, test_y)
+    levels = run_tasks(_prune_level, [(Portable(model), config, target, data) for target in config.sparsities],
+                       executor=executor, names=[f"sparsity {t:g}" for t in config.sparsities], advance=advance)
     runs, pruned = [], model
-    for target in config.sparsities:
-        pruned = copy_model(model)
-        runs.append(_prune_one(pruned, config, target, (train_x, train_y, test_x, test_y)))
+    for target, (level, portable) in zip(config.sparsities, levels, strict=True):
+        runs.append(level)
+        pruned = portable.model
         if on_pruned is not None:
             on_pruned(target, pruned if device == "cpu" else pruned.cpu(), model_format)
-        if advance is not None:
-            advance(1)
     chosen = prunable_parameters(pruned, config.params)
     return PruneResult(config.effective_method, model_format, dense_accuracy, dense_pqi, runs, notes,
                        pruned if device == "cpu" else pruned.cpu(), [layer.name for layer in chosen],
@@ -141,6 +147,12 @@ def copy_model(model: nn.Module) -> nn.Module:
         buffer.seek(0)
         return torch.jit.load(buffer, map_location=next(model.parameters()).device)
     return copy.deepcopy(model)
+
+
+def _prune_level(portable: Portable, config: PruneConfig, target: float, data) -> tuple[SparsityRun, Portable]:
+    """One level of the sweep on a copy of the dense model: its report and the pruned model."""
+    pruned = copy_model(portable.model)
+    return _prune_one(pruned, config, target, data), Portable(pruned)
 
 
 def _prune_one(model: nn.Module, config: PruneConfig, target: float, data) -> SparsityRun:
