@@ -2,11 +2,15 @@
 solve that does not converge (exit 1)."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import scipy.io
 import scipy.sparse as sp
+import torch
 from typer.testing import CliRunner
 
 from nmkit.cli.app import app
@@ -163,3 +167,23 @@ def test_dcdm_on_a_matrix_needs_its_grid(model, tmp_path):
                                   "--model", str(model), "--out", str(tmp_path / "g"), "-q"])
     assert gridded.exit_code == 0, gridded.output
     assert np.load(tmp_path / "g" / "x.npy").shape == (12, 12)
+
+
+def test_two_torchrun_processes_train_like_one_process_with_their_global_batch(tmp_path):
+    """Data parallel: 2 processes with batch 4 each equal 1 process with batch 8 (same draws, averaged grads)."""
+    args = ["solve-linear", "train", "--set", "n=12", "--steps", "12", "--set", "ritz_steps=20", "--json", "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          "-m", "nmkit", *args, "--set", "batch_size=4", "--out", str(tmp_path / "ddp")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    one = subprocess.run([sys.executable, "-m", "nmkit", *args, "--set", "batch_size=8", "--out",
+                          str(tmp_path / "one")], capture_output=True, text=True, env=env, timeout=300)
+    assert one.returncode == 0, one.stderr[-2000:]
+    trained = {name: json.loads(run.stdout)["result"]["training"] for name, run in (("ddp", ddp), ("one", one))}
+    assert (trained["ddp"]["processes"], trained["ddp"]["global_batch"]) == (2, 8) == (
+        2 * trained["one"]["processes"], trained["one"]["global_batch"])
+    assert trained["ddp"]["loss_last_50_mean"] == pytest.approx(trained["one"]["loss_last_50_mean"], rel=1e-5)
+    weights = [torch.load(tmp_path / name / "model.pt", weights_only=True)["state_dict"] for name in ("ddp", "one")]
+    for key in weights[1]:
+        torch.testing.assert_close(weights[0][key], weights[1][key], atol=1e-5, rtol=1e-4)

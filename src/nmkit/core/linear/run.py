@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nmkit.core import io
+from nmkit.core import distributed, io
 from nmkit.core.device import resolve_device
 from nmkit.core.errors import InputError, reason
 from nmkit.core.linear import problems
@@ -68,20 +68,26 @@ def run(config: LinearConfig, advance: Callable[[int, float], None] | None = Non
 
 
 def _train(config: LinearConfig, advance) -> LinearResult:
+    distributed.join("cpu")  # data parallel under torchrun (the network trains on the CPU's sparse operator)
+    processes = distributed.rank_and_world()[1]
     problem = problems.build(config.problem, config.n, config.obstacle, config.contrast, config.seed)
     torch.manual_seed(config.seed)  # the initial weights, so a rerun trains the same network
     net = DirectionNet(len(problem.shape), config.channels, config.levels)
     start = time.perf_counter()
-    losses = train_network(net, problem.matrix, problem.shape, problem.fluid, steps=config.steps,
-                           batch_size=config.batch_size, lr=config.lr, ritz_steps=config.ritz_steps,
-                           seed=config.seed, advance=advance)
+    try:
+        losses = train_network(net, problem.matrix, problem.shape, problem.fluid, steps=config.steps,
+                               batch_size=config.batch_size, lr=config.lr, ritz_steps=config.ritz_steps,
+                               seed=config.seed, advance=advance)
+    finally:
+        distributed.leave()
     seconds = time.perf_counter() - start
     b = problems.right_hand_side(problem, "random" if config.rhs not in ("smooth", "divergence") else config.rhs,
                                  np.random.default_rng(config.seed + 1))
     notes: list[str] = []
     solves = [_solve(method, problem, b, config, net) for method in _all_methods(notes, with_dcdm=True)]
     result = _result(config, _describe(config), problem, solves, b, notes)
-    result.training = {"steps": config.steps, "seconds": seconds, "loss_first": losses[0],
+    result.training = {"steps": config.steps, "processes": processes, "global_batch": config.batch_size * processes,
+                       "seconds": seconds, "loss_first": losses[0],
                        "loss_last_50_mean": float(np.mean(losses[-50:])),
                        "parameters": sum(p.numel() for p in net.parameters())}
     result.model = {"state_dict": net.state_dict(),

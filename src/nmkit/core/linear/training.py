@@ -12,7 +12,9 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
+from nmkit.core import distributed
 from nmkit.core.linear.network import DirectionNet
 
 SMOOTH_WEIGHT = 9.0
@@ -64,7 +66,10 @@ def scale_invariant_loss(net: DirectionNet, operator: torch.Tensor, b: torch.Ten
 def train(net: DirectionNet, matrix: sp.spmatrix, shape: tuple[int, ...], fluid: np.ndarray, *, steps: int,
           batch_size: int, lr: float, ritz_steps: int, seed: int,
           advance: Callable[[int, float], None] | None = None) -> list[float]:
-    """Adam on the scale-invariant loss with fresh Ritz-combination batches; returns the loss per step."""
+    """Adam on the scale-invariant loss with fresh Ritz-combination batches; returns the loss per step. Under
+    torchrun each of the N processes trains on its slice of a global batch of N ``batch_size`` right-hand sides
+    (the same draw on every rank) and gradients are averaged (:mod:`nmkit.core.distributed`), so N processes train
+    as one with batch N ``batch_size``."""
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -75,17 +80,20 @@ def train(net: DirectionNet, matrix: sp.spmatrix, shape: tuple[int, ...], fluid:
         operator = torch.sparse_coo_tensor(np.vstack([coo.row, coo.col]), coo.data.astype(np.float32), coo.shape,
                                            check_invariants=True).to_sparse_csr()
     mask = torch.from_numpy(fluid.ravel().astype(np.float32))
+    rank, world = distributed.rank_and_world()
+    network = DistributedDataParallel(net) if world > 1 else net
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(steps, 1))
     losses = []
     net.train()
     for _ in range(steps):
         optimiser.zero_grad()
-        loss = scale_invariant_loss(net, operator, sample_rhs(ritz, batch_size, generator), shape, mask)
+        batch = sample_rhs(ritz, batch_size * world, generator)[rank * batch_size:(rank + 1) * batch_size]
+        loss = scale_invariant_loss(network, operator, batch, shape, mask)
         loss.backward()
         optimiser.step()
         schedule.step()
-        losses.append(float(loss.detach()))
+        losses.append(distributed.mean(loss))
         if advance is not None:
             advance(1, losses[-1])
     net.eval()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -13,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
-from nmkit.core import io
+from nmkit.core import distributed, io
 from nmkit.core.errors import InputError, Interrupted, RunError, reason
 from nmkit.core.snn import step
 from nmkit.core.snn.config import SnnConfig
@@ -50,7 +48,7 @@ def train(config: SnnConfig, out_dir: Path | None, device: str, advance: Callabl
     corpus = load_corpus(config.data)
     parts = {name: torch.from_numpy(blocks) for name, blocks in split(corpus.tokens, config.ctx, config.seed).items()}
     fingerprint = hashlib.sha256(corpus.tokens.tobytes()).hexdigest()[:16]
-    device = _start_processes(device)
+    device = distributed.join(device)
     try:
         trainer, history, losses = _trainer(config, corpus.vocab_size, fingerprint, out_dir, device)
         primary = trainer.rank == 0
@@ -84,7 +82,7 @@ def train(config: SnnConfig, out_dir: Path | None, device: str, advance: Callabl
             if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
                 save()
             stop = should_stop()  # the signal that asked to stop, or 0
-            if _agree(bool(stop), trainer) and trainer.step < config.steps:
+            if distributed.agree(bool(stop), trainer.device) and trainer.step < config.steps:
                 save()
                 where = f"{out_dir / CHECKPOINT} is current; continue with --resume" if out_dir else \
                     "nothing saved (no --out)"
@@ -98,8 +96,7 @@ def train(config: SnnConfig, out_dir: Path | None, device: str, advance: Callabl
                 "tokens_per_second": tokens_per_step * trained / seconds if seconds else None,
                 **_evaluation(trainer.model, parts, config.ctx), "history": history}
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        distributed.leave()
 
 
 def _evaluation(model: SpikeGPT, parts: dict[str, torch.Tensor], context: int) -> dict:
@@ -203,30 +200,8 @@ def _plain(value):
     return str(value) if isinstance(value, Path) else value
 
 
-def _start_processes(device: str) -> str:
-    """Join the torchrun process group when launched by torchrun (gloo on CPU, NCCL on CUDA); the device to use."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
-        return device
-    if device == "cuda":
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        dist.init_process_group("nccl")
-        return f"cuda:{local}"
-    dist.init_process_group("gloo")
-    return device
-
-
 def _stop_if_diverged(diverged: bool, trainer: Trainer, config: SnnConfig) -> None:
     """Exit 1 (every process together) once the training or validation loss is NaN or infinite."""
-    if _agree(diverged, trainer):
+    if distributed.agree(diverged, trainer.device):
         raise RunError(f"training diverged at step {trainer.step}: the loss is not finite; lower lr_init "
                        f"(now {config.lr_init:g}) or grad_clip (now {config.grad_clip:g})")
-
-
-def _agree(stop: bool, trainer: Trainer) -> bool:
-    """Whether to stop, agreed by every process (so none waits forever for the others)."""
-    if trainer.world == 1:
-        return stop
-    flag = torch.tensor([float(stop)], device=trainer.device)
-    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-    return bool(flag.item())

@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from nmkit.core import distributed
 from nmkit.core.snn.model import ModelConfig, SpikeGPT
 
 
@@ -66,10 +67,6 @@ def language_model_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     return L2Wrap.apply(loss, logits)
 
 
-def _process() -> tuple[int, int]:
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-
-
 class Trainer:
     """Trains any language model with SpikeGPT's interface (``model(tokens) -> (logits, state)``); checkpoints
     need a SpikeGPT (its config rebuilds the model)."""
@@ -79,7 +76,7 @@ class Trainer:
         self.model = model.to(device)
         self.optim, self.steps, self.step, self.device = optim, steps, 0, device
         self.schedule_start: tuple[int, float] | None = None  # (step, lr) an extension continues from
-        self.rank, self.world = _process()
+        self.rank, self.world = distributed.rank_and_world()
         self.network = DistributedDataParallel(self.model) if self.world > 1 else self.model
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=optim.lr_init, betas=optim.betas,
                                           eps=optim.eps)
