@@ -123,3 +123,22 @@ def test_snn_curve_logs_each_arm_resumes_from_its_checkpoint_and_plots_the_ratio
     assert (tmp_path / "bpc_ratio.svg").read_text().startswith("<svg")
     (tested,) = snn_curve.test(argparse.Namespace(logs=[str(tmp_path / "rwkv.jsonl")], ctx=16, threads=1)).values()
     assert tested["step"] == 2 and 0 < tested["test_bpc"] < 8
+
+
+def test_scale_out_benchmark_runs_every_arm(tmp_path):
+    import shutil
+
+    from benchmarks import scale_out
+
+    pytest.importorskip("distributed")
+    instances = tmp_path / "instances"
+    instances.mkdir()
+    for name in sorted(p.name for p in scale_out.KNAPSACK.iterdir())[:2] if scale_out.KNAPSACK.is_dir() else []:
+        shutil.copy(scale_out.KNAPSACK / name, instances / name)
+    if not any(instances.iterdir()):
+        (instances / "kp.txt").write_text("2 10 1\n5 1 1 3 1\n4 1 1 3 1\n")
+    result = scale_out.main(["--instances", str(instances), "--time-limit", "1", "--n", "20000", "--patterns", "12",
+                             "--sample", "2", "--task-sizes", "0.05", "--tasks", "2"])
+    assert set(result["robust_opt"]["walls"]) == {"local:1", "local:2", "dask, 2 workers"}
+    assert set(result["hamming"]["calls"]) == {"k-mismatch", "exact top-10", "k-mismatch, dask"}
+    assert result["collection"]["solves"] > 0 and result["estimate_504_on_64_seconds"] > 0
