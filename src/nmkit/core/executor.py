@@ -253,6 +253,18 @@ def _run_dask(function, tasks, pending, names, client, finished) -> None:
         client.close()
 
 
+def capacity(executor: ExecutorSpec) -> int:
+    """How many tasks can run at once: the local workers, or the threads of the Dask cluster's workers (for
+    batches that cut their work into tasks, since every task repeats some work such as reading a text)."""
+    if executor.kind == "local":
+        return executor.local_workers()
+    client = connect(executor)
+    try:
+        return max(1, sum(client.nthreads().values()))
+    finally:
+        client.close()
+
+
 def connect(executor: ExecutorSpec):
     """A Dask client for the spec, after checking that every worker runs this nmkit version."""
     try:

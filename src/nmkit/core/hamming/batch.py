@@ -25,7 +25,7 @@ import numpy as np
 
 from nmkit.core import io, memory
 from nmkit.core.errors import InputError
-from nmkit.core.executor import ExecutorSpec, run_tasks
+from nmkit.core.executor import ExecutorSpec, capacity, run_tasks
 from nmkit.core.hamming import choose
 from nmkit.core.hamming.alphabet import Alphabet, parse_wildcard
 from nmkit.core.hamming.config import HammingConfig
@@ -33,8 +33,6 @@ from nmkit.core.hamming.scan import Alignment, BestAlignments, exact_method
 from nmkit.core.hamming.sources import MAX_TOKEN_BYTES, integer_array, open_text_file
 
 TASKS_PER_WORKER = 2
-DASK_WORKERS_GUESS = 16
-"""A Dask cluster's size is not known up front: enough tasks for this many workers (two each)."""
 
 
 @dataclass
@@ -119,7 +117,9 @@ def _record_name(header: bytes) -> str:
 
 
 def text_paths(path: Path) -> list[Path]:
-    """A text file, or every visible regular file of a folder in name order."""
+    """A text file, or every visible regular file of a folder in name order; absolute, so that workers started
+    elsewhere (a Dask cluster) find them."""
+    path = path.resolve()
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
         if not files:
@@ -162,8 +162,9 @@ def scan_batch(config: HammingConfig, advance: Callable[[int], None] | None = No
 
 
 def _slices(patterns: list[np.ndarray], executor: ExecutorSpec) -> list[list[int]]:
-    """Pattern indices grouped by length, each group cut into enough slices to keep every worker busy."""
-    workers = executor.local_workers() if executor.kind == "local" else DASK_WORKERS_GUESS
+    """Pattern indices grouped by length, each group cut into two slices per worker: every worker stays busy,
+    and every slice reads the text once more, so no more than that."""
+    workers = capacity(executor)
     by_length: dict[int, list[int]] = {}
     for index, pattern in enumerate(patterns):
         if len(pattern) == 0:

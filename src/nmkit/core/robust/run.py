@@ -142,6 +142,7 @@ def solve(config: RobustConfig, advance: Callable[[int], None] | None = None,
     path = Path(config.instance)
     if not path.exists():
         raise InputError(f"instance {path}: no such file or folder")
+    path = path.resolve()  # workers started elsewhere (a Dask cluster) read the files by these paths
     files = batch.instance_files(path) if path.is_dir() else [path]
     references = None if config.reference is None else batch.read_reference(
         config.reference, config.reference_column, {batch.instance_name(f) for f in files})
