@@ -102,13 +102,18 @@ def _verify(text, pattern, ht, hp, pw, prime, candidates, k):
     return out
 
 
+@njit
+def _key(h, pw, prime, start, length):
+    """The double hash of a window of length ``length`` at ``start`` as one 62-bit key."""
+    return _window(h[0], pw[0], prime[0], start, length) * PRIMES[1] + _window(h[1], pw[1], prime[1], start, length)
+
+
 @njit(parallel=True)
 def _mark_candidates(ht, pw, prime, piece_keys, piece_offsets, piece_len, count, marks):
     """marks[a] = True where some piece occurs exactly at text position a + its offset."""
     windows = ht[0].shape[0] - piece_len
     for i in nb.prange(windows):
-        key = _window(ht[0], pw[0], prime[0], i, piece_len) * PRIMES[1] + \
-            _window(ht[1], pw[1], prime[1], i, piece_len)
+        key = _key(ht, pw, prime, i, piece_len)
         at = np.searchsorted(piece_keys, key)
         while at < piece_keys.shape[0] and piece_keys[at] == key:
             a = i - piece_offsets[at]
@@ -127,8 +132,7 @@ def _mark_many(ht, pw, prime, piece_keys, piece_offsets, piece_owners, piece_len
     positions = np.empty(1024, np.int64)
     found = 0
     for i in range(windows):
-        key = _window(ht[0], pw[0], prime[0], i, piece_len) * PRIMES[1] + \
-            _window(ht[1], pw[1], prime[1], i, piece_len)
+        key = _key(ht, pw, prime, i, piece_len)
         at = np.searchsorted(piece_keys, key)
         while at < piece_keys.shape[0] and piece_keys[at] == key:
             a = i - piece_offsets[at]
@@ -165,9 +169,8 @@ class TextHashes:
         return np.stack([_prefix_hashes(pattern, b, p) for b, p in zip(self.bases, PRIMES, strict=True)])
 
     def piece_keys(self, pattern_hashes: np.ndarray, offsets: np.ndarray, length: int) -> np.ndarray:
-        return np.array([_window(pattern_hashes[0], self.powers[0], PRIMES[0], o, length) * PRIMES[1]
-                         + _window(pattern_hashes[1], self.powers[1], PRIMES[1], o, length) for o in offsets],
-                        np.int64)
+        prime = np.array(PRIMES, np.int64)
+        return np.array([_key(pattern_hashes, self.powers, prime, o, length) for o in offsets], np.int64)
 
     def verify(self, pattern: np.ndarray, pattern_hashes: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
         return _verify(self.text, pattern, self.prefix, pattern_hashes, self.powers, np.array(PRIMES, np.int64),
