@@ -28,10 +28,13 @@ DIRECT = 8  # symbols compared one by one before galloping with hashes
 
 
 @njit
-def _prefix_hashes(seq, base, prime):
-    h = np.zeros(seq.shape[0] + 1, np.int64)
+def _prefix_hashes(seq, bases, primes):
+    """[2, n + 1] prefix hashes of ``seq``, one row per (base, prime), in one pass."""
+    h = np.zeros((2, seq.shape[0] + 1), np.int64)
     for i in range(seq.shape[0]):
-        h[i + 1] = (h[i] * base + np.int64(seq[i]) + 1) % prime
+        symbol = np.int64(seq[i]) + 1
+        h[0, i + 1] = (h[0, i] * bases[0] + symbol) % primes[0]
+        h[1, i + 1] = (h[1, i] * bases[1] + symbol) % primes[1]
     return h
 
 
@@ -161,12 +164,12 @@ class TextHashes:
     def of(cls, text: np.ndarray, m: int, seed: int) -> TextHashes:
         rng = np.random.default_rng(seed)
         bases = [int(rng.integers(1 << 16, p - 1)) for p in PRIMES]
-        prefix = np.stack([_prefix_hashes(text, b, p) for b, p in zip(bases, PRIMES, strict=True)])
+        prefix = _prefix_hashes(text, np.array(bases, np.int64), np.array(PRIMES, np.int64))
         powers = np.stack([_powers(m, b, p) for b, p in zip(bases, PRIMES, strict=True)])
         return cls(text, bases, prefix, powers)
 
     def of_pattern(self, pattern: np.ndarray) -> np.ndarray:
-        return np.stack([_prefix_hashes(pattern, b, p) for b, p in zip(self.bases, PRIMES, strict=True)])
+        return _prefix_hashes(pattern, np.array(self.bases, np.int64), np.array(PRIMES, np.int64))
 
     def piece_keys(self, pattern_hashes: np.ndarray, offsets: np.ndarray, length: int) -> np.ndarray:
         prime = np.array(PRIMES, np.int64)
