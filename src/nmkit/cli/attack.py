@@ -38,7 +38,7 @@ def run_command(config: AttackConfig, ctx: RunContext) -> Outcome:
 
     runs = 3 if config.method == "compare" else 1
     with ctx.progress("attack shards", runs * -(-config.count // config.shard)) as advance:
-        result = run(config, advance)
+        result = run(config, advance, ctx.out_dir)
     artifacts = []
     if ctx.out_dir is not None:
         io.atomic_write(ctx.out_dir / "adversarial.npy", lambda fh: np.save(fh, result.adversarial))
@@ -46,6 +46,8 @@ def run_command(config: AttackConfig, ctx: RunContext) -> Outcome:
         io.atomic_write(ctx.out_dir / "original.npy", lambda fh: np.save(fh, result.original))
         io.write_text(ctx.out_dir / "examples.csv", _examples_csv(result))
         artifacts += ["adversarial.npy", "adversarial.pt", "original.npy", "examples.csv"]
+        artifacts += [f"tasks-{m}.jsonl" for m in (("quadattack", "cwk", "ad") if config.method == "compare" else
+                                                   (config.method,))]
         if result.original.ndim == 4 and result.original.shape[1] in (1, 3):  # images: a picture says more
             from nmkit.core.attack.grid import image_grid
 
@@ -128,6 +130,8 @@ def attack(
     = None,
     shard: Annotated[int | None, typer.Option(help="Inputs per task on --executor (default 64).")] = None,
     executor: ExecutorOption = None,
+    resume: Annotated[bool | None, typer.Option("--resume", help="Keep the shards a stopped run in --out "
+                                                "finished; attack the rest.")] = None,
 ):
     """Make a classifier rank K chosen classes first, in order, with the smallest perturbation.
 
@@ -141,4 +145,4 @@ def attack(
     """
     return dict(data=data, model=model, architecture=architecture, trust_pickle=trust_pickle,
                 feature_layer=feature_layer, count=count, k=k, targets=targets, method=method, budget=budget, lr=lr,
-                shard=shard, executor=executor)
+                shard=shard, executor=executor, resume=resume)

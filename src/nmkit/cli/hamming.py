@@ -52,9 +52,10 @@ def _run_batch(config: HammingConfig, ctx: RunContext) -> Outcome:
     from nmkit.core.report import jsonable
 
     with ctx.progress("hamming tasks", None) as advance:
-        result = scan_batch(config, advance)
+        result = scan_batch(config, advance, ctx.out_dir)
     artifacts = []
     if ctx.out_dir is not None:
+        artifacts.append("tasks.jsonl")
         io.write_text(ctx.out_dir / "matches.csv", _matches_csv(result.matches))
         artifacts.append("matches.csv")
         if config.mode == "k-mismatch":
@@ -158,6 +159,8 @@ def hamming(
                                                        "folder of texts), as tasks on --executor.",
                                                        rich_help_panel=INPUT)] = None,
     executor: ExecutorOption = None,
+    resume: Annotated[bool | None, typer.Option("--resume", help="--patterns-file: keep the tasks a stopped run in "
+                                                "--out finished; scan the rest.", rich_help_panel=INPUT)] = None,
     keep_newline: Annotated[bool | None, typer.Option("--keep-newline", help="Keep a pattern file's final line "
                                                       "ending as symbols of the pattern.", rich_help_panel=INPUT)]
     = None,
@@ -187,7 +190,7 @@ def hamming(
     its best alignments) and, for k-mismatch, hits.csv (every hit of every pair).
     """  # the algorithm list is appended below, from ALGORITHM_HELP
     flags = dict(text=text, text_file=text_file, pattern=pattern, pattern_file=pattern_file, keep_newline=keep_newline,
-                 tokens=tokens, patterns_file=patterns_file, executor=executor,
+                 tokens=tokens, patterns_file=patterns_file, executor=executor, resume=resume,
                  max_mismatches=max_mismatches, approx=approx, failure_probability=failure_probability,
                  wildcard=wildcard, algorithm=algorithm, top=top, chunk_size=chunk_size)
     return flags

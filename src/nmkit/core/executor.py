@@ -256,8 +256,8 @@ def _run_dask(function, tasks, pending, names, client, finished) -> None:
 def capacity(executor: ExecutorSpec) -> int:
     """How many tasks can run at once: the local workers, or the threads of the Dask cluster's workers (for
     batches that cut their work into tasks, since every task repeats some work such as reading a text)."""
-    if executor.kind == "local":
-        return executor.local_workers()
+    if executor.kind == "local":  # the CPUs, not the idle ones: a batch's split must not depend on the load
+        return executor.workers or threads.available_cpus()
     client = connect(executor)
     try:
         return max(1, sum(client.nthreads().values()))

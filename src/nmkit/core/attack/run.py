@@ -15,11 +15,13 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from nmkit.core import io
 from nmkit.core.attack.config import AttackConfig
 from nmkit.core.attack.qp import ordered_topk_constraints, project
 from nmkit.core.errors import InputError
@@ -251,7 +253,10 @@ def energies(perturbation: torch.Tensor, success: torch.Tensor) -> dict[str, dic
             for name, v in norms.items()}
 
 
-def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> AttackResult:
+def run(config: AttackConfig, advance: Callable[[int], None] | None = None,
+        log_dir: Path | None = None) -> AttackResult:
+    """Attack the first ``count`` correctly classified inputs; with ``log_dir`` each finished shard is logged
+    there (one log per method), so a run with ``resume`` attacks only the rest."""
     from nmkit.core import models
 
     notes = []
@@ -283,7 +288,8 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
     results = {}
     for method in (("quadattack", "cwk", "ad") if config.method == "compare" else (config.method,)):
         start = time.perf_counter()
-        adversarial, success = attack_shards(model, x, targets, dataclasses.replace(config, method=method), advance)
+        adversarial, success = attack_shards(model, x, targets, dataclasses.replace(config, method=method), advance,
+                                             log_dir)
         results[method] = AttackResult(method, config.k, config.budget, len(x), float(success.float().mean()),
                                        energies(adversarial - x, success),
                                        (time.perf_counter() - start) / max(len(x), 1), accuracy, notes,
@@ -299,11 +305,12 @@ def run(config: AttackConfig, advance: Callable[[int], None] | None = None) -> A
 
 
 def attack_shards(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, config: AttackConfig,
-                  advance: Callable[[int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  advance: Callable[[int], None] | None = None,
+                  log_dir: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`attack` on shards of ``config.shard`` inputs as tasks on the run's executor, merged in input order.
     Shard i draws from the i-th child of the run's seed, and a shard's computation does not depend on the others,
     so the adversarials are the same wherever the shards run."""
-    from nmkit.core.executor import run_tasks
+    from nmkit.core.executor import TaskLog, run_tasks
     from nmkit.core.models import Portable
 
     bounds = list(range(0, len(x), config.shard))
@@ -311,12 +318,32 @@ def attack_shards(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, conf
     portable = Portable(model)
     tasks = [(portable, x[b:b + config.shard], targets[b:b + config.shard], config,
               int(seeds[i].generate_state(1)[0])) for i, b in enumerate(bounds)]
+    log = None if log_dir is None else TaskLog(log_dir / f"tasks-{config.method}.jsonl", _batch_key(config, x),
+                                               _encode_shard, _decode_shard)
     parts = run_tasks(_attack_shard, tasks, executor=config.executor_spec(),
                       names=[f"shard {i} (inputs {b}..{min(b + config.shard, len(x)) - 1})" for i, b in
-                             enumerate(bounds)], advance=advance)
+                             enumerate(bounds)], advance=advance, log=log, resume=config.resume)
     if not parts:
         return x.clone(), torch.zeros(0, dtype=torch.bool)
     return torch.cat([a for a, _ in parts]), torch.cat([s for _, s in parts])
+
+
+def _batch_key(config: AttackConfig, x: torch.Tensor) -> dict:
+    """What a shard log is valid for: every field that shapes the adversarials, and the attacked inputs."""
+    import hashlib
+
+    from nmkit.core.recipe import to_plain
+
+    fields = {k: v for k, v in to_plain(config).items() if k not in ("executor", "resume")}
+    return {"fields": fields, "inputs": hashlib.sha256(x.numpy().tobytes()).hexdigest()}
+
+
+def _encode_shard(part: tuple[torch.Tensor, torch.Tensor]) -> list[str]:
+    return [io.array_to_text(part[0].numpy()), io.array_to_text(part[1].numpy())]
+
+
+def _decode_shard(data: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(io.array_from_text(data[0])), torch.from_numpy(io.array_from_text(data[1]))
 
 
 def _attack_shard(portable, x: torch.Tensor, targets: torch.Tensor, config: AttackConfig,

@@ -25,7 +25,7 @@ import numpy as np
 
 from nmkit.core import io, memory
 from nmkit.core.errors import InputError
-from nmkit.core.executor import ExecutorSpec, capacity, run_tasks
+from nmkit.core.executor import ExecutorSpec, TaskLog, capacity, run_tasks
 from nmkit.core.hamming import choose
 from nmkit.core.hamming.alphabet import Alphabet, parse_wildcard
 from nmkit.core.hamming.config import HammingConfig
@@ -130,8 +130,10 @@ def text_paths(path: Path) -> list[Path]:
     return [path]
 
 
-def scan_batch(config: HammingConfig, advance: Callable[[int], None] | None = None) -> BatchResult:
-    """Every pattern of ``config.patterns_file`` against every text of ``config.text_file``."""
+def scan_batch(config: HammingConfig, advance: Callable[[int], None] | None = None,
+               log_dir: Path | None = None) -> BatchResult:
+    """Every pattern of ``config.patterns_file`` against every text of ``config.text_file``; with ``log_dir``,
+    each finished task is logged there, so a run with ``resume`` scans only the rest."""
     start = time.perf_counter()
     names, patterns, kind = read_patterns(config.patterns_file, config.tokens)
     texts = text_paths(config.text_file)
@@ -148,7 +150,10 @@ def scan_batch(config: HammingConfig, advance: Callable[[int], None] | None = No
             seed = int(seeds[t * len(slices) + s].generate_state(1)[0])
             tasks.append((config, text, [patterns[i] for i in members], seed))
             labels.append(f"text {text.name}, patterns {names[members[0]][:60]} .. {names[members[-1]][:60]}")
-    outcomes = run_tasks(scan_task, tasks, executor=executor, names=labels, advance=advance)
+    log = None if log_dir is None else TaskLog(log_dir / TASK_LOG, _batch_key(config, texts, len(tasks)),
+                                               _encode_outcome, _decode_outcome)
+    outcomes = run_tasks(scan_task, tasks, executor=executor, names=labels, advance=advance, log=log,
+                         resume=config.resume)
     found: dict[tuple[int, int], tuple[list[Alignment], list[Alignment] | None, int]] = {}
     for (t, s), per_pattern in zip([(t, s) for t in range(len(texts)) for s in range(len(slices))], outcomes,
                                    strict=True):
@@ -159,6 +164,30 @@ def scan_batch(config: HammingConfig, advance: Callable[[int], None] | None = No
     return BatchResult(config.mode, len(patterns), len(texts), len(tasks), matches,
                        sum(found[0, t][2] for t in range(len(texts))), time.perf_counter() - start,
                        executor.describe())
+
+
+TASK_LOG = "tasks.jsonl"
+
+
+def _batch_key(config: HammingConfig, texts: list[Path], tasks: int) -> dict:
+    """What a task log is valid for: the fields that shape results, the texts (name, size, modification time),
+    the patterns file's, and the number of tasks (the split follows the executor's capacity)."""
+    from nmkit.core.recipe import to_plain
+
+    files = [config.patterns_file, *texts]
+    return {"fields": {k: v for k, v in to_plain(config).items() if k not in ("resume", "executor")}, "tasks": tasks,
+            "files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]}
+
+
+def _encode_outcome(outcome: list) -> list:
+    return [[[[a.position, a.distance] for a in best], None if hits is None else
+             [[a.position, a.distance] for a in hits], length] for best, hits, length in outcome]
+
+
+def _decode_outcome(data: list) -> list:
+    alignments = lambda pairs: [Alignment(int(p), d) for p, d in pairs]  # noqa: E731
+    return [(alignments(best), None if hits is None else alignments(hits), int(length))
+            for best, hits, length in data]
 
 
 def _slices(patterns: list[np.ndarray], executor: ExecutorSpec) -> list[list[int]]:

@@ -52,6 +52,8 @@ class HammingConfig(BatchConfig):
                                              "ending is dropped (editors add it) unless keep_newline")
     patterns_file: Path | None = option(None, "many patterns: one per line, FASTA or FASTQ records (names kept), "
                                               "or a 2-D .npy of integer rows; each against every text")
+    resume: bool = option(False, "patterns_file: keep the tasks a stopped run in --out finished (logged in its "
+                                 "tasks.jsonl) and run only the rest")
     keep_newline: bool = option(False, "bytes mode: keep a pattern file's final line ending as pattern symbols")
     synthetic: Synthetic | None = option(None, "generate a seeded text with planted pattern copies")
     tokens: bool = option(False, "read files and inline strings as whitespace-separated tokens, not bytes")

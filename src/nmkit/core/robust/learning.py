@@ -12,9 +12,7 @@ instance on the run's executor (the solves are independent).
 
 from __future__ import annotations
 
-import base64
 import copy
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nmkit.core import io
 from nmkit.core.executor import ExecutorSpec, TaskLog, run_tasks
 from nmkit.core.robust import solvers
 from nmkit.core.robust.network import Dimensions, FeatureScaler, ValueModel, build_network
@@ -38,21 +37,11 @@ class Samples:
 
     def to_json(self) -> dict:
         """Exact and compact: each array as base64 of its .npy bytes (the task log of a resumable run)."""
-        return {name: _array_text(getattr(self, name)) for name in ("x_raw", "xi_raw", "labels")}
+        return {name: io.array_to_text(getattr(self, name)) for name in ("x_raw", "xi_raw", "labels")}
 
     @classmethod
     def from_json(cls, data: dict) -> Samples:
-        return cls(*(_text_array(data[name]) for name in ("x_raw", "xi_raw", "labels")))
-
-
-def _array_text(array: np.ndarray) -> str:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _text_array(text: str) -> np.ndarray:
-    return np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False)
+        return cls(*(io.array_from_text(data[name]) for name in ("x_raw", "xi_raw", "labels")))
 
 
 def collect(problem: RobustProblem, family: list[Any], decisions: int, scenarios: int, rng: np.random.Generator,
