@@ -145,6 +145,15 @@ def run_tasks(function: Callable[..., Any], tasks: Sequence[tuple], *, executor:
     tasks already logged are not run again)."""
     names = list(names) if names is not None else [f"task {i}" for i in range(len(tasks))]
     client = connect(executor) if executor.kind == "dask" else None  # a bad address fails before anything is written
+    try:
+        return _run(function, tasks, names, executor, client, advance, log, resume)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run(function, tasks, names, executor: ExecutorSpec, client, advance, log: TaskLog | None,
+         resume: bool) -> list[Any]:
     results = log.start(resume) if log is not None else {}
     pending = [i for i in range(len(tasks)) if i not in results]
     if advance is not None and len(results):
@@ -157,16 +166,17 @@ def run_tasks(function: Callable[..., Any], tasks: Sequence[tuple], *, executor:
         if advance is not None:
             advance(1)
 
+    workers = executor.local_workers() if client is None else 0
     if client is not None:
         _run_dask(function, tasks, pending, names, client, finished)
-    elif executor.local_workers() <= 1 or len(pending) <= 1:
+    elif workers <= 1 or len(pending) <= 1:
         for index in pending:
             finished(index, _task(function, tasks[index], names[index]))
     else:
         if executor.workers is None:  # plain local: worker processes only where they pay for starting
-            pending = _here_while_cheap(function, tasks, pending, names, executor.local_workers(), finished)
+            pending = _here_while_cheap(function, tasks, pending, names, workers, finished)
         if pending:
-            _run_local(function, tasks, pending, names, executor.local_workers(), finished)
+            _run_local(function, tasks, pending, names, workers, finished)
     ordered = [results[i] for i in range(len(tasks))]
     if log is not None:
         log.finish(ordered)
@@ -236,21 +246,18 @@ def _run_local(function, tasks, pending, names, workers, finished) -> None:
 
 
 def _run_dask(function, tasks, pending, names, client, finished) -> None:
-    try:
-        pool = client.get_executor(pure=False)
-        futures = {pool.submit(_task, function, tasks[i], names[i], True): i for i in pending}
-        for future in concurrent.futures.as_completed(futures):
-            index = futures[future]
-            try:
-                value = future.result()
-            except NmkitError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - KilledWorker, lost connections: Dask's own failures
-                raise RunError(f"{names[index]}: failed on the Dask cluster ({type(exc).__name__}: "
-                               f"{reason(exc)})") from None
-            finished(index, value)
-    finally:
-        client.close()
+    pool = client.get_executor(pure=False)
+    futures = {pool.submit(_task, function, tasks[i], names[i], True): i for i in pending}
+    for future in concurrent.futures.as_completed(futures):
+        index = futures[future]
+        try:
+            value = future.result()
+        except NmkitError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - KilledWorker, lost connections: Dask's own failures
+            raise RunError(f"{names[index]}: failed on the Dask cluster ({type(exc).__name__}: "
+                           f"{reason(exc)})") from None
+        finished(index, value)
 
 
 def capacity(executor: ExecutorSpec) -> int:
