@@ -66,3 +66,18 @@ def test_bad_input_gives_one_line_and_exit_2(trained, monkeypatch, setup, args, 
     result = invoke(*args, *extra, "-o", trained / "out.bin", "--force")
     assert result.exit_code == 2, result.output
     assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_picture_that_fails_is_a_warning_not_a_failed_run(tmp_path, monkeypatch):
+    from nmkit.core.pc import codec
+
+    def broken(model, array):
+        raise IndexError("index -9223372036854775808 is out of bounds")
+
+    monkeypatch.setattr(codec, "bits_picture", broken)
+    result = runner.invoke(app, ["compress-pc", "train", "--set", "minibatch_epochs=1", "--set", "full_batch_epochs=1",
+                                 "--out", str(tmp_path / "m"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "warning: bits.png not drawn (IndexError" in result.stderr
+    assert {p.name for p in (tmp_path / "m").iterdir()} >= {"model.npz", "result.json"}
+    assert not (tmp_path / "m" / "bits.png").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -44,12 +45,23 @@ def run(config: PCConfig, ctx: RunContext) -> Outcome:
     if ctx.out_dir is not None and result.model is not None:
         result.model.save(ctx.out_dir / "model.npz")
         artifacts.append("model.npz")
-        if result.evaluated is not None:
-            from nmkit.core.pc.codec import bits_picture
-
-            io.write_png(ctx.out_dir / "bits.png", bits_picture(result.model, result.evaluated))
+        if result.evaluated is not None and _draw_bits_picture(result, ctx.out_dir):
             artifacts.append("bits.png")
     return Outcome(summary=jsonable(result.summary()), tables=[_table(result)], artifacts=artifacts)
+
+
+def _draw_bits_picture(result: PCResult, out_dir: Path) -> bool:
+    """bits.png; a picture that cannot be drawn is a warning, never the end of a run whose model is written."""
+    from nmkit.core import io
+    from nmkit.core.errors import reason
+    from nmkit.core.pc.codec import bits_picture
+
+    try:
+        io.write_png(out_dir / "bits.png", bits_picture(result.model, result.evaluated))
+    except Exception as exc:  # noqa: BLE001 - the model and results are written; the picture is an extra
+        print(f"warning: bits.png not drawn ({type(exc).__name__}: {reason(exc)})", file=sys.stderr)
+        return False
+    return True
 
 
 def _refuse_overwrite(path: Path, force: bool) -> None:

@@ -7,7 +7,7 @@ from nmkit.core import images
 from nmkit.core.errors import InputError
 from nmkit.core.pc import HCLT, PCConfig, compress, decompress, transform
 from nmkit.core.pc.codec import as_items, bits_picture, load_array, symbols_of, train
-from nmkit.core.pc.picture import bits_per_variable
+from nmkit.core.pc.picture import as_grid, bits_per_variable, colour_map
 from nmkit.core.pc.structure import chow_liu_tree
 
 
@@ -113,6 +113,20 @@ def test_the_bits_map_adds_up_to_the_payload_and_the_picture_is_drawn():
     assert per_variable.sum() * 60 <= payload_bits  # the file adds its header and the coder's final state
     image = bits_picture(model, data)
     assert image.ndim == 3 and image.shape[2] == 3 and 0 <= image.min() and image.max() <= 1
+
+
+@pytest.mark.parametrize(("variables", "grid"), [(70, (2, 64)), (49, (7, 7)), (784, (28, 28))])
+def test_flat_items_are_drawn_whatever_their_length(variables, grid):
+    """Issue 33: flat MNIST rows (784 values, not a multiple of 64) crashed the picture on its NaN padding after
+    training; a square length is now drawn as the square, any other as padded rows that stay white."""
+    rng = np.random.default_rng(4)
+    data = rng.integers(0, 3, (20, variables)).astype(np.uint8)
+    model = HCLT.random(chow_liu_tree(data.astype(np.int64), 3), 2, 3, rng)
+    assert as_grid(np.arange(variables, dtype=float), (variables,)).shape == grid
+    image = bits_picture(model, data)
+    assert np.isfinite(image).all() and 0 <= image.min() and image.max() <= 1
+    colours = colour_map(np.array([np.nan, 0.0, 1.0]), 1.0)
+    assert (colours[0] == 1.0).all() and not (colours[1:] == 1.0).all()
 
 
 def med_reference(image: np.ndarray, values: int) -> np.ndarray:

@@ -7,6 +7,8 @@ p(x_v | earlier variables)), so the map adds up, over pixels, to the payload's b
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nmkit.core import raster
@@ -35,19 +37,23 @@ def bits_per_variable(model: HCLT, items: np.ndarray) -> np.ndarray:
 
 
 def colour_map(values: np.ndarray, top: float) -> np.ndarray:
-    """RGB [..., 3] of values in [0, top] along the colour map."""
-    position = np.clip(values / max(top, 1e-12), 0, 1) * (len(_VIRIDIS) - 1)
+    """RGB [..., 3] of values in [0, top] along the colour map; NaN (a grid's padding) is white."""
+    blank = np.isnan(values)
+    position = np.clip(np.where(blank, 0.0, values) / max(top, 1e-12), 0, 1) * (len(_VIRIDIS) - 1)
     low = np.minimum(position.astype(int), len(_VIRIDIS) - 2)
     weight = (position - low)[..., None]
-    return (1 - weight) * _VIRIDIS[low] + weight * _VIRIDIS[low + 1]
+    return np.where(blank[..., None], 1.0, (1 - weight) * _VIRIDIS[low] + weight * _VIRIDIS[low + 1])
 
 
 def as_grid(values: np.ndarray, item_shape: tuple[int, ...]) -> np.ndarray:
-    """A [H, W] view of per-variable values: images as themselves (channels averaged), anything else as rows of at
-    most 64."""
+    """A [H, W] view of per-variable values: images as themselves (channels averaged), a flat vector of square
+    length (MNIST's 784) as the square, anything else as rows of at most 64 (the last row padded with NaN)."""
     if len(item_shape) in (2, 3) and int(np.prod(item_shape)) == len(values):
         grid = values.reshape(item_shape)
         return grid.mean(axis=2) if grid.ndim == 3 else grid
+    side = math.isqrt(len(values))
+    if side * side == len(values) and side > 1:
+        return values.reshape(side, side)
     width = min(64, len(values))
     padded = np.full(-(-len(values) // width) * width, np.nan)
     padded[: len(values)] = values
@@ -60,8 +66,7 @@ def picture(model: HCLT, items: np.ndarray, item_shape: tuple[int, ...], origina
     bits = as_grid(bits_per_variable(model, items), item_shape)
     top = float(np.nanmax(bits)) if np.isfinite(bits).any() else 1.0
     scale = max(1, MAP_SIDE // max(bits.shape))
-    heat = np.kron(np.nan_to_num(colour_map(bits, top), nan=1.0), np.ones((scale, scale, 1)))
-    heat[np.kron(np.isnan(bits), np.ones((scale, scale), bool))] = 1.0
+    heat = np.kron(colour_map(bits, top), np.ones((scale, scale, 1)))
     samples = [as_grid(np.asarray(x, float).ravel(), item_shape) for x in (*originals[:SAMPLES], *decoded[:SAMPLES])]
     peak = max(float(np.nanmax(s)) for s in samples) or 1.0
     tiles = [np.kron(np.nan_to_num(s / peak, nan=1.0), np.ones((scale // 2 or 1, scale // 2 or 1))) for s in samples]
