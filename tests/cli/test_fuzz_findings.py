@@ -459,3 +459,14 @@ def test_a_damaged_tiff_gives_one_line_without_pillow_warnings(tmp_path):
                              *ONE_EPOCH, "-q"], capture_output=True, text=True, timeout=120)
     assert "Warning" not in result.stderr and "site-packages" not in result.stderr, result.stderr
     assert result.returncode in (0, 2) and len(result.stderr.strip().splitlines()) <= 1, result.stderr
+
+
+def test_relax_sor_refuses_an_indefinite_system_instead_of_a_false_convergence(tmp_path):
+    """SSOR-PCG had the same recurrence-only stopping rule as CG (case 2)."""
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    indefinite = scipy.sparse.csr_matrix(np.array([[1.0, 2.0, 0.0], [2.0, 1.0, 2.0], [0.0, 2.0, 1.0]]))
+    scipy.sparse.save_npz(folder / "A_0.npz", indefinite)
+    np.save(folder / "b_0.npy", np.array([1.0, -1.0, 2.0]))
+    refused(invoke("relax-sor", "--sequence", "files", "--path", folder, "--solver", "ssor-pcg", "-q"),
+            "system 0", "not positive definite")

@@ -127,7 +127,7 @@ def run(config: SORConfig, *, state_file: Path | None = None, advance: Callable[
                 continue  # replayed from the checkpoint
             done = (copy.deepcopy(learner.state()), copy.deepcopy(rng.bit_generator.state), t)
             check_system(instance.a, instance.b, f"system {t}")
-            solve = solver_for(config, instance, device)
+            solve = _naming(solver_for(config, instance, device), f"system {t}")
             p = learner.distribution(instance.context)
             arm = fixed_arm if fixed_arm is not None else int(rng.choice(len(grid), p=p))
             result = solve(grid[arm])
@@ -149,6 +149,17 @@ def run(config: SORConfig, *, state_file: Path | None = None, advance: Callable[
     result = _summarise(config, grid, records, time.perf_counter() - start)
     result.notes = notes
     return result
+
+
+def _naming(solve: Callable[[float], SolveResult], system: str) -> Callable[[float], SolveResult]:
+    """``solve`` whose bad-input errors (a matrix that is not SPD) name the system."""
+    def named(omega: float) -> SolveResult:
+        try:
+            return solve(omega)
+        except InputError as exc:
+            raise InputError(f"{system}: {exc}") from None
+
+    return named
 
 
 def solver_for(config: SORConfig, instance: sequences.Instance, device: str = "cpu") -> Callable[[float], SolveResult]:

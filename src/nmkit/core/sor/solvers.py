@@ -94,14 +94,23 @@ def _ssor_apply(indptr, indices, data, diag, omega, r, z):
 
 
 @njit
-def _ssor_pcg(indptr, indices, data, diag, b, x, omega, rtol, max_iter):
-    n = b.shape[0]
-    r = np.empty(n)
-    for i in range(n):
+def _residual(indptr, indices, data, b, x, r):
+    """r = b - A x."""
+    for i in range(b.shape[0]):
         s = b[i]
         for p in range(indptr[i], indptr[i + 1]):
             s -= data[p] * x[indices[p]]
         r[i] = s
+
+
+@njit
+def _ssor_pcg(indptr, indices, data, diag, b, x, omega, rtol, max_iter):
+    """SSOR-preconditioned CG; (iterations, relative residual), the residual -1.0 when a curvature d^T A d <= 0
+    shows A is not positive definite. Convergence is confirmed on the true residual b - A x; when the recurrence
+    drifted from it, CG restarts from the true one."""
+    n = b.shape[0]
+    r = np.empty(n)
+    _residual(indptr, indices, data, b, x, r)
     initial = np.sqrt(np.dot(r, r))
     if initial == 0.0:
         return 0, 0.0
@@ -117,12 +126,22 @@ def _ssor_pcg(indptr, indices, data, diag, b, x, omega, rtol, max_iter):
             for p in range(indptr[i], indptr[i + 1]):
                 s += data[p] * d[indices[p]]
             q[i] = s
-        step = rz / np.dot(d, q)
+        curvature = np.dot(d, q)
+        if not curvature > 0.0:
+            return it, -1.0
+        step = rz / curvature
         x += step * d
         r -= step * q
         relative = np.sqrt(np.dot(r, r)) / initial
         if relative < rtol:
-            return it, relative
+            _residual(indptr, indices, data, b, x, r)
+            relative = np.sqrt(np.dot(r, r)) / initial
+            if relative < rtol:
+                return it, relative
+            _ssor_apply(indptr, indices, data, diag, omega, r, z)  # restart from the true residual
+            d[:] = z
+            rz = np.dot(r, z)
+            continue
         _ssor_apply(indptr, indices, data, diag, omega, r, z)
         rz_next = np.dot(r, z)
         d *= rz_next / rz
@@ -169,6 +188,9 @@ class System:
         kernel = _sor if method == "sor" else _ssor_pcg
         iterations, residual = kernel(self.indptr, self.indices, self.data, self.diag, self.b, x, float(omega),
                                       float(rtol), int(max_iter))
+        if residual < 0:
+            raise InputError(f"ssor-pcg met d^T A d <= 0 at iteration {iterations}: the matrix is not positive "
+                             f"definite (SSOR-PCG needs an SPD system; use solver sor)")
         return SolveResult(x, int(iterations), bool(residual < rtol), float(residual))
 
 
