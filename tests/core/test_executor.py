@@ -149,3 +149,11 @@ def test_plain_local_moves_to_workers_only_when_they_pay(monkeypatch):
     monkeypatch.setattr(executor, "WORKER_START_SECONDS", 0.05)
     slow = run_tasks(sleepy_pid, [(0.3,)] * 4, executor=ExecutorSpec("local"))
     assert slow[0] == os.getpid() and os.getpid() not in slow[1:]
+
+
+def test_a_file_that_is_not_a_scheduler_file_is_named(tmp_path):
+    pytest.importorskip("distributed")
+    (tmp_path / "notes.txt").write_text("root:SECRET\n")
+    with pytest.raises(InputError, match="notes.txt: not a Dask scheduler file$") as refused:
+        executor.connect(parse(f"dask-scheduler-file:{tmp_path / 'notes.txt'}"))
+    assert "SECRET" not in str(refused.value)

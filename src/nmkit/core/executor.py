@@ -286,8 +286,10 @@ def connect(executor: ExecutorSpec):
     try:
         client = Client(executor.address, timeout=10) if executor.address else \
             Client(scheduler_file=str(executor.scheduler_file), timeout=10)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise InputError(f"executor {executor.describe()}: cannot reach the scheduler ({reason(exc)})") from None
+    except Exception as exc:  # noqa: BLE001 - distributed raises many kinds (timeouts, a scheduler file that is not one)
+        what = "not a Dask scheduler file" if executor.scheduler_file is not None and not isinstance(
+            exc, OSError | TimeoutError) else f"cannot reach the scheduler ({reason(exc)})"
+        raise InputError(f"executor {executor.describe()}: {what}") from None
     try:
         versions = client.run(_nmkit_version)
     except Exception as exc:  # noqa: BLE001 - a worker without nmkit fails to import this module
