@@ -106,8 +106,8 @@ class TaskLog:
             try:
                 entry = json.loads(line)
                 found[int(entry["task"])] = self.decode(entry["result"])
-            except (ValueError, KeyError, TypeError):
-                continue  # the torn last line of a killed run
+            except Exception:  # noqa: BLE001, S112 - a torn or damaged line (a killed run): that task runs again
+                continue
         return found
 
     def start(self, resume: bool) -> dict[int, Any]:
