@@ -105,7 +105,7 @@ def test_wildcards_and_integer_rows(tmp_path):
 
 def test_tasks_keep_patterns_of_one_length_together():
     patterns = [np.zeros(m, np.uint8) for m in (5, 7, 5, 5, 7, 9)]
-    slices = batch._slices(patterns, ExecutorSpec("local", workers=1))
+    slices = batch._slices(patterns, ExecutorSpec("local", workers=1), 2)
     assert sorted(i for s in slices for i in s) == list(range(6))
     assert all(len({len(patterns[i]) for i in s}) == 1 for s in slices)
 

@@ -32,7 +32,9 @@ from nmkit.core.hamming.config import HammingConfig
 from nmkit.core.hamming.scan import Alignment, BestAlignments, exact_method
 from nmkit.core.hamming.sources import MAX_TOKEN_BYTES, integer_array, open_text_file
 
-TASKS_PER_WORKER = 2
+TASKS_PER_WORKER = {"exact": 8, "k-mismatch": 2}
+"""Slices per worker. Exact mode's work is all per pattern, so small slices cost nothing and balance the workers
+(and keep the first, in-process one short); a k-mismatch slice's cost is mostly its scan of the text, so few."""
 
 
 @dataclass
@@ -142,7 +144,7 @@ def scan_batch(config: HammingConfig, advance: Callable[[int], None] | None = No
         raise InputError(f"text_file {config.text_file} holds {text_kind} but patterns_file holds {kind}; give "
                          f"both as .npy, or both as text")
     executor = config.executor_spec()
-    slices = _slices(patterns, executor)
+    slices = _slices(patterns, executor, TASKS_PER_WORKER[config.mode])
     seeds = np.random.SeedSequence(config.seed).spawn(len(texts) * len(slices))
     tasks, labels = [], []
     for t, text in enumerate(texts):
@@ -190,9 +192,8 @@ def _decode_outcome(data: list) -> list:
             for best, hits, length in data]
 
 
-def _slices(patterns: list[np.ndarray], executor: ExecutorSpec) -> list[list[int]]:
-    """Pattern indices grouped by length, each group cut into two slices per worker: every worker stays busy,
-    and every slice reads the text once more, so no more than that."""
+def _slices(patterns: list[np.ndarray], executor: ExecutorSpec, per_worker: int) -> list[list[int]]:
+    """Pattern indices grouped by length, each group cut into ``per_worker`` slices per worker."""
     workers = capacity(executor)
     by_length: dict[int, list[int]] = {}
     for index, pattern in enumerate(patterns):
@@ -201,7 +202,7 @@ def _slices(patterns: list[np.ndarray], executor: ExecutorSpec) -> list[list[int
         by_length.setdefault(len(pattern), []).append(index)
     slices = []
     for members in by_length.values():
-        size = math.ceil(len(members) / (TASKS_PER_WORKER * workers))
+        size = math.ceil(len(members) / (per_worker * workers))
         slices += [members[i:i + size] for i in range(0, len(members), size)]
     return slices
 
