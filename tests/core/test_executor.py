@@ -4,6 +4,7 @@ dying worker retried, and the task log that lets a stopped run resume."""
 import os
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -157,3 +158,61 @@ def test_a_file_that_is_not_a_scheduler_file_is_named(tmp_path):
     with pytest.raises(InputError, match="notes.txt: not a Dask scheduler file$") as refused:
         executor.connect(parse(f"dask-scheduler-file:{tmp_path / 'notes.txt'}"))
     assert "SECRET" not in str(refused.value)
+
+
+def record_pid_and_wait(folder: str, seconds: float) -> None:
+    import time
+    from pathlib import Path
+
+    (Path(folder) / str(os.getpid())).touch()
+    time.sleep(seconds)
+
+
+def fail_fast_or_wait(seconds: float) -> float:
+    import time
+
+    if seconds == 0:
+        raise InputError("bad input in this task")
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_failing_task_stops_the_other_workers_at_once():
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(InputError, match="task 0: bad input"):
+        run_tasks(fail_fast_or_wait, [(0,), (30,), (30,), (30,)], executor=ExecutorSpec("local", workers=2))
+    assert time.perf_counter() - start < 15  # not the 30-60 s the queued tasks would take
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return "\nState:\tZ" not in status.read()
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_end_when_their_driver_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    script = ("from tests.core.test_executor import record_pid_and_wait; from nmkit.core.executor import "
+              f"ExecutorSpec, run_tasks; run_tasks(record_pid_and_wait, [({str(tmp_path)!r}, 60)] * 4, "
+              "executor=ExecutorSpec('local', workers=2))")
+    driver = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[2])
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = [int(p.name) for p in tmp_path.iterdir()]
+        assert len(workers) == 2
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=20)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers)

@@ -224,25 +224,55 @@ def _die_once_if_asked() -> None:
 
 def _run_local(function, tasks, pending, names, workers, finished) -> None:
     """Spawned processes (no fork after torch has started its threads); a pool broken by a dead worker is
-    replaced and its unfinished tasks resubmitted, each at most ``RETRIES`` more times."""
+    replaced and its unfinished tasks resubmitted, each at most ``RETRIES`` more times. A run that stops (a failed
+    task, Ctrl-C, SIGTERM) stops its workers at once; workers whose driver died (SIGKILL) end themselves."""
     attempts = dict.fromkeys(pending, 0)
     context = multiprocessing.get_context("spawn")
     while pending:
-        with threads.worker_environment(min(workers, len(pending))), concurrent.futures.ProcessPoolExecutor(
-                min(workers, len(pending)), mp_context=context) as pool:
-            futures = {pool.submit(_task, function, tasks[i], names[i], True): i for i in pending}
-            broken = []
-            for future in concurrent.futures.as_completed(futures):
-                index = futures[future]
-                try:
-                    finished(index, future.result())
-                except BrokenProcessPool:
-                    broken.append(index)
+        size = min(workers, len(pending))
+        broken = []
+        with threads.worker_environment(size):  # workers start on the first submissions and inherit their share
+            pool = concurrent.futures.ProcessPoolExecutor(size, mp_context=context, initializer=_end_with_driver,
+                                                          initargs=(os.getpid(),))
+            try:
+                futures = {pool.submit(_task, function, tasks[i], names[i], True): i for i in pending}
+                for future in concurrent.futures.as_completed(futures):
+                    index = futures[future]
+                    try:
+                        finished(index, future.result())
+                    except BrokenProcessPool:
+                        broken.append(index)
+            except BaseException:
+                _stop(pool)
+                raise
+        pool.shutdown(wait=True)
         for index in broken:
             attempts[index] += 1
             if attempts[index] > RETRIES:
                 raise RunError(f"{names[index]}: its worker died {attempts[index]} times (killed, or out of memory)")
         pending = sorted(broken)
+
+
+def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers now (shutdown alone would wait for every queued task)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+
+
+def _end_with_driver(driver: int) -> None:
+    """In each worker: exit when the driver process is gone (a worker blocked on the task queue never would)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == driver:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _run_dask(function, tasks, pending, names, client, finished) -> None:
