@@ -23,10 +23,12 @@ from nmkit.core.errors import ConfigError
 from nmkit.core.prune.config import METHOD_HELP, PruneConfig
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
     from rich.table import Table
 
-    from nmkit.core.prune.run import PruneResult
+    from nmkit.core.prune.results import PruneResult
 
 SCHEDULE = "Schedule"
 LAYER_COLUMNS = ["name", "kind", "weights", "nonzero", "density", "flops_dense", "flops", "dead_units", "collapsed",
@@ -38,29 +40,33 @@ def run_command(config: PruneConfig, ctx: RunContext) -> Outcome:
 
     from nmkit.core import io, models
     from nmkit.core.prune.run import run
-    from nmkit.core.prune.tensors import Checkpoint, save_checkpoint
     from nmkit.core.report import jsonable
 
     artifacts: list[str] = []
     sweep = len(config.sparsities) > 1
 
+    def checkpoint_folder(target: float) -> Path | None:
+        """Where a tensor checkpoint pruned to ``target`` goes: the output folder, or s0.90/ ... for a sweep."""
+        if ctx.out_dir is None:
+            return None
+        folder = ctx.out_dir / f"s{target:.2f}" if sweep else ctx.out_dir
+        folder.mkdir(exist_ok=True)
+        return folder
+
     def save(target: float, pruned, model_format: str) -> None:
         """Each sparsity's model as soon as it is pruned: model.pt, or model-s0.90.pt ... for a sweep (tensor
-        checkpoints: their .safetensors files, in s0.90/ ... for a sweep)."""
+        checkpoints: the files already written into their folder)."""
         if ctx.out_dir is None:
             return
-        if isinstance(pruned, Checkpoint):
-            folder = ctx.out_dir / f"s{target:.2f}" if sweep else ctx.out_dir
-            folder.mkdir(exist_ok=True)
-            names = save_checkpoint(pruned, folder, lambda path, data: io.atomic_write(path, lambda fh: fh.write(data)))
-            artifacts.extend(f"{folder.name}/{n}" if sweep else n for n in names)
+        if model_format == "safetensors":
+            artifacts.extend(str(path.relative_to(ctx.out_dir)) for path in pruned)
             return
         name = f"model-s{target:.2f}.pt" if sweep else "model.pt"
         io.atomic_write(ctx.out_dir / name, lambda fh: models.save_model(pruned, model_format, fh))
         artifacts.append(name)
 
     with ctx.progress("sparsities", len(config.sparsities)) as advance:
-        result = run(config, advance, save)
+        result = run(config, advance, save, checkpoint_folder)
     if ctx.out_dir is not None:
         io.write_text(ctx.out_dir / "layers.csv", _layers_csv(result))
         artifacts.append("layers.csv")

@@ -33,3 +33,16 @@ def radix_histogram_ref(scores: torch.Tensor, high_bin: int | None = None, absol
     if high_bin is None:
         return torch.bincount(bits >> 16, minlength=BINS).to(torch.int64)
     return torch.bincount(bits[(bits >> 16) == high_bin] & 0xFFFF, minlength=BINS).to(torch.int64)
+
+
+HALF_BINS = 1 << 15
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def half_histogram(scores: torch.Tensor, absolute: bool = False) -> torch.Tensor:
+    """int64 [32768] counts of each non-negative float16/bfloat16 score's 15-bit magnitude pattern (of |score| with
+    ``absolute``): a 16-bit float has no more distinct magnitudes, so one pass finds its k-th smallest exactly."""
+    bits = scores.detach().reshape(-1).view(torch.int16)
+    if absolute:
+        bits = bits & 0x7FFF
+    return torch.bincount(bits, minlength=HALF_BINS).to(torch.int64)

@@ -46,8 +46,31 @@ def test_radix_select_finds_the_kth_smallest_across_tensors():
     generator = torch.Generator().manual_seed(1)
     scores = [torch.rand(n, generator=generator) ** 3 for n in (1, 100, 5000)] + [torch.zeros(7)]
     flat = torch.cat([s.reshape(-1) for s in scores]).sort().values
-    for k in (1, 7, 8, 2000, flat.numel()):
-        assert masks.kth_smallest(scores, k) == float(flat[k - 1])
+    ks = [1, 7, 8, 2000, flat.numel() - 1]
+    found = masks.thresholds(lambda: iter(scores), ks)
+    assert [t.value for t in found] == [float(flat[k - 1]) for k in ks]
+    assert [t.ties for t in found] == [k - int((flat < flat[k - 1]).sum()) for k in ks]  # 7 zeros: ties 1, 7, 7
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_16_bit_weights_are_ranked_exactly_in_one_look_and_match_the_float32_path(dtype):
+    generator = torch.Generator().manual_seed(2)
+    weights = [(torch.randn(n, 9, generator=generator) * 0.05).to(dtype) for n in (3, 40, 700)]
+    weights[1][:5] = 0.0
+    weights[2][:3] = -0.0
+    looks = []
+    counting = lambda: looks.append(1) or iter(weights)  # noqa: E731
+    total = sum(w.numel() for w in weights)
+    for amount in (1, 4, 9, total // 2, total - 1):
+        looks.clear()
+        [half] = masks.thresholds(counting, [amount], absolute=True, half=dtype)
+        assert len(looks) == 1
+        [wide] = masks.thresholds(lambda: iter([w.float() for w in weights]), [amount], absolute=True)
+        assert half == wide
+        kept = masks.global_masks(weights, amount, absolute=True)
+        wide_kept = masks.global_masks([w.float() for w in weights], amount, absolute=True)
+        assert all(torch.equal(a, b) for a, b in zip(kept, wide_kept, strict=True))
+        assert total - sum(int(k.sum()) for k in kept) == amount
 
 
 def test_params_patterns_select_layers_and_reject_what_matches_nothing():
@@ -105,7 +128,8 @@ def test_ties_at_the_threshold_prune_exactly_the_requested_count():
     for sparsity in (0.5, 0.9, 0.33):
         kept = masks.global_masks(weights, round(sparsity * total), absolute=True)
         assert total - sum(int(k.sum()) for k in kept) == round(sparsity * total)
-        threshold = masks.kth_smallest(weights, round(sparsity * total), absolute=True)
+        [threshold] = masks.thresholds(lambda: iter(weights), [round(sparsity * total)], absolute=True)
+        threshold = threshold.value
         for w, k in zip(weights, kept, strict=True):  # below the threshold pruned, above kept
             assert not k[w.abs() < threshold].any() and k[w.abs() > threshold].all()
     tied = [torch.ones(6), torch.ones(4)]

@@ -7,5 +7,5 @@ from nmkit._lazy import lazy_exports
 __all__ = ["PruneConfig", "PruneResult"]
 __getattr__, __dir__ = lazy_exports(__name__, {
     "PruneConfig": "config",
-    "PruneResult": "run",
+    "PruneResult": "results",
 })

@@ -3,7 +3,8 @@
 Global Magnitude Pruning (Gupta et al., "Is Complexity Required for Neural Network Pruning?", Sec. 3):
 prune the k = round(S N) smallest |w| over all prunable weights, the same count as
 ``torch.nn.utils.prune.global_unstructured(..., L1Unstructured, amount=S)``. The threshold is the k-th
-smallest score, found by a two-pass radix select over 16-bit histograms, so no copy of the N scores is made.
+smallest score, found by a radix select over 16-bit histograms (one pass for 16-bit weights, two for float32),
+so no copy of the N scores is made and the scores can be streamed from disk.
 The Minimum Threshold (MT) variant then re-allocates per-layer sparsities so every layer keeps at least MT
 weights (``prune_withMT.py`` step 2) and prunes each layer by its own magnitude.
 """
@@ -11,6 +12,7 @@ weights (``prune_withMT.py`` step 2) and prunes each layer by its own magnitude.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -18,7 +20,7 @@ from torch import nn
 
 from nmkit.core.errors import InputError
 from nmkit.core.prune.config import ALL_PRUNABLE
-from nmkit.kernels.magnitude_histogram import BINS, radix_histogram
+from nmkit.kernels.magnitude_histogram import HALF_DTYPES, half_histogram, radix_histogram
 
 KINDS = {"Linear": "linear", "Conv1d": "conv", "Conv2d": "conv", "Conv3d": "conv"}
 """TorchScript modules keep only their class name: these names are prunable there."""
@@ -109,15 +111,38 @@ def prunable_parameters(model: nn.Module, patterns: list[str]) -> list[Prunable]
     return [c for c in candidates if c.name in chosen]
 
 
-def kth_smallest(scores: list[torch.Tensor], k: int, absolute: bool = False) -> float:
-    """The k-th smallest (1-based) of all non-negative scores (of |score| with ``absolute``), as float32, by two
-    radix-histogram passes."""
-    high_counts = sum(radix_histogram(s, absolute=absolute) for s in scores)
-    high_bin, k = _bin_holding(high_counts, k)
-    low_counts = sum(radix_histogram(s, high_bin, absolute) for s in scores)
-    low_bin, _ = _bin_holding(low_counts, k)
-    bits = torch.tensor([(high_bin << 16) | low_bin], dtype=torch.int32)
-    return float(bits.view(torch.float32))
+@dataclass(frozen=True)
+class Threshold:
+    """Prune every score below ``value`` and the first ``ties`` scores equal to it (tensors in the order given,
+    then flat index), so exactly the budget is pruned even when many scores tie."""
+
+    value: float
+    ties: int
+
+
+def thresholds(looks: Callable[[], Iterable[torch.Tensor]], amounts: list[int], absolute: bool = False,
+               half: torch.dtype | None = None) -> list[Threshold]:
+    """The k-th smallest (1-based, 0 < k < N) non-negative score for each k of ``amounts``, over the tensors one
+    call of ``looks()`` yields (of |score| with ``absolute``). Scores that are all 16-bit floats of dtype ``half``
+    take one look (:func:`half_histogram`); others two, each a radix-histogram pass over float32 patterns (high 16
+    bits, then the low 16 bits inside each boundary bin), so the scores can be streamed from disk twice instead
+    of held."""
+    if half is not None:
+        counts = sum(half_histogram(s, absolute) for s in looks())
+        places = [_bin_holding(counts, k) for k in amounts]
+        return [Threshold(float(torch.tensor([b], dtype=torch.int16).view(half)), rank) for b, rank in places]
+    high = sum(radix_histogram(s, absolute=absolute) for s in looks())
+    places = [_bin_holding(high, k) for k in amounts]
+    low: dict[int, torch.Tensor | int] = dict.fromkeys(sorted({b for b, _ in places}), 0)
+    for s in looks():
+        for b in low:
+            low[b] = low[b] + radix_histogram(s, b, absolute)
+    found = []
+    for high_bin, rank in places:
+        low_bin, ties = _bin_holding(low[high_bin], rank)
+        bits = torch.tensor([(high_bin << 16) | low_bin], dtype=torch.int32)
+        found.append(Threshold(float(bits.view(torch.float32)), ties))
+    return found
 
 
 def _bin_holding(counts: torch.Tensor, k: int) -> tuple[int, int]:
@@ -125,7 +150,29 @@ def _bin_holding(counts: torch.Tensor, k: int) -> tuple[int, int]:
     cumulative = counts.cumsum(0)
     index = int(torch.searchsorted(cumulative, torch.tensor([k], device=counts.device)))
     before = int(cumulative[index - 1]) if index else 0
-    return min(index, BINS - 1), k - before
+    return min(index, len(counts) - 1), k - before
+
+
+def keep_mask(scores: torch.Tensor, threshold: Threshold, ties_left: int,
+              absolute: bool = False) -> tuple[torch.Tensor, int]:
+    """One tensor's keep-mask under ``threshold`` while ``ties_left`` threshold-valued scores remain to be pruned,
+    and how many of them it prunes. 16-bit scores are compared as they are when the threshold is one of their
+    values, others as float32 (the precision the threshold was found in)."""
+    with torch.no_grad():
+        ranked = scores.abs() if absolute else scores
+        if ranked.dtype not in HALF_DTYPES or float(ranked.new_tensor(threshold.value)) != threshold.value:
+            ranked = ranked.to(torch.float32)
+        keep = ranked > threshold.value
+        tied = (ranked == threshold.value).view(-1).nonzero().view(-1)
+        pruned = min(ties_left, len(tied))
+        keep.view(-1)[tied[pruned:]] = True
+        return keep, pruned
+
+
+def common_half(tensors: Iterable[torch.Tensor | torch.dtype]) -> torch.dtype | None:
+    """The 16-bit float dtype every tensor (or dtype) shares, if they share one."""
+    dtypes = {t if isinstance(t, torch.dtype) else t.dtype for t in tensors}
+    return dtypes.pop() if len(dtypes) == 1 and dtypes <= set(HALF_DTYPES) else None
 
 
 def global_masks(scores: list[torch.Tensor], amount: int, absolute: bool = False) -> list[torch.Tensor]:
@@ -137,19 +184,13 @@ def global_masks(scores: list[torch.Tensor], amount: int, absolute: bool = False
     """
     if amount <= 0 or amount >= sum(s.numel() for s in scores):
         return [torch.full_like(s, amount <= 0, dtype=torch.bool) for s in scores]
-    threshold = kth_smallest(scores, amount, absolute)
-    with torch.no_grad():
-        ranked = [(s.abs() if absolute else s).to(torch.float32) for s in scores]
-        ties = amount - sum(int((r < threshold).sum()) for r in ranked)  # threshold-valued scores to prune
-        masks = []
-        for r in ranked:
-            keep = r > threshold
-            tied = (r == threshold).view(-1).nonzero().view(-1)
-            pruned_ties = tied[:ties]
-            keep.view(-1)[tied[len(pruned_ties):]] = True
-            ties -= len(pruned_ties)
-            masks.append(keep)
-        return masks
+    [threshold] = thresholds(lambda: iter(scores), [amount], absolute, common_half(scores))
+    masks, ties = [], threshold.ties
+    for s in scores:
+        keep, pruned = keep_mask(s, threshold, ties, absolute)
+        ties -= pruned
+        masks.append(keep)
+    return masks
 
 
 def layer_masks(scores: list[torch.Tensor], sparsities: list[float], rounding=round) -> list[torch.Tensor]:

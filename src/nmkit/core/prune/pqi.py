@@ -9,30 +9,69 @@ ICLR 2023, Eq. 1 and Alg. 1).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
+from nmkit.kernels.magnitude_histogram import HALF_DTYPES, half_histogram
+
+CHUNK = 1 << 22
+"""Entries per float64 slice when summing powers."""
+
+
+@dataclass(frozen=True)
+class PowerSums:
+    """(non-zeros, sum |w|^p, sum |w|^q) of some weights: what the PQ Index needs, added tensor by tensor."""
+
+    count: int = 0
+    sum_p: float = 0.0
+    sum_q: float = 0.0
+
+    def __add__(self, other: PowerSums) -> PowerSums:
+        return PowerSums(self.count + other.count, self.sum_p + other.sum_p, self.sum_q + other.sum_q)
+
+    def index(self, p: float = 0.5, q: float = 1.0) -> float:
+        """I_{p,q} = 1 - (mean |w|^p)^{1/p} / (mean |w|^q)^{1/q} (Eq. 1), 0 for no non-zero weight."""
+        if self.count == 0:
+            return 0.0
+        mean_p = (self.sum_p / self.count) ** (1 / p)
+        mean_q = (self.sum_q / self.count) ** (1 / q)
+        return max(1 - mean_p / mean_q, 0.0)
+
 
 def pq_index(weights: torch.Tensor | list[torch.Tensor], p: float = 0.5, q: float = 1.0) -> float:
-    """I_{p,q} = 1 - (mean |w|^p)^{1/p} / (mean |w|^q)^{1/q} over the non-zero entries (of every tensor in a list,
-    as if concatenated, without the copy): 0 when they are all equal in magnitude, at most 1 - d^{1/q-1/p}."""
-    count = sum_p = sum_q = 0.0
-    for tensor in weights if isinstance(weights, list | tuple) else [weights]:
-        n, sp, sq = _power_sums(tensor, p, q)
-        count, sum_p, sum_q = count + n, sum_p + sp, sum_q + sq
-    if count == 0:
-        return 0.0
-    mean_p = (sum_p / count) ** (1 / p)
-    mean_q = (sum_q / count) ** (1 / q)
-    return max(1 - mean_p / mean_q, 0.0)
+    """I_{p,q} over the non-zero entries (of every tensor in a list, as if concatenated, without the copy): 0 when
+    they are all equal in magnitude, at most 1 - d^{1/q-1/p}."""
+    tensors = weights if isinstance(weights, list | tuple) else [weights]
+    return sum((power_sums(t, p, q) for t in tensors), PowerSums()).index(p, q)
 
 
-def _power_sums(weights: torch.Tensor, p: float, q: float) -> tuple[int, float, float]:
-    """(non-zeros, sum |w|^p, sum |w|^q) in float64, one tensor-sized temporary at a time."""
-    magnitudes = weights.detach().reshape(-1)
-    magnitudes = magnitudes[magnitudes != 0].abs().to(torch.float64)
-    power = lambda e: magnitudes if e == 1 else magnitudes.sqrt() if e == 0.5 else magnitudes.pow(e)  # noqa: E731
-    return magnitudes.numel(), float(power(p).sum(dtype=torch.float64)), float(power(q).sum(dtype=torch.float64))
+def power_sums(weights: torch.Tensor, p: float = 0.5, q: float = 1.0) -> PowerSums:
+    """The :class:`PowerSums` of one tensor, in float64 over slices of at most CHUNK entries (so a billion-weight
+    tensor needs no float64 copy of itself); a 16-bit tensor's from the histogram of its magnitudes."""
+    if weights.dtype in HALF_DTYPES:
+        return _half_power_sums(weights, p, q)
+    flat, total = weights.detach().reshape(-1), PowerSums()
+    for start in range(0, flat.numel(), CHUNK):
+        magnitudes = flat[start:start + CHUNK]
+        magnitudes = magnitudes[magnitudes != 0].abs().to(torch.float64)
+        total = total + PowerSums(magnitudes.numel(), float(_power(magnitudes, p).sum()),
+                                  float(_power(magnitudes, q).sum()))
+    return total
+
+
+def _power(magnitudes: torch.Tensor, exponent: float) -> torch.Tensor:
+    return magnitudes if exponent == 1 else magnitudes.sqrt() if exponent == 0.5 else magnitudes.pow(exponent)
+
+
+def _half_power_sums(weights: torch.Tensor, p: float, q: float) -> PowerSums:
+    counts = half_histogram(weights, absolute=True)
+    present = counts.nonzero().view(-1)
+    present = present[present > 0]  # bin 0 holds the zeros
+    magnitudes = present.to(torch.int16).view(weights.dtype).to(torch.float64)
+    weight = counts[present].to(torch.float64)
+    return PowerSums(int(counts[present].sum()), float((weight * magnitudes.pow(p)).sum()),
+                     float((weight * magnitudes.pow(q)).sum()))
 
 
 def sap_prune_count(remaining: int, index: float, *, p: float = 0.5, q: float = 1.0, eta_r: float = 0.0,

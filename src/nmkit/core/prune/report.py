@@ -57,14 +57,22 @@ def layer_reports(layers: list[Prunable], positions: dict[str, int], p: float = 
         weight = layer.weight.detach()
         nonzero = int(torch.count_nonzero(weight))
         per_output = 1 if layer.kind == "linear" else positions.get(layer.name)
-        dead = int((weight.reshape(weight.shape[0], -1).abs().sum(1) == 0).sum())
+        dead = dead_units(weight)
         reports.append(LayerReport(layer.name, layer.kind, weight.numel(), nonzero,
                                    None if per_output is None else weight.numel() * per_output,
                                    None if per_output is None else nonzero * per_output, dead, pq_index(weight, p, q)))
     return reports
 
 
-def summary(reports: list[LayerReport], layers: list[Prunable], p: float = 0.5, q: float = 1.0) -> dict:
+def dead_units(weight: torch.Tensor) -> int:
+    """Output units (rows) whose every input weight is zero."""
+    if weight.numel() == 0:
+        return weight.shape[0]
+    return int((~(weight.reshape(weight.shape[0], -1) != 0).any(1)).sum())
+
+
+def summary(reports: list[LayerReport], pqi_global: float) -> dict:
+    """The whole model's figures from its layers' reports; ``pqi_global`` is the PQ Index of all pruned weights."""
     weights = sum(r.weights for r in reports)
     nonzero = sum(r.nonzero for r in reports)
     known = [r for r in reports if r.flops is not None]
@@ -75,5 +83,5 @@ def summary(reports: list[LayerReport], layers: list[Prunable], p: float = 0.5, 
         "flops_remaining": (sum(r.flops for r in known) / sum(r.flops_dense for r in known)) if known else None,
         "flops_note": None if len(known) == len(reports) else "conv layers of TorchScript models are left out",
         "collapsed_layers": [r.name for r in reports if r.collapsed],
-        "pqi_global": pq_index([layer.weight for layer in layers], p, q),
+        "pqi_global": pqi_global,
     }

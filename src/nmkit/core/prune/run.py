@@ -12,7 +12,8 @@ import copy
 import io
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -27,42 +28,11 @@ from nmkit.core.prune.masks import left_out, prunable_parameters
 from nmkit.core.prune.methods import Pruning, prune_to, sap_step
 from nmkit.core.prune.pqi import pq_index
 from nmkit.core.prune.report import layer_reports, output_positions, summary
+from nmkit.core.prune.results import PruneResult, SparsityRun
 from nmkit.core.prune.tensors import is_tensor_checkpoint, prune_checkpoint
 from nmkit.core.prune.training import accuracy, train_epochs
 
 TEST_FRACTION = 0.25
-
-
-@dataclass
-class SparsityRun:
-    target: float
-    sparsity: float
-    accuracy_pruned: float | None
-    accuracy_fine_tuned: float | None
-    flops_remaining: float | None
-    collapsed_layers: list[str]
-    pqi_global: float
-    prune_steps: int
-    seconds_pruning: float
-    layers: list[dict]
-
-
-@dataclass
-class PruneResult:
-    method: str
-    model_format: str
-    dense_accuracy: float | None  # None: a tensor checkpoint (nothing to run)
-    dense_pqi: float
-    runs: list[SparsityRun]
-    notes: list[str] = field(default_factory=list)
-    model: nn.Module | None = field(default=None, repr=False)  # pruned to the last sparsity
-    prunable: list[str] = field(default_factory=list, repr=False)
-    left_out: dict[str, str] = field(default_factory=dict)  # parameter -> why it was not pruned
-
-    def summary(self) -> dict:
-        return {"method": self.method, "model_format": self.model_format, "dense_accuracy": self.dense_accuracy,
-                "dense_pqi": self.dense_pqi, "runs": [asdict(r) for r in self.runs], "notes": self.notes,
-                "pruned_parameters": self.prunable, "left_out": self.left_out}
 
 
 def cubic_schedule(config: PruneConfig, final: float) -> list[tuple[float, float]]:
@@ -78,11 +48,13 @@ def cubic_schedule(config: PruneConfig, final: float) -> list[tuple[float, float
 
 
 def run(config: PruneConfig, advance: Callable[[int], None] | None = None,
-        on_pruned: Callable[[float, object, str], None] | None = None) -> PruneResult:
-    """Prune at every sparsity of the sweep; ``on_pruned(target, model, format)`` receives each pruned model (a
-    module, or a :class:`~nmkit.core.prune.tensors.Checkpoint` for tensor checkpoints) as soon as it is made."""
+        on_pruned: Callable[[float, object, str], None] | None = None,
+        checkpoint_folder: Callable[[float], Path | None] | None = None) -> PruneResult:
+    """Prune at every sparsity of the sweep; ``on_pruned(target, model, format)`` receives each pruned model as
+    soon as it is made. A tensor checkpoint is streamed into ``checkpoint_folder(target)`` instead, and
+    ``on_pruned`` receives the files written there."""
     if is_tensor_checkpoint(config.model):
-        return prune_checkpoint(config, on_pruned)
+        return prune_checkpoint(config, checkpoint_folder, on_pruned, advance)
     notes: list[str] = []
     device = resolve_device(config.device)
     train_x, train_y, test_x, test_y = (t.to(device) for t in _data(config))
@@ -193,7 +165,7 @@ def _prune_one(model: nn.Module, config: PruneConfig, target: float, data) -> Sp
         fine_tuned = accuracy(model, test_x, test_y)
     positions = output_positions(model, layers, test_x) if test_x is not None else {}
     reports = layer_reports(layers, positions, config.sap.p, config.sap.q)
-    overall = summary(reports, layers, config.sap.p, config.sap.q)
+    overall = summary(reports, pq_index([layer.weight for layer in layers], config.sap.p, config.sap.q))
     return SparsityRun(target, overall["sparsity"], accuracy_pruned, fine_tuned, overall["flops_remaining"],
                        overall["collapsed_layers"], overall["pqi_global"], steps, seconds,
                        [asdict(r) | {"density": r.density, "collapsed": r.collapsed} for r in reports])

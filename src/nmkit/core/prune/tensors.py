@@ -7,16 +7,23 @@ head and biases are not; ``include`` / ``exclude`` (regexes searched in the tens
 floating tensors of 2+ dimensions instead (an ``include`` lifts the default exclusion of embeddings and heads).
 The pruned file has the same keys, dtypes (fp16/bf16 kept) and metadata; a folder's other files (config.json,
 ...) are copied beside the pruned shards.
+
+Checkpoints larger than memory: nothing is held but one tensor at a time. A first look reads every tensor (checks
+it is finite, sums its powers for the PQ Index, histograms its scores: :func:`masks.thresholds`; float32 scores
+need a second look at the boundary bins), then each sparsity level reads the shards again, prunes tensor by
+tensor and writes each output shard as it goes (:class:`~nmkit.core.prune.shard_io.ShardWriter`), so peak memory
+is a few tensors, whatever the checkpoint's size.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import SimpleNamespace
+from typing import IO
 
 import torch
 
@@ -24,9 +31,11 @@ from nmkit.core import io
 from nmkit.core.errors import InputError
 from nmkit.core.prune import masks
 from nmkit.core.prune.config import PruneConfig
-from nmkit.core.prune.masks import Prunable
-from nmkit.core.prune.pqi import pq_index
-from nmkit.core.prune.report import layer_reports, summary
+from nmkit.core.prune.masks import Threshold
+from nmkit.core.prune.pqi import PowerSums, power_sums
+from nmkit.core.prune.report import LayerReport, dead_units, summary
+from nmkit.core.prune.results import PruneResult, SparsityRun
+from nmkit.core.prune.shard_io import Shard, ShardWriter, TensorEntry, read_shard
 
 MAGNITUDE_METHODS = ("global-mp", "layer-mp", "random", "lamp")
 DEFAULT_EXCLUDE = r"(^|[._])(wte|wpe|embed\w*|embeddings?|lm_head|ln\w*|\w*norm\w*)([._]|$)"
@@ -43,8 +52,6 @@ def is_tensor_checkpoint(path: Path | None) -> bool:
 
 
 INDEX = "model.safetensors.index.json"
-SAFETENSORS_ERROR = ("not a readable safetensors file (expected an 8-byte header length, a JSON header of tensors "
-                     "with dtypes such as F32, F16, BF16, I64, and their data)")
 
 
 def shard_files(folder: Path) -> tuple[list[Path], dict[str, str] | None]:
@@ -80,9 +87,9 @@ def shard_files(folder: Path) -> tuple[list[Path], dict[str, str] | None]:
     return shards, weight_map
 
 
-def _check_index(index_file: Path, weight_map: dict[str, str], shards: dict[Path, tuple[dict, dict | None]]) -> None:
+def _check_index(index_file: Path, weight_map: dict[str, str], shards: list[Shard]) -> None:
     """Every tensor the index names is in the shard it names, and every tensor of the shards is indexed."""
-    held = {name: file.name for file, (tensors, _) in shards.items() for name in tensors}
+    held = {entry.name: shard.path.name for shard in shards for entry in shard.entries}
     misplaced = sum(held.get(name) != shard for name, shard in weight_map.items())
     if misplaced:
         raise InputError(f"model {index_file}: lists {misplaced} tensor(s) in shards that do not hold them")
@@ -93,27 +100,23 @@ def _check_index(index_file: Path, weight_map: dict[str, str], shards: dict[Path
 
 @dataclass
 class Checkpoint:
-    """The shards of a tensor checkpoint: file -> (tensors, metadata), and the folder's other files."""
+    """A tensor checkpoint on disk: its shards' tables of contents and the folder's other files."""
 
-    shards: dict[Path, tuple[dict[str, torch.Tensor], dict[str, str] | None]]
-    companions: list[Path] = field(default_factory=list)  # config.json, the shard index, ...
+    shards: list[Shard]
+    companions: list[Path]  # config.json, the shard index, ...
+
+    @property
+    def entries(self) -> list[TensorEntry]:
+        return [entry for shard in self.shards for entry in shard.entries]
 
 
-def load_checkpoint(path: Path) -> Checkpoint:
-    from safetensors import SafetensorError, safe_open
-
+def open_checkpoint(path: Path) -> Checkpoint:
+    """A .safetensors file or a model folder, with every header and the shard index checked (nothing read yet)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"model {path}: no such file")
     files, weight_map = shard_files(path) if path.is_dir() else ([path], None)
-    shards = {}
-    for file in files:
-        try:
-            with safe_open(str(file), framework="pt") as handle:
-                shards[file] = ({name: handle.get_tensor(name) for name in handle.keys()}, handle.metadata())
-        except (SafetensorError, OSError, ValueError, RuntimeError):
-            raise InputError(f"model {file}: {SAFETENSORS_ERROR}") from None
-        io.check_finite_tensors(shards[file][0], f"model {file}")
+    shards = [read_shard(file) for file in files]
     if weight_map is not None:
         _check_index(path / INDEX, weight_map, shards)
     companions = [p for p in sorted(path.iterdir()) if p.is_file() and p.suffix != ".safetensors"] \
@@ -121,86 +124,163 @@ def load_checkpoint(path: Path) -> Checkpoint:
     return Checkpoint(shards, companions)
 
 
-def select(checkpoint: Checkpoint, include: list[str], exclude: list[str]) -> tuple[list[Prunable], dict[str, str]]:
-    """The tensors to prune (as :class:`Prunable`) and every other tensor with the reason it is left out."""
+def select(checkpoint: Checkpoint, include: list[str], exclude: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The names of the tensors to prune, in checkpoint order, and every other tensor with why it is left out."""
     include_re = [re.compile(p) for p in include]
     exclude_re = [re.compile(p) for p in exclude] + ([] if include else [re.compile(DEFAULT_EXCLUDE)])
     chosen, reasons = [], {}
-    for tensors, _ in checkpoint.shards.values():
-        for name, tensor in tensors.items():
-            if not tensor.is_floating_point():
-                reasons[name] = "not floating point"
-            elif include_re and not any(r.search(name) for r in include_re):
-                reasons[name] = "not matched by include"
-            elif any(r.search(name) for r in exclude_re):
-                reasons[name] = "excluded (embedding, norm or LM head by default)"
-            elif tensor.dim() < 2:
-                reasons[name] = "1-D (bias or scale)"
-            else:
-                chosen.append(Prunable(name, SimpleNamespace(weight=tensor), "tensor"))
+    for entry in checkpoint.entries:
+        name = entry.name
+        if not entry.dtype.is_floating_point:
+            reasons[name] = "not floating point"
+        elif include_re and not any(r.search(name) for r in include_re):
+            reasons[name] = "not matched by include"
+        elif any(r.search(name) for r in exclude_re):
+            reasons[name] = "excluded (embedding, norm or LM head by default)"
+        elif len(entry.shape) < 2:
+            reasons[name] = "1-D (bias or scale)"
+        else:
+            chosen.append(name)
     if not chosen:
         raise InputError("model: no tensor selected for pruning (check include / exclude)")
     return chosen, reasons
 
 
-def keep_masks(method: str, weights: list[torch.Tensor], sparsity: float, seed: int) -> list[torch.Tensor]:
-    total = sum(w.numel() for w in weights)
-    amount = round(sparsity * total)
-    if method == "global-mp":
-        return masks.global_masks(weights, amount, absolute=True)
-    if method == "layer-mp":
-        return masks.layer_masks([w.abs() for w in weights], [sparsity] * len(weights))
-    if method == "lamp":
-        return masks.global_masks(masks.lamp_scores(weights), amount)
-    generator = torch.Generator().manual_seed(seed)
-    return masks.global_masks([torch.rand(w.shape, generator=generator) for w in weights], amount)
+class Scores:
+    """A method's per-weight scores, tensor by tensor in checkpoint order: |w| (global-mp, layer-mp), LAMP scores,
+    or seeded uniform noise (random; the generator restarts with every look, so each look sees the same noise)."""
+
+    def __init__(self, method: str, seed: int):
+        self.method, self.seed = method, seed
+        self.absolute = method in ("global-mp", "layer-mp")
+
+    def look(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        if self.absolute:
+            return lambda weight: weight
+        if self.method == "lamp":
+            return lambda weight: masks.lamp_scores([weight])[0]
+        generator = torch.Generator().manual_seed(self.seed)
+        return lambda weight: torch.rand(weight.shape, generator=generator)
 
 
-def prune_checkpoint(config: PruneConfig, on_pruned: Callable[[float, Checkpoint, str], None] | None = None):
-    """Prune ``config.model`` at every sparsity; ``on_pruned(target, checkpoint, "safetensors")`` gets each one."""
-    from nmkit.core.prune.run import PruneResult, SparsityRun
-
+def prune_checkpoint(config: PruneConfig, folder_for: Callable[[float], Path | None] | None = None,
+                     on_written: Callable[[float, list[Path], str], None] | None = None,
+                     advance: Callable[[int], None] | None = None) -> PruneResult:
+    """Prune ``config.model`` at every sparsity, streaming; ``folder_for(target)`` says where each level's shards
+    go (None: measure only) and ``on_written(target, files, "safetensors")`` hears of them once written."""
     if config.method not in MAGNITUDE_METHODS:
         raise InputError(f"method {config.method} needs a runnable model (TorchScript, a zoo state dict or a "
                          f"module); a tensor checkpoint takes {', '.join(MAGNITUDE_METHODS)}")
     if config.fine_tune_epochs or config.gradual or config.train:
         raise InputError("a tensor checkpoint cannot be trained or fine-tuned here: leave out fine_tune_epochs, "
                          "end_epoch and train")
-    checkpoint = load_checkpoint(config.model)
+    checkpoint = open_checkpoint(config.model)
     chosen, reasons = select(checkpoint, config.include, config.exclude)
-    originals = [layer.weight for layer in chosen]
-    dense_pqi = pq_index(originals)
+    scores = Scores(config.method, config.seed)
+    start = time.perf_counter()
+    dense = PowerSums()
+
+    def first_look() -> Iterator[torch.Tensor]:
+        """Every tensor checked finite (so a bad file fails before anything is written); the chosen ones' power
+        sums added up and their scores yielded."""
+        nonlocal dense
+        score = scores.look()
+        for shard in checkpoint.shards:
+            for entry, tensor in shard.tensors():
+                io.check_finite_tensors(tensor, f"model {shard.path}")
+                if entry.name in wanted:
+                    dense = dense + power_sums(tensor)
+                    yield score(tensor)
+
+    wanted = set(chosen)
+    found = _thresholds(checkpoint, wanted, scores, config.sparsities, first_look)
+    seconds = time.perf_counter() - start
     runs = []
-    for target in config.sparsities:
+    for target, threshold in zip(config.sparsities, found, strict=True):
         start = time.perf_counter()
-        kept = keep_masks(config.method, originals, target, config.seed)
-        pruned = {layer.name: w.masked_fill(~k, 0) for layer, w, k in zip(chosen, originals, kept, strict=True)}
-        seconds = time.perf_counter() - start
-        layers = [Prunable(layer.name, SimpleNamespace(weight=pruned[layer.name]), "tensor") for layer in chosen]
-        reports = layer_reports(layers, {})
-        overall = summary(reports, layers)
+        folder = folder_for(target) if folder_for is not None else None
+        reports, pruned_sums = _prune_level(checkpoint, wanted, scores, target, threshold, folder)
+        overall = summary(reports, pruned_sums.index())
         runs.append(SparsityRun(target, overall["sparsity"], None, None, None, overall["collapsed_layers"],
-                                overall["pqi_global"], 1, seconds,
+                                overall["pqi_global"], 1, seconds + time.perf_counter() - start,
                                 [asdict(r) | {"density": r.density, "collapsed": r.collapsed} for r in reports]))
-        if on_pruned is not None:
-            on_pruned(target, Checkpoint({file: ({k: pruned.get(k, v) for k, v in tensors.items()}, metadata)
-                                          for file, (tensors, metadata) in checkpoint.shards.items()},
-                                         checkpoint.companions), "safetensors")
-    return PruneResult(config.method, "safetensors", None, dense_pqi, runs,
-                       ["tensor checkpoint: no accuracy without a runnable model"], None,
-                       [layer.name for layer in chosen], reasons)
+        if folder is not None:
+            for companion in checkpoint.companions:
+                io.atomic_write(folder / companion.name, lambda fh, c=companion: _copy(c, fh))
+            if on_written is not None:
+                on_written(target, [folder / s.path.name for s in checkpoint.shards] +
+                           [folder / c.name for c in checkpoint.companions], "safetensors")
+        if advance is not None:
+            advance(1)
+    return PruneResult(config.method, "safetensors", None, dense.index(), runs,
+                       ["tensor checkpoint: no accuracy without a runnable model"], None, chosen, reasons)
 
 
-def save_checkpoint(checkpoint: Checkpoint, folder: Path, write_bytes: Callable[[Path, bytes], None]) -> list[str]:
-    """Write the shards under their own names into ``folder``, with copies of the companions (config.json, the
-    shard index), so the folder loads like the original; the names written."""
-    from safetensors.torch import save
+def _thresholds(checkpoint: Checkpoint, wanted: set[str], scores: Scores, sparsities: list[float],
+                first_look: Callable[[], Iterator[torch.Tensor]]) -> list[Threshold | None]:
+    """Each level's global threshold (None for layer-mp, which ranks within each tensor), from the first look and,
+    for float32 scores, a second look at the boundary bins."""
+    if scores.method == "layer-mp":
+        for _ in first_look():
+            pass
+        return [None] * len(sparsities)
+    total = sum(e.numel for e in checkpoint.entries if e.name in wanted)
+    amounts = [round(s * total) for s in sparsities]
+    inside = sorted({a for a in amounts if 0 < a < total})
+    half = masks.common_half(e.dtype for e in checkpoint.entries if e.name in wanted) if scores.absolute else None
+    looks = iter([first_look])
 
-    written = []
-    for file, (tensors, metadata) in checkpoint.shards.items():
-        write_bytes(folder / file.name, save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata))
-        written.append(file.name)
-    for companion in checkpoint.companions:
-        write_bytes(folder / companion.name, companion.read_bytes())
-        written.append(companion.name)
-    return written
+    def look() -> Iterator[torch.Tensor]:
+        """The first look, then fresh reads of the chosen tensors' scores."""
+        first = next(looks, None)
+        if first is not None:
+            yield from first()
+            return
+        score = scores.look()
+        for shard in checkpoint.shards:
+            yield from (score(tensor) for _, tensor in shard.tensors(wanted))
+
+    found = dict(zip(inside, masks.thresholds(look, inside, scores.absolute, half), strict=True)) if inside else {}
+    if not inside:
+        for _ in first_look():
+            pass
+    return [found.get(a, Threshold(float("-inf") if a <= 0 else float("inf"), 0)) for a in amounts]
+
+
+def _prune_level(checkpoint: Checkpoint, wanted: set[str], scores: Scores, target: float,
+                 threshold: Threshold | None, folder: Path | None) -> tuple[list[LayerReport], PowerSums]:
+    """One sparsity level: every shard read, its chosen tensors pruned, written to ``folder`` (when given) as it
+    goes; the per-tensor reports and the pruned weights' power sums."""
+    score, ties = scores.look(), threshold.ties if threshold is not None else 0
+    reports, sums = [], PowerSums()
+    for shard in checkpoint.shards:
+        def prune_shard(handle: IO[bytes] | None, shard: Shard = shard) -> None:
+            nonlocal ties, sums
+            writer = ShardWriter(handle, shard.entries, shard.metadata) if handle is not None else None
+            for entry, tensor in shard.tensors(None if writer is not None else wanted):
+                if entry.name in wanted:
+                    if threshold is None:
+                        keep = masks.layer_masks([tensor.abs()], [target])[0]
+                    else:
+                        keep, pruned = masks.keep_mask(score(tensor), threshold, ties, scores.absolute)
+                        ties -= pruned
+                    tensor = tensor.masked_fill_(~keep, 0)
+                    layer = power_sums(tensor)
+                    sums = sums + layer
+                    reports.append(LayerReport(entry.name, "tensor", entry.numel, layer.count, None, None,
+                                               dead_units(tensor), layer.index()))
+                if writer is not None:
+                    writer.write(entry.name, tensor)
+            if writer is not None:
+                writer.finish()
+
+        if folder is None:
+            prune_shard(None)
+        else:
+            io.atomic_write(folder / shard.path.name, prune_shard)
+    return reports, sums
+
+
+def _copy(source: Path, handle: IO[bytes]) -> None:
+    with open(source, "rb") as reader:
+        shutil.copyfileobj(reader, handle, 1 << 24)
