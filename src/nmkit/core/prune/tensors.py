@@ -264,7 +264,7 @@ def _prune_level(checkpoint: Checkpoint, wanted: set[str], scores: Scores, targe
                     else:
                         keep, pruned = masks.keep_mask(score(tensor), threshold, ties, scores.absolute)
                         ties -= pruned
-                    tensor = tensor.masked_fill_(~keep, 0)
+                    tensor = tensor.masked_fill_(keep.logical_not_(), 0)
                     layer = power_sums(tensor)
                     sums = sums + layer
                     reports.append(LayerReport(entry.name, "tensor", entry.numel, layer.count, None, None,
