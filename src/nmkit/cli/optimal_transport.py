@@ -20,11 +20,13 @@ METHOD = "Method"
 
 
 def run(config: OTConfig, ctx: RunContext) -> Outcome:
-    from nmkit.core.ot.transport import transport
+    from nmkit.core.ot.problems import build_problem
+    from nmkit.core.ot.transport import iteration_budget, transport
     from nmkit.core.report import jsonable
 
-    with ctx.progress("L-BFGS iterations", config.max_iter) as advance:
-        result = transport(config, advance=advance)
+    problem = build_problem(config)
+    with ctx.progress("L-BFGS iterations", iteration_budget(config, problem)) as advance:
+        result = transport(config, problem, advance=advance)
     artifacts = []
     if ctx.out_dir is not None:
         artifacts += _write_plans(result, ctx.out_dir)
@@ -130,7 +132,8 @@ def optimal_transport(
                                                     help="Problem L-BFGS maximises (default semi-dual).",
                                                     rich_help_panel=METHOD)] = None,
     tol: Annotated[float | None, typer.Option(help="Tolerance (default 1e-9, as POT).", rich_help_panel=METHOD)] = None,
-    max_iter: Annotated[int | None, typer.Option(help="Iteration cap (default 1000).", rich_help_panel=METHOD)] = None,
+    max_iter: Annotated[int | None, typer.Option(
+        help="Iteration cap (default 1,000, x n / 1,000 beyond 1,000 points).", rich_help_panel=METHOD)] = None,
     memory: Annotated[int | None, typer.Option(help="L-BFGS corrections kept (default 30).",
                                                rich_help_panel=METHOD)] = None,
 ) -> dict:

@@ -45,7 +45,10 @@ class OTConfig(CommonConfig):
     gamma: float = option(0.1, "regularisation strength, relative to max(cost)", gt=0)
     formulation: Literal["semi-dual", "dual"] = option("semi-dual", "which concave problem L-BFGS maximises")
     tol: float = option(1e-9, "L-BFGS tolerance (scipy's L-BFGS-B `tol`, as POT); Sinkhorn: marginal error", gt=0)
-    max_iter: int = option(1000, "iteration cap", ge=1, le=10_000_000)
+    stall_tol: float = option(1e-6, "L-BFGS: converged once the dual objective gains less than this (relative) over "
+                                    "50 iterations", gt=0)
+    max_iter: int | None = option(None, "iteration cap (default 1,000, times n / 1,000 beyond 1,000 points)",
+                                  ge=1, le=10_000_000)
     memory: int = option(30, "L-BFGS stored corrections (scipy's maxcor)", ge=1, le=1000)
 
     def __post_init__(self) -> None:

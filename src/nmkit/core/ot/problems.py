@@ -21,31 +21,66 @@ from nmkit.core.ot.config import OTConfig
 
 
 @dataclass
+class Points:
+    """Source and target point clouds whose pairwise costs are computed where they are needed."""
+
+    source: np.ndarray  # [m, d] float64
+    target: np.ndarray  # [n, d]
+    metric: str
+
+    def costs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """cost(source[rows], target[cols]) pair by pair."""
+        difference = self.source[rows] - self.target[cols]
+        if self.metric == "cityblock":
+            return np.abs(difference).sum(-1)
+        squared = (difference * difference).sum(-1)
+        return np.sqrt(squared) if self.metric == "euclidean" else squared
+
+
+@dataclass
 class Problem:
-    cost: np.ndarray  # [batch, m, n] float64
+    cost: np.ndarray | None  # [batch, m, n] float64; None: point clouds, costs computed from ``points``
     a: np.ndarray  # [batch, m]
     b: np.ndarray  # [batch, n]
     extras: dict = field(default_factory=dict)  # colour transfer: images and palettes; moe-routing: a flag
+    points: Points | None = None
+    name: str = "the problem"  # what a memory refusal names
 
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.cost.shape if self.cost is not None else (1, len(self.a[0]), len(self.b[0]))
 
-COST_COPIES = 6
-"""Float64 arrays of the cost matrix's size a solve holds at once (the cost, its scaled copy, solver work)."""
+    def cost_at(self, batch: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return self.cost[batch, rows, cols] if self.cost is not None else self.points.costs(rows, cols)
+
+    def dense_cost(self, copies: int) -> np.ndarray:
+        """The [batch, m, n] cost matrix, built from the points if need be, after checking that ``copies`` arrays
+        of its size fit in memory."""
+        require_memory(*self.shape, self.name, copies)
+        if self.cost is None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                self.cost = scipy.spatial.distance.cdist(self.points.source, self.points.target,
+                                                         self.points.metric)[None]
+            if not np.all(np.isfinite(self.cost)):
+                raise InputError(f"{self.name}: the {self.points.metric} costs between these points overflow "
+                                 f"float64; rescale the coordinates")
+        return self.cost
+
 
 IMAGE_SIDE = 96
 """Side of the generated colour-transfer images (their pixels bound the palette size)."""
 
 
-def require_memory(batch: int, m: int, n: int, what: str) -> None:
-    """Refuse before allocating when ``batch`` cost matrices of ``m x n`` will not fit."""
+def require_memory(batch: int, m: int, n: int, what: str, copies: int = 1) -> None:
+    """Refuse before allocating when ``copies`` float64 arrays of ``batch`` m x n cost matrices will not fit."""
     if min(m, n) < 1:
         raise InputError(f"{what}: needs at least one source and one target point, found {m} and {n}")
-    memory.require(float(batch) * m * n * 8 * COST_COPIES, f"{what} ({batch} x {m} x {n} costs)")
+    memory.require(float(batch) * m * n * 8 * copies, f"{what} ({batch} x {m} x {n} costs)")
 
 
 def build_problem(config: OTConfig) -> Problem:
     rng = np.random.default_rng(config.seed)
     if config.problem == "gaussians":
-        require_memory(1, config.size, config.size, "problem gaussians")
         return _gaussians(config.size, config.metric, rng)
     if config.problem == "color-transfer":
         if config.size > IMAGE_SIDE**2:
@@ -53,7 +88,7 @@ def build_problem(config: OTConfig) -> Problem:
                              f"pixel), found {config.size}")
         return color_transfer_problem(config.size, config.metric, rng)
     if config.problem == "moe-routing":
-        require_memory(config.groups, config.experts, config.size, "problem moe-routing")
+        require_memory(config.groups, config.experts, config.size, "problem moe-routing", 2)
         return _moe_routing(config.size, config.experts, config.groups, rng)
     return _from_files(config)
 
@@ -61,8 +96,8 @@ def build_problem(config: OTConfig) -> Problem:
 def _gaussians(size: int, metric: str, rng: np.random.Generator) -> Problem:
     source = rng.normal(0.0, 1.0, (size, 2))
     target = rng.normal(0.0, 1.0, (size, 2)) @ np.array([[1.0, 0.6], [0.0, 0.5]]) + np.array([3.0, 1.0])
-    cost = scipy.spatial.distance.cdist(source, target, metric)
-    return Problem(cost[None], np.full((1, size), 1 / size), np.full((1, size), 1 / size))
+    return Problem(None, np.full((1, size), 1 / size), np.full((1, size), 1 / size),
+                   points=Points(source, target, metric), name="problem gaussians")
 
 
 def _moe_routing(tokens: int, experts: int, groups: int, rng: np.random.Generator) -> Problem:
@@ -135,29 +170,42 @@ def recolor(problem: Problem, plan_rows: np.ndarray, plan_cols: np.ndarray, plan
 
 
 def _from_files(config: OTConfig) -> Problem:
+    points = None
     if config.cost is not None:
-        cost = _finite(io.load_npy(config.cost), config.cost, "a cost matrix")
+        cost = _finite(io.load_npy(config.cost, mmap=True), config.cost, "a cost matrix")
         if cost.ndim == 2:
             cost = cost[None]
         if cost.ndim != 3:
             raise InputError(f"{config.cost}: expected a [m, n] or [batch, m, n] cost matrix, found shape {cost.shape}")
-        require_memory(*cost.shape, str(config.cost))
+        shape, name = cost.shape, str(config.cost)
     else:
         source = _finite(io.load_npy(config.source), config.source, "points")
         target = _finite(io.load_npy(config.target), config.target, "points")
         if source.ndim != 2 or target.ndim != 2 or source.shape[1] != target.shape[1]:
             raise InputError(f"source {source.shape} and target {target.shape}: expected [m, d] and [n, d] points "
                              "with the same d")
-        require_memory(1, len(source), len(target), f"{config.source} and {config.target}")
-        with np.errstate(over="ignore", invalid="ignore"):
-            cost = scipy.spatial.distance.cdist(source, target, config.metric)[None]
-        if not np.all(np.isfinite(cost)):
-            raise InputError(f"{config.source} and {config.target}: the {config.metric} costs between these points "
-                             f"overflow float64; rescale the coordinates")
-    batch, m, n = cost.shape
+        if len(source) < 1 or len(target) < 1:
+            raise InputError(f"{config.source} and {config.target}: needs at least one source and one target point, "
+                             f"found {len(source)} and {len(target)}")
+        cost, shape, name = None, (1, len(source), len(target)), f"{config.source} and {config.target}"
+        points = Points(source, target, config.metric)
+        _check_cost_range(points, name)
+    batch, m, n = shape
     a = _weights(config.source_weights, m, "source_weights", config.normalize)
     b = _weights(config.target_weights, n, "target_weights", config.normalize)
-    return Problem(cost, np.broadcast_to(a, (batch, m)).copy(), np.broadcast_to(b, (batch, n)).copy())
+    return Problem(cost, np.broadcast_to(a, (batch, m)).copy(), np.broadcast_to(b, (batch, n)).copy(),
+                   points=points, name=name)
+
+
+def _check_cost_range(points: Points, name: str) -> None:
+    """The largest possible cost (between the corners of the two clouds' bounding box) must be a finite float64."""
+    low = np.minimum(points.source.min(0), points.target.min(0))
+    high = np.maximum(points.source.max(0), points.target.max(0))
+    with np.errstate(over="ignore", invalid="ignore"):
+        extent = Points(low[None], high[None], points.metric).costs(np.zeros(1, int), np.zeros(1, int))
+    if not np.all(np.isfinite(extent)):
+        raise InputError(f"{name}: the {points.metric} costs between these points overflow float64; rescale the "
+                         f"coordinates")
 
 
 def _weights(path: Path | None, size: int, name: str, normalize: bool) -> np.ndarray:
@@ -179,8 +227,12 @@ def _weights(path: Path | None, size: int, name: str, normalize: bool) -> np.nda
 
 
 def _finite(array: np.ndarray, path: Path, what: str) -> np.ndarray:
+    """``array`` as float64 (a float64 memory map stays one), refused if it holds NaN or infinities; checked in
+    slices, so a large memory-mapped matrix needs no mask of its own size."""
     if not np.issubdtype(array.dtype, np.number):
         raise InputError(f"{path}: expected {what} as numbers, found dtype {array.dtype}")
-    if not np.all(np.isfinite(array)):
+    flat = np.ravel(array, order="A")  # a view of a C- or Fortran-ordered file
+    step = 1 << 22
+    if not all(np.isfinite(flat[start:start + step]).all() for start in range(0, flat.size, step)):
         raise InputError(f"{path}: {what} contain NaN or infinite values")
-    return np.asarray(array, dtype=np.float64)
+    return array if array.dtype == np.float64 else np.asarray(array, dtype=np.float64)
