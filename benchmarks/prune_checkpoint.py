@@ -70,13 +70,11 @@ def make_checkpoint(folder: Path, layers: int, shard_bytes: int) -> None:
             entries.append(TensorEntry(name, torch.float16, shape, offset, offset + nbytes))
             offset += nbytes
             weight_map[name] = file
-        with open(folder / file, "wb") as handle:
-            writer = ShardWriter(handle, entries, {"format": "pt"})
+        with open(folder / file, "wb") as handle, ShardWriter(handle, entries, {"format": "pt"}) as writer:
             for name, shape in shard:
                 ones = len(shape) == 1
                 writer.write(name, torch.ones(shape, dtype=torch.float16) if ones else
                              (torch.randn(shape, generator=generator) * 0.02).to(torch.float16))
-            writer.finish()
     (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
     (folder / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": HIDDEN,
                                                     "intermediate_size": INTERMEDIATE, "num_hidden_layers": layers,
@@ -126,7 +124,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                  "goal: <= largest shard + 1 GB"],
                 [[str(r["layers"]), f"{r['gb']:.2f}", str(r["shards"]), f"{r['largest_gb']:.2f}",
                   f"{r['pruned'] / 1e9:.2f}G", "yes" if r["exact"] else "NO", f"{r['copy_s']:.1f}",
-                  f"{r['prune_s']:.1f}", f"{r['prune_s'] / r['copy_s']:.2f}x", f"{r['rss_gb']:.2f}",
+                  f"{r['durable_s']:.1f}", f"{r['prune_s']:.1f}", f"{r['prune_s'] / r['durable_s']:.2f}x",
+                  f"{r['rss_gb']:.2f}",
                   "met" if r["rss_gb"] <= r["largest_gb"] + 1 else "MISSED"] for r in rows])
     return rows
 

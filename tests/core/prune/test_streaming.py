@@ -109,8 +109,8 @@ def test_layer_mp_prunes_each_tensor_to_its_own_count(tmp_path):
 
 
 def test_streaming_holds_one_tensor_not_the_checkpoint(tmp_path, monkeypatch):
-    """Every tensor read is counted while alive: a few at once (the one being pruned, the next being read, the
-    loop's last), never a shard's 13 or the checkpoint's 17."""
+    """Every tensor read is counted while alive: a few at once (the one being pruned, the next being read ahead,
+    the one being written, the loop's last), never a shard's 13 or the checkpoint's 17."""
     model = _llama_folder(tmp_path / "llama", torch.float32)
     alive, most = set(), [0]
     read = shard_io.read_tensor
@@ -125,7 +125,7 @@ def test_streaming_holds_one_tensor_not_the_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(shard_io, "read_tensor", tracked)
     _prune(model, tmp_path, "global-mp", (0.5, 0.8))
-    assert most[0] <= 3
+    assert most[0] <= 4
 
 
 def test_the_writer_lays_out_files_as_safetensors_does():
@@ -143,12 +143,11 @@ def test_the_writer_lays_out_files_as_safetensors_does():
         header = json.loads(blob[8:8 + length])
         entries = [shard_io._entry(name, header[name], 8 + length) for name in sorted(tensors)]
         out = stdlib_io.BytesIO()
-        writer = shard_io.ShardWriter(out, entries, metadata)
-        for entry in reversed(entries):
-            tensor = shard_io.read_tensor(handle, entry)
-            assert torch.equal(tensor, tensors[entry.name])
-            writer.write(entry.name, tensor)
-        writer.finish()
+        with shard_io.ShardWriter(out, entries, metadata) as writer:
+            for entry in reversed(entries):
+                tensor = shard_io.read_tensor(handle, entry)
+                assert torch.equal(tensor, tensors[entry.name])
+                writer.write(entry.name, tensor)
         assert out.getvalue() == blob
 
 

@@ -20,7 +20,7 @@ import scipy.sparse
 import torch
 
 from nmkit.core.errors import RunError
-from nmkit.core.ot import semidual_cpu, smooth
+from nmkit.core.ot import multiscale, semidual_cpu, smooth
 
 
 @dataclass
@@ -51,6 +51,7 @@ class Solution:
     iterations: int
     converged: bool
     message: str
+    potential: np.ndarray | None = None  # the maximising dual variables (L-BFGS solvers)
 
 
 def solve_smooth(cost_t: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, gamma: float, k: int,
@@ -80,11 +81,12 @@ def solve_smooth(cost_t: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, gamm
 
 
 def solve_points(points, a: np.ndarray, b: np.ndarray, *, scale: float, gamma: float, k: int, tol: float,
-                 max_iter: int, memory: int = 30, stall_tol: float = 1e-6,
+                 max_iter: int, memory: int = 30, stall_tol: float = 1e-6, coarse: bool = True,
                  advance: Callable[[int], None] | None = None) -> Solution:
     """The sparsity-constrained semi-dual between point clouds (``problems.Points``), costs divided by ``scale``
     and computed where they are used: memory O((m + n)(d + k)), never m x n. Both cores work on the columns
-    (each evaluation is m n cost computations, long enough to repay waking the second thread)."""
+    (each evaluation is m n cost computations, long enough to repay waking the second thread). Large clouds
+    start from a subsample's solution (``coarse``, :mod:`nmkit.core.ot.multiscale`)."""
     source, target = (np.ascontiguousarray(p, dtype=np.float64) for p in (points.source, points.target))
     m = len(source)
 
@@ -94,12 +96,17 @@ def solve_points(points, a: np.ndarray, b: np.ndarray, *, scale: float, gamma: f
         as_t = torch.from_numpy
         return as_t(objective), as_t(grad).reshape(-1), smooth.SparsePlan(as_t(values), as_t(indices))
 
+    def solve_coarse(sub_points, sub_a, sub_b) -> np.ndarray:
+        return solve_points(sub_points, sub_a, sub_b, scale=scale, gamma=gamma, k=k, tol=tol, max_iter=max_iter,
+                            memory=memory, stall_tol=stall_tol).potential
+
+    start = multiscale.warm_start(points, a, b, solve_coarse) if coarse else None
     return _maximise(evaluate, m, m, torch.device("cpu"), tol=tol, stall_tol=stall_tol, max_iter=max_iter,
-                     memory=memory, advance=advance)
+                     memory=memory, advance=advance, start=start)
 
 
 def _maximise(evaluate, size: int, m: int, device: torch.device, *, tol: float, stall_tol: float, max_iter: int,
-              memory: int, advance: Callable[[int], None] | None) -> Solution:
+              memory: int, advance: Callable[[int], None] | None, start: np.ndarray | None = None) -> Solution:
     """Restarted L-BFGS on a concave objective: ``evaluate(x)`` gives (objective [batch], gradient, plan)."""
     def negated(x_np: np.ndarray) -> tuple[float, np.ndarray]:
         objective, grad, _ = evaluate(torch.from_numpy(x_np).to(device))
@@ -107,10 +114,10 @@ def _maximise(evaluate, size: int, m: int, device: torch.device, *, tol: float, 
 
     with torch.no_grad():
         x, iterations, converged, message = _lbfgs_with_restarts(
-            negated, np.zeros(size), tol=tol, stall_tol=stall_tol, max_iter=max_iter, memory=memory,
-            advance=advance)
+            negated, np.zeros(size) if start is None else start, tol=tol, stall_tol=stall_tol, max_iter=max_iter,
+            memory=memory, advance=advance)
         objective, _, plan = evaluate(torch.from_numpy(x).to(device))
-    return Solution(_from_sparse(plan, m), objective.cpu().numpy(), iterations, converged, message)
+    return Solution(_from_sparse(plan, m), objective.cpu().numpy(), iterations, converged, message, x)
 
 
 STALL_WINDOW = 50

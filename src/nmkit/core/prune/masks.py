@@ -128,9 +128,7 @@ def thresholds(looks: Callable[[], Iterable[torch.Tensor]], amounts: list[int], 
     bits, then the low 16 bits inside each boundary bin), so the scores can be streamed from disk twice instead
     of held."""
     if half is not None:
-        counts = sum(half_histogram(s, absolute) for s in looks())
-        places = [_bin_holding(counts, k) for k in amounts]
-        return [Threshold(float(torch.tensor([b], dtype=torch.int16).view(half)), rank) for b, rank in places]
+        return half_thresholds(sum(half_histogram(s, absolute) for s in looks()), amounts, half)
     high = sum(radix_histogram(s, absolute=absolute) for s in looks())
     places = [_bin_holding(high, k) for k in amounts]
     low: dict[int, torch.Tensor | int] = dict.fromkeys(sorted({b for b, _ in places}), 0)
@@ -143,6 +141,12 @@ def thresholds(looks: Callable[[], Iterable[torch.Tensor]], amounts: list[int], 
         bits = torch.tensor([(high_bin << 16) | low_bin], dtype=torch.int32)
         found.append(Threshold(float(bits.view(torch.float32)), ties))
     return found
+
+
+def half_thresholds(counts: torch.Tensor, amounts: list[int], half: torch.dtype) -> list[Threshold]:
+    """The k-th smallest for each k of ``amounts`` from a :func:`half_histogram` of all scores (dtype ``half``)."""
+    places = [_bin_holding(counts, k) for k in amounts]
+    return [Threshold(float(torch.tensor([b], dtype=torch.int16).view(half)), rank) for b, rank in places]
 
 
 def _bin_holding(counts: torch.Tensor, k: int) -> tuple[int, int]:

@@ -65,10 +65,14 @@ def _power(magnitudes: torch.Tensor, exponent: float) -> torch.Tensor:
 
 
 def _half_power_sums(weights: torch.Tensor, p: float, q: float) -> PowerSums:
-    counts = half_histogram(weights, absolute=True)
+    return histogram_power_sums(half_histogram(weights, absolute=True), weights.dtype, p, q)
+
+
+def histogram_power_sums(counts: torch.Tensor, dtype: torch.dtype, p: float = 0.5, q: float = 1.0) -> PowerSums:
+    """The :class:`PowerSums` of 16-bit weights (``dtype``) from the :func:`half_histogram` of their magnitudes."""
     present = counts.nonzero().view(-1)
     present = present[present > 0]  # bin 0 holds the zeros
-    magnitudes = present.to(torch.int16).view(weights.dtype).to(torch.float64)
+    magnitudes = present.to(torch.int16).view(dtype).to(torch.float64)
     weight = counts[present].to(torch.float64)
     return PowerSums(int(counts[present].sum()), float((weight * magnitudes.pow(p)).sum()),
                      float((weight * magnitudes.pow(q)).sum()))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -55,12 +56,15 @@ class Shard:
     metadata: dict[str, str] | None
 
     def tensors(self, names: set[str] | None = None) -> Iterator[tuple[TensorEntry, torch.Tensor]]:
-        """Each tensor (of ``names``, if given) in name order, read into a buffer of its own: one tensor in
-        memory at a time."""
-        with open(self.path, "rb") as handle:
-            for entry in self.entries:
-                if names is None or entry.name in names:
-                    yield entry, read_tensor(handle, entry)
+        """Each tensor (of ``names``, if given) in name order, read into a buffer of its own, the next one read
+        on a second thread meanwhile (disk and compute overlap; two tensors in memory at a time)."""
+        chosen = [entry for entry in self.entries if names is None or entry.name in names]
+        with open(self.path, "rb") as handle, ThreadPoolExecutor(1) as reader:
+            pending = reader.submit(read_tensor, handle, chosen[0]) if chosen else None
+            for index, entry in enumerate(chosen):
+                tensor = pending.result()
+                pending = reader.submit(read_tensor, handle, chosen[index + 1]) if index + 1 < len(chosen) else None
+                yield entry, tensor
 
 
 def read_shard(path: Path) -> Shard:
@@ -102,7 +106,8 @@ def _bytes_of(tensor: torch.Tensor):
 
 class ShardWriter:
     """Writes a safetensors file holding ``entries``' names, dtypes and shapes, laid out as safetensors' ``save``
-    would: call :meth:`write` once per tensor, in any order."""
+    would: :meth:`write` each tensor once, in any order (written on a second thread while the caller goes on),
+    inside ``with``; leaving the block without an error completes the file."""
 
     def __init__(self, handle: IO[bytes], entries: list[TensorEntry], metadata: dict[str, str] | None):
         rank = _dtype_rank()
@@ -119,14 +124,31 @@ class ShardWriter:
         text += b" " * (-len(text) % 8)
         handle.write(struct.pack("<Q", len(text)) + text)
         self.handle, self.data_start, self.size = handle, 8 + len(text), position
+        self._writer, self._pending = ThreadPoolExecutor(1), None
+
+    def __enter__(self) -> ShardWriter:
+        return self
 
     def write(self, name: str, tensor: torch.Tensor) -> None:
-        self.handle.seek(self.data_start + self.offsets[name])
-        self.handle.write(_bytes_of(tensor.contiguous()))
+        self._wait()
+        self._pending = self._writer.submit(self._write_at, self.data_start + self.offsets[name], tensor.contiguous())
 
-    def finish(self) -> None:
-        """Make the file its full length even if its last tensors were empty."""
-        self.handle.truncate(self.data_start + self.size)
+    def _write_at(self, position: int, tensor: torch.Tensor) -> None:
+        self.handle.seek(position)
+        self.handle.write(_bytes_of(tensor))
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
+    def __exit__(self, kind, *_) -> None:
+        try:
+            self._wait()
+            if kind is None:
+                self.handle.truncate(self.data_start + self.size)  # full length even if the last tensors are empty
+        finally:
+            self._writer.shutdown()
 
 
 @cache

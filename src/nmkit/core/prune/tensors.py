@@ -21,6 +21,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
@@ -32,10 +33,11 @@ from nmkit.core.errors import InputError
 from nmkit.core.prune import masks
 from nmkit.core.prune.config import PruneConfig
 from nmkit.core.prune.masks import Threshold
-from nmkit.core.prune.pqi import PowerSums, power_sums
+from nmkit.core.prune.pqi import PowerSums, histogram_power_sums, power_sums
 from nmkit.core.prune.report import LayerReport, dead_units, summary
 from nmkit.core.prune.results import PruneResult, SparsityRun
 from nmkit.core.prune.shard_io import Shard, ShardWriter, TensorEntry, read_shard
+from nmkit.kernels.magnitude_histogram import half_histogram
 
 MAGNITUDE_METHODS = ("global-mp", "layer-mp", "random", "lamp")
 DEFAULT_EXCLUDE = r"(^|[._])(wte|wpe|embed\w*|embeddings?|lm_head|ln\w*|\w*norm\w*)([._]|$)"
@@ -178,28 +180,13 @@ def prune_checkpoint(config: PruneConfig, folder_for: Callable[[float], Path | N
     chosen, reasons = select(checkpoint, config.include, config.exclude)
     scores = Scores(config.method, config.seed)
     start = time.perf_counter()
-    dense = PowerSums()
-
-    def first_look() -> Iterator[torch.Tensor]:
-        """Every tensor checked finite (so a bad file fails before anything is written); the chosen ones' power
-        sums added up and their scores yielded."""
-        nonlocal dense
-        score = scores.look()
-        for shard in checkpoint.shards:
-            for entry, tensor in shard.tensors():
-                io.check_finite_tensors(tensor, f"model {shard.path}")
-                if entry.name in wanted:
-                    dense = dense + power_sums(tensor)
-                    yield score(tensor)
-
-    wanted = set(chosen)
-    found = _thresholds(checkpoint, wanted, scores, config.sparsities, first_look)
+    found, dense = _first_looks(checkpoint, set(chosen), scores, config.sparsities)
     seconds = time.perf_counter() - start
     runs = []
     for target, threshold in zip(config.sparsities, found, strict=True):
         start = time.perf_counter()
         folder = folder_for(target) if folder_for is not None else None
-        reports, pruned_sums = _prune_level(checkpoint, wanted, scores, target, threshold, folder)
+        reports, pruned_sums = _prune_level(checkpoint, set(chosen), scores, target, threshold, folder)
         overall = summary(reports, pruned_sums.index())
         runs.append(SparsityRun(target, overall["sparsity"], None, None, None, overall["collapsed_layers"],
                                 overall["pqi_global"], 1, seconds + time.perf_counter() - start,
@@ -216,35 +203,55 @@ def prune_checkpoint(config: PruneConfig, folder_for: Callable[[float], Path | N
                        ["tensor checkpoint: no accuracy without a runnable model"], None, chosen, reasons)
 
 
-def _thresholds(checkpoint: Checkpoint, wanted: set[str], scores: Scores, sparsities: list[float],
-                first_look: Callable[[], Iterator[torch.Tensor]]) -> list[Threshold | None]:
-    """Each level's global threshold (None for layer-mp, which ranks within each tensor), from the first look and,
-    for float32 scores, a second look at the boundary bins."""
-    if scores.method == "layer-mp":
-        for _ in first_look():
-            pass
-        return [None] * len(sparsities)
+def _first_looks(checkpoint: Checkpoint, wanted: set[str], scores: Scores,
+                 sparsities: list[float]) -> tuple[list[Threshold | None], PowerSums]:
+    """Each level's global threshold (None for layer-mp, which ranks within each tensor) and the dense power sums.
+
+    The first look reads every tensor and checks it is finite (so a bad file fails before anything is written).
+    16-bit magnitudes need nothing more: one histogram gives the thresholds and the power sums. Other scores are
+    histogrammed as float32, with a second look at the boundary bins (:func:`masks.thresholds`)."""
     total = sum(e.numel for e in checkpoint.entries if e.name in wanted)
     amounts = [round(s * total) for s in sparsities]
     inside = sorted({a for a in amounts if 0 < a < total})
     half = masks.common_half(e.dtype for e in checkpoint.entries if e.name in wanted) if scores.absolute else None
-    looks = iter([first_look])
+    dense = PowerSums()
 
-    def look() -> Iterator[torch.Tensor]:
-        """The first look, then fresh reads of the chosen tensors' scores."""
-        first = next(looks, None)
-        if first is not None:
-            yield from first()
-            return
-        score = scores.look()
+    def first_look() -> Iterator[torch.Tensor]:
+        """The chosen tensors, after every tensor's finite check."""
         for shard in checkpoint.shards:
-            yield from (score(tensor) for _, tensor in shard.tensors(wanted))
+            for entry, tensor in shard.tensors():
+                io.check_finite_tensors(tensor, f"model {shard.path}")
+                if entry.name in wanted:
+                    yield tensor
 
-    found = dict(zip(inside, masks.thresholds(look, inside, scores.absolute, half), strict=True)) if inside else {}
-    if not inside:
-        for _ in first_look():
-            pass
-    return [found.get(a, Threshold(float("-inf") if a <= 0 else float("inf"), 0)) for a in amounts]
+    if half is not None:
+        counts = sum(half_histogram(tensor, absolute=True) for tensor in first_look())
+        found = dict(zip(inside, masks.half_thresholds(counts, inside, half), strict=True))
+        dense = histogram_power_sums(counts, half)
+    else:
+        def measured() -> Iterator[torch.Tensor]:
+            nonlocal dense
+            score = scores.look()
+            for tensor in first_look():
+                dense = dense + power_sums(tensor)
+                yield score(tensor)
+
+        def rereads() -> Iterator[torch.Tensor]:
+            score = scores.look()
+            for shard in checkpoint.shards:
+                yield from (score(tensor) for _, tensor in shard.tensors(wanted))
+
+        looks = iter([measured])
+        if scores.method == "layer-mp" or not inside:
+            found = dict.fromkeys(inside)
+            for _ in measured():
+                pass
+        else:
+            found = dict(zip(inside, masks.thresholds(lambda: next(looks, rereads)(), inside, scores.absolute),
+                             strict=True))
+    if scores.method == "layer-mp":
+        return [None] * len(sparsities), dense
+    return [found.get(a) or Threshold(float("-inf") if a <= 0 else float("inf"), 0) for a in amounts], dense
 
 
 def _prune_level(checkpoint: Checkpoint, wanted: set[str], scores: Scores, target: float,
@@ -253,10 +260,10 @@ def _prune_level(checkpoint: Checkpoint, wanted: set[str], scores: Scores, targe
     goes; the per-tensor reports and the pruned weights' power sums."""
     score, ties = scores.look(), threshold.ties if threshold is not None else 0
     reports, sums = [], PowerSums()
-    for shard in checkpoint.shards:
-        def prune_shard(handle: IO[bytes] | None, shard: Shard = shard) -> None:
-            nonlocal ties, sums
-            writer = ShardWriter(handle, shard.entries, shard.metadata) if handle is not None else None
+
+    def prune_shard(shard: Shard, handle: IO[bytes] | None) -> None:
+        nonlocal ties, sums
+        with ShardWriter(handle, shard.entries, shard.metadata) if handle is not None else nullcontext() as writer:
             for entry, tensor in shard.tensors(None if writer is not None else wanted):
                 if entry.name in wanted:
                     if threshold is None:
@@ -271,13 +278,12 @@ def _prune_level(checkpoint: Checkpoint, wanted: set[str], scores: Scores, targe
                                                dead_units(tensor), layer.index()))
                 if writer is not None:
                     writer.write(entry.name, tensor)
-            if writer is not None:
-                writer.finish()
 
+    for shard in checkpoint.shards:
         if folder is None:
-            prune_shard(None)
+            prune_shard(shard, None)
         else:
-            io.atomic_write(folder / shard.path.name, prune_shard)
+            io.atomic_write(folder / shard.path.name, lambda handle, shard=shard: prune_shard(shard, handle))
     return reports, sums
 
 
