@@ -4,7 +4,8 @@ import importlib
 import sys
 
 BENCHMARKS = ["hamming", "optimal_transport", "relax_sor", "compress_pc", "attack", "prune", "solve_linear",
-              "robust_opt", "train_snn", "startup", "whole_process", "concurrency", "scale_out"]
+              "robust_opt", "train_snn", "startup", "whole_process", "concurrency", "scale_out", "prune_checkpoint",
+              "ot_scale"]
 
 for name in sys.argv[1:] or BENCHMARKS:
     if name not in BENCHMARKS:

@@ -3,9 +3,10 @@ Llama-shaped sharded fp16 checkpoints (Hugging Face layout: shards of at most ``
 config.json), beside a plain copy of the same files (``cp -r``, and ``cp -r`` then ``sync``: nmkit fsyncs every
 file it writes), each as its own process under /usr/bin/time (wall seconds, peak resident memory).
 
-The default sizes are Llama-2-7B's shapes with 2, 8 and 32 layers (0.9, 3.5 and 13.5 GB). The checkpoints are
-written once into ``--folder`` (kept for the next run) with random N(0, 0.02) weights; the copy runs first, so
-both read the files from the same page cache state. Needs about 3x the largest checkpoint in free disk.
+The default sizes are Llama-2-7B's shapes with 2, 8 and 32 layers (1.3, 3.8 and 13.5 GB). The checkpoints are
+written once into ``--folder`` (kept for the next run) with random N(0, 0.02) weights; each timed command starts
+with the checkpoint's files evicted from the page cache (``posix_fadvise``), so all read from disk. Needs about
+3x the largest checkpoint in free disk.
 
     python -m benchmarks.prune_checkpoint [--layers 2 8 32] [--folder /var/tmp/nmkit-llama] [--shard-gb 5]
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -81,8 +83,18 @@ def make_checkpoint(folder: Path, layers: int, shard_bytes: int) -> None:
                                                     "vocab_size": VOCAB, "torch_dtype": "float16"}))
 
 
-def _timed(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident MB of ``command``, under /usr/bin/time."""
+def _evict(folder: Path) -> None:
+    """Flush dirty pages and drop ``folder``'s files from the page cache (no root needed for clean pages), so
+    every timed command starts reading from disk."""
+    os.sync()
+    for path in folder.iterdir():
+        with open(path, "rb") as handle:
+            os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def _timed(command: list[str], cold: Path) -> tuple[float, float]:
+    """Wall seconds and peak resident MB of ``command``, under /usr/bin/time, with ``cold``'s files evicted."""
+    _evict(cold)
     done = subprocess.run(["/usr/bin/time", "-f", "%e %M", *command], capture_output=True, text=True, check=True)
     wall, rss = done.stderr.strip().splitlines()[-1].split()
     return float(wall), int(rss) / 1024
@@ -105,12 +117,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         copy, out = args.folder / "copy", args.folder / "pruned"
         shutil.rmtree(copy, ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)
-        copy_s, _ = _timed(["cp", "-r", str(model), str(copy)])
+        copy_s, _ = _timed(["cp", "-r", str(model), str(copy)], model)
         shutil.rmtree(copy)
-        durable_s, _ = _timed(["sh", "-c", f"cp -r {model} {copy} && sync"])  # nmkit fsyncs what it writes
+        durable_s, _ = _timed(["sh", "-c", f"cp -r {model} {copy} && sync"], model)  # nmkit fsyncs its files
         shutil.rmtree(copy)
         prune_s, rss = _timed([*NMKIT, "prune", str(model), "--method", "global-mp", "--sparsity", "0.5",
-                               "--out", str(out), "--quiet"])
+                               "--out", str(out), "--quiet"], model)
         run = json.loads((out / "result.json").read_text())["result"]["runs"][0]
         weights = sum(layer["weights"] for layer in run["layers"])
         zeros = weights - sum(layer["nonzero"] for layer in run["layers"])

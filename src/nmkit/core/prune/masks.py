@@ -166,6 +166,8 @@ def keep_mask(scores: torch.Tensor, threshold: Threshold, ties_left: int,
         ranked = scores.abs() if absolute else scores
         if ranked.dtype not in HALF_DTYPES or float(ranked.new_tensor(threshold.value)) != threshold.value:
             ranked = ranked.to(torch.float32)
+        if ties_left <= 0:  # every tie is kept: one comparison
+            return ranked >= threshold.value, 0
         keep = ranked > threshold.value
         tied = (ranked == threshold.value).view(-1).nonzero().view(-1)
         pruned = min(ties_left, len(tied))
