@@ -112,17 +112,17 @@ def test_a_memory_mapped_cost_matrix_with_a_nan_is_refused_and_weights_must_matc
 def test_a_subsample_start_reaches_the_same_optimum_in_fewer_iterations(monkeypatch):
     from nmkit.core.ot import multiscale, solve
 
-    problem = build_problem(OTConfig(problem="gaussians", size=900))
+    problem = build_problem(OTConfig(problem="gaussians", size=600))
     points = problem.points
     scale = float(semidual_cpu.max_pair_cost(points.source, points.target, 0))
     options = {"scale": scale, "gamma": 0.1, "k": 2, "tol": 1e-9, "max_iter": 5000}
     cold = solve.solve_points(points, problem.a, problem.b, coarse=False, **options)
-    monkeypatch.setattr(multiscale, "COARSE_BELOW", 300)
+    monkeypatch.setattr(multiscale, "COARSE_BELOW", 200)
     started = []
     original = multiscale.warm_start
     monkeypatch.setattr(multiscale, "warm_start", lambda *args: started.append(original(*args)) or started[-1])
     warm = solve.solve_points(points, problem.a, problem.b, **options)
-    assert started[0] is None and started[1].shape == (900,)  # 225 sampled points start cold, then carry over
+    assert started[0] is None and started[1].shape == (600,)  # 150 sampled points start cold, then carry over
     assert warm.converged and cold.converged
     assert warm.objective[0] == pytest.approx(cold.objective[0], rel=2e-5)
     assert warm.iterations < cold.iterations
