@@ -137,7 +137,8 @@ def _lbfgs_with_restarts(negated, x0: np.ndarray, *, tol: float, stall_tol: floa
     STALL_WINDOW iterations. Large problems end by the stall test (n = 2,000: within 5e-6 of the best
     objective 4,000 iterations reach, at 1,500 iterations).
     """
-    x, value, iterations, history = x0, negated(x0)[0], 0, [negated(x0)[0]]
+    x, value, iterations = x0, negated(x0)[0], 0
+    history = [value]
 
     def each_iteration(intermediate_result) -> None:
         history.append(float(intermediate_result.fun))
