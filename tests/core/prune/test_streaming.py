@@ -169,3 +169,13 @@ def test_nan_in_the_last_shard_is_found_before_the_first_is_written(tmp_path):
     with pytest.raises(InputError, match="NaN or infinite"):
         _prune(model, tmp_path)
     assert not any((tmp_path / "out").rglob("*.safetensors"))
+
+
+def test_8_bit_float_tensors_are_left_out_and_kept_as_they_are(tmp_path):
+    quantised = (torch.randn(8, 8) * 0.1).to(torch.float8_e4m3fn)
+    save_file({"a.weight": quantised, "b.weight": torch.randn(8, 8)}, str(tmp_path / "m.safetensors"))
+    result, folders, _ = _prune(tmp_path / "m.safetensors", tmp_path)
+    pruned = load_file(str(folders[0.5] / "m.safetensors"))
+    assert result.left_out["a.weight"] == "8-bit float (already quantised)"
+    assert torch.equal(pruned["a.weight"].view(torch.uint8), quantised.view(torch.uint8))
+    assert int((pruned["b.weight"] == 0).sum()) == 32

@@ -135,6 +135,8 @@ def select(checkpoint: Checkpoint, include: list[str], exclude: list[str]) -> tu
         name = entry.name
         if not entry.dtype.is_floating_point:
             reasons[name] = "not floating point"
+        elif entry.dtype.itemsize == 1:
+            reasons[name] = "8-bit float (already quantised)"
         elif include_re and not any(r.search(name) for r in include_re):
             reasons[name] = "not matched by include"
         elif any(r.search(name) for r in exclude_re):
