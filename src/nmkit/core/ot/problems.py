@@ -57,13 +57,8 @@ class Problem:
         """The [batch, m, n] cost matrix, built from the points if need be, after checking that ``copies`` arrays
         of its size fit in memory."""
         require_memory(*self.shape, self.name, copies)
-        if self.cost is None:
-            with np.errstate(over="ignore", invalid="ignore"):
-                self.cost = scipy.spatial.distance.cdist(self.points.source, self.points.target,
-                                                         self.points.metric)[None]
-            if not np.all(np.isfinite(self.cost)):
-                raise InputError(f"{self.name}: the {self.points.metric} costs between these points overflow "
-                                 f"float64; rescale the coordinates")
+        if self.cost is None:  # finite: no cost exceeds the clouds' bounding-box extent (checked on reading)
+            self.cost = scipy.spatial.distance.cdist(self.points.source, self.points.target, self.points.metric)[None]
         return self.cost
 
 
