@@ -132,6 +132,9 @@ def optimal_transport(
                                                     help="Problem L-BFGS maximises (default semi-dual).",
                                                     rich_help_panel=METHOD)] = None,
     tol: Annotated[float | None, typer.Option(help="Tolerance (default 1e-9, as POT).", rich_help_panel=METHOD)] = None,
+    stall_tol: Annotated[float | None, typer.Option(
+        help="Converged once the dual objective gains less than this (relative) over 50 iterations (default 1e-6).",
+        rich_help_panel=METHOD)] = None,
     max_iter: Annotated[int | None, typer.Option(
         help="Iteration cap (default 1,000, x n / 1,000 beyond 1,000 points).", rich_help_panel=METHOD)] = None,
     memory: Annotated[int | None, typer.Option(help="L-BFGS corrections kept (default 30).",
@@ -145,6 +148,6 @@ def optimal_transport(
     flags = dict(source=source, target=target, cost=cost, source_weights=source_weights, target_weights=target_weights,
                  problem=problem, size=size, experts=experts, groups=groups, metric=metric, normalize=normalize,
                  reg="exact" if exact else reg, k=k, gamma=gamma, formulation=formulation, tol=tol, max_iter=max_iter,
-                 memory=memory)
+                 memory=memory, stall_tol=stall_tol)
     return flags
 
